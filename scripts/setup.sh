@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One-shot set-up for a fresh machine: Debian packages, .venv, the package and its tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  ffmpeg sox espeak-ng fluidsynth fluid-soundfont-gm   # decoding, rendering, speech
+  sonic-pi-samples tuxpaint-stamps-default hydrogen-drumkits   # real CC0 / free sounds
+  wordnet-base wordnet-sense-index                   # offline WordNet for text augmentation
+  chromium chromium-driver                           # browser tests of the web page
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
+fi
+PIP=".venv/bin/pip"
+$PIP install -q --upgrade pip >/dev/null 2>&1 || true
+# torch/torchvision first: pip takes them from local disk here.
+$PIP install -q "torch==2.14.1" "torchvision==0.29.1"
+$PIP install -q -e ".[dev]"
+# aisfx pins an old numpy; its code and weights work with ours.
+$PIP install -q --no-deps aisfx
+# WordNet for nltk, built from Debian's files (idempotent).
+.venv/bin/python -m audioseek.text.wordnet_setup || echo "setup: WordNet not prepared (text augmentation will say why)"
+echo "setup: done"

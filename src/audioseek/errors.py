@@ -1,0 +1,40 @@
+"""Typed errors. Every user-facing failure is one of these and carries a one-line
+message that names the offending file or value; the CLI prints it as
+``error: <message>`` and exits with status 2."""
+
+
+class AudioseekError(Exception):
+    """Base class for errors that are the user's input, not a bug."""
+
+
+class AudioDecodeError(AudioseekError):
+    """A file could not be decoded as audio (corrupt, truncated, empty, not audio)."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot decode audio file {self.path!r}: {reason}")
+
+
+class DatasetError(AudioseekError):
+    """A dataset folder, CSV or manifest is missing or malformed."""
+
+
+class ChecksumError(AudioseekError):
+    """A downloaded file does not match its published checksum."""
+
+
+class ModelLoadError(AudioseekError):
+    """A model, checkpoint or encoder could not be found or loaded."""
+
+
+class ConfigError(AudioseekError):
+    """A configuration file or value is invalid."""
+
+
+class IndexError_(AudioseekError):
+    """An index is missing, was built with another model, or is damaged."""
+
+
+class QueryError(AudioseekError):
+    """A search query or its parameters are malformed."""
