@@ -1,0 +1,2 @@
+"""Caption text: augmentation (misspellings, typos, WordNet synonyms/hypernyms), offline
+WordNet setup and word-level helpers. Imports only standard libraries and nltk."""
