@@ -40,8 +40,8 @@ DataSource = Literal["clotho", "audiocaps", "manifest", "synthetic"]
 class SyntheticConfig:
     """Procedural captioned clips (audioseek.data.synthetic) for smoke runs and tests."""
 
-    n_train: int = 64  # clips in the training split
-    n_val: int = 32  # clips in the validation split (different seed: held out)
+    n_clips: int = 96
+    val_fraction: float = 0.25  # held-out clips (the "val" split)
     sample_rate: int = 16000
     duration: float = 2.0
     seed: int = 0
@@ -54,8 +54,9 @@ class DataConfig:
     # or folder to write synthetic data to (default: <run>/synthetic)
     root: str | None = None
     val_manifest: str | None = None
-    train_split: str = "development"
-    val_split: str = "validation"
+    # None: the source's usual names (clotho: development/validation, others: train/val)
+    train_split: str | None = None
+    val_split: str | None = None
     clotho_version: str = "v2.1"
     clotho_view: str = "official"
     # centre pad / crop every clip to this many seconds (paper: 40); None: the model's own
@@ -88,6 +89,8 @@ class OptimConfig:
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
+    # symmetric: CLIP's two-way InfoNCE; one_directional: the paper's equation (1)
+    loss: Literal["symmetric", "one_directional"] = "symmetric"
     # plateau: ReduceLROnPlateau on validation loss (paper); cosine: linear warmup + cosine
     scheduler: Literal["plateau", "cosine", "none"] = "plateau"
     plateau_factor: float = 0.1
