@@ -1,0 +1,453 @@
+"""The on-disk index: one SQLite database (plus an optional ANN file) in the ``--db`` folder.
+
+Why SQLite and not LanceDB or a vector server:
+
+* no server and no extra dependency: :mod:`sqlite3` is in the standard library;
+* atomic, crash-safe transactions (WAL journal): ``kill -9`` during indexing loses at most
+  the batch whose transaction was open; a re-run continues from the last committed window;
+* one file to back up or copy (``index.sqlite``; ``ann.faiss`` is derived and rebuilt);
+* many concurrent readers (the HTTP server) alongside one writer.
+
+Vectors are stored per window as float16 blobs (L2-normalised, so a dot product is the
+cosine similarity); search reads them into one matrix (exact search) or, past
+:data:`audioseek.index.ann.ANN_THRESHOLD` windows, uses a faiss index built from them
+(:mod:`audioseek.index.ann`).
+
+Schema: ``meta`` (model spec, model fingerprint, dimension, window/hop, generation),
+``files`` (one row per audio file: path, content hash, size, mtime, duration, sample rate,
+format, tags, window count, complete flag) and ``windows`` (file id, window index, start and
+end in seconds, vector). ``generation`` increases with every committed write so readers
+know when their cached matrix or ANN index is stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audioseek.errors import IndexError_
+
+DB_NAME = "index.sqlite"
+SCHEMA_VERSION = "1"
+HASH_CHUNK = 1 << 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    duration REAL,
+    sample_rate INTEGER,
+    channels INTEGER,
+    format TEXT,
+    title TEXT,
+    artist TEXT,
+    album TEXT,
+    genre TEXT,
+    n_windows INTEGER NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0,
+    indexed_at REAL
+);
+CREATE INDEX IF NOT EXISTS files_hash ON files (hash);
+CREATE TABLE IF NOT EXISTS windows (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    vector BLOB NOT NULL,
+    UNIQUE (file_id, idx)
+);
+"""
+
+FILE_COLUMNS = (
+    "id",
+    "path",
+    "hash",
+    "size",
+    "mtime_ns",
+    "duration",
+    "sample_rate",
+    "channels",
+    "format",
+    "title",
+    "artist",
+    "album",
+    "genre",
+    "n_windows",
+    "complete",
+)
+
+
+@dataclass
+class FileRecord:
+    """One indexed audio file."""
+
+    id: int
+    path: str
+    hash: str
+    size: int
+    mtime_ns: int
+    duration: float | None
+    sample_rate: int | None
+    channels: int | None
+    format: str | None
+    title: str | None
+    artist: str | None
+    album: str | None
+    genre: str | None
+    n_windows: int
+    complete: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class WindowTable:
+    """All windows of an index in (file id, window index) order.
+
+    ``vectors`` is ``(n, dim)`` float16 or ``None`` when only the metadata was loaded;
+    ``offsets`` are the first row of each file in ``file_ids_unique`` order.
+    """
+
+    window_ids: np.ndarray  # (n,) int64
+    file_ids: np.ndarray  # (n,) int64
+    starts: np.ndarray  # (n,) float32
+    ends: np.ndarray  # (n,) float32
+    vectors: np.ndarray | None  # (n, dim) float16
+
+    def __len__(self) -> int:
+        return len(self.window_ids)
+
+    def file_slices(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(unique_file_ids, offsets)``: rows ``offsets[i]:offsets[i+1]`` belong to file i."""
+        if len(self.file_ids) == 0:
+            return np.zeros(0, np.int64), np.zeros(1, np.int64)
+        change = np.flatnonzero(np.diff(self.file_ids)) + 1
+        starts = np.concatenate([[0], change]).astype(np.int64)
+        return self.file_ids[starts], np.concatenate([starts, [len(self.file_ids)]])
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """blake2b (128-bit) of the whole file, streamed in 1 MiB chunks."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def encode_vector(vec: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vec, dtype=np.float16).tobytes()
+
+
+def decode_vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), np.float16)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), dim)
+
+
+class Store:
+    """SQLite-backed index folder. Thread-safe: one connection guarded by a lock.
+
+    Use :meth:`open` for an existing index (raises :class:`IndexError_` if missing) and
+    :meth:`create` for a new one. Writes go through :meth:`transaction`.
+    """
+
+    def __init__(self, db_dir: str | os.PathLike, conn: sqlite3.Connection):
+        self.db_dir = Path(db_dir)
+        self.path = self.db_dir / DB_NAME
+        self._conn = conn
+        self._lock = threading.RLock()
+
+    # ---- opening -----------------------------------------------------------------
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @classmethod
+    def exists(cls, db_dir: str | os.PathLike) -> bool:
+        return (Path(db_dir) / DB_NAME).is_file()
+
+    @classmethod
+    def open(cls, db_dir: str | os.PathLike) -> Store:
+        path = Path(db_dir) / DB_NAME
+        if not path.is_file():
+            raise IndexError_(f"no index at {str(db_dir)!r} (run 'audioseek index ... --db DIR')")
+        try:
+            conn = cls._connect(path)
+            version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise IndexError_(f"index {str(path)!r} is damaged or not an index: {e}") from None
+        if version is None or version[0] != SCHEMA_VERSION:
+            conn.close()
+            raise IndexError_(f"index {str(path)!r} has an unknown schema version {version!r}")
+        return cls(db_dir, conn)
+
+    @classmethod
+    def create(cls, db_dir: str | os.PathLike, meta: dict[str, str]) -> Store:
+        """Create a new index folder recording ``meta`` (model spec, fingerprint, window...)."""
+        db_dir = Path(db_dir)
+        if db_dir.exists() and not db_dir.is_dir():
+            raise IndexError_(f"index path {str(db_dir)!r} exists and is not a folder")
+        db_dir.mkdir(parents=True, exist_ok=True)
+        path = db_dir / DB_NAME
+        if path.exists():
+            raise IndexError_(f"an index already exists at {str(db_dir)!r}")
+        conn = cls._connect(path)
+        store = cls(db_dir, conn)
+        with store.transaction() as c:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+            rows = {"schema": SCHEMA_VERSION, "generation": "0", "created": str(time.time())}
+            rows.update({k: str(v) for k, v in meta.items()})
+            c.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows.items())
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- transactions --------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rollback on error); bumps ``generation``."""
+        with self._lock:
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+                c.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+                )
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    # ---- meta ----------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return dict(self._query("SELECT key, value FROM meta"))
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._query("SELECT value FROM meta WHERE key=?", (key,))
+        return row[0][0] if row else default
+
+    def set_meta(self, c: sqlite3.Connection, key: str, value) -> None:
+        c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0"))
+
+    @property
+    def dim(self) -> int:
+        return int(self.get_meta("dim", "0"))
+
+    def check_model(self, spec: str | None, fingerprint: str) -> None:
+        """Raise :class:`IndexError_` naming both models unless ``fingerprint`` matches."""
+        have = self.get_meta("model_fingerprint")
+        if have is not None and have != fingerprint:
+            theirs = self.get_meta("model_spec") or self.get_meta("model_id")
+            raise IndexError_(
+                f"index {str(self.db_dir)!r} was built with model {theirs!r} "
+                f"(fingerprint {have[:12]}), not {spec!r} (fingerprint {fingerprint[:12]}); "
+                "use the same model or a new --db"
+            )
+
+    # ---- files -----------------------------------------------------------------------
+    def _record(self, row: tuple) -> FileRecord:
+        d = dict(zip(FILE_COLUMNS, row, strict=True))
+        d["complete"] = bool(d["complete"])
+        return FileRecord(**d)
+
+    def files(self, complete_only: bool = False) -> list[FileRecord]:
+        sql = f"SELECT {', '.join(FILE_COLUMNS)} FROM files"
+        if complete_only:
+            sql += " WHERE complete=1"
+        return [self._record(r) for r in self._query(sql + " ORDER BY id")]
+
+    def get_file(self, file_id: int) -> FileRecord | None:
+        rows = self._query(f"SELECT {', '.join(FILE_COLUMNS)} FROM files WHERE id=?", (file_id,))
+        return self._record(rows[0]) if rows else None
+
+    def get_file_by_path(self, path: str | os.PathLike) -> FileRecord | None:
+        rows = self._query(
+            f"SELECT {', '.join(FILE_COLUMNS)} FROM files WHERE path=?", (str(path),)
+        )
+        return self._record(rows[0]) if rows else None
+
+    def find_complete_by_hash(
+        self, digest: str, exclude_id: int | None = None
+    ) -> FileRecord | None:
+        rows = self._query(
+            f"SELECT {', '.join(FILE_COLUMNS)} FROM files WHERE hash=? AND complete=1 "
+            "AND id IS NOT ? ORDER BY id LIMIT 1",
+            (digest, exclude_id),
+        )
+        return self._record(rows[0]) if rows else None
+
+    def path_allowed(self, path: str | os.PathLike) -> bool:
+        """Whether ``path`` is an indexed file (the server serves only these)."""
+        try:
+            resolved = str(Path(path).resolve())
+        except (OSError, RuntimeError):
+            return False
+        return bool(self._query("SELECT 1 FROM files WHERE path=?", (resolved,)))
+
+    def window_count(self, file_id: int) -> int:
+        return self._query("SELECT COUNT(*) FROM windows WHERE file_id=?", (file_id,))[0][0]
+
+    def counts(self) -> dict[str, float]:
+        n_files, n_complete, seconds = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(complete), 0), COALESCE(SUM(duration), 0) FROM files"
+        )[0]
+        n_windows = self._query("SELECT COUNT(*) FROM windows")[0][0]
+        return {
+            "files": n_files,
+            "complete_files": n_complete,
+            "windows": n_windows,
+            "audio_seconds": float(seconds),
+        }
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.db_dir.iterdir() if p.is_file())
+
+    # ---- writes (call inside ``with store.transaction() as c``) --------------------------
+    @staticmethod
+    def upsert_file(c: sqlite3.Connection, fields: dict) -> int:
+        """Insert or replace the row for ``fields['path']`` (keeping its id); returns the id."""
+        cols = [k for k in FILE_COLUMNS if k != "id" and k in fields]
+        row = c.execute("SELECT id FROM files WHERE path=?", (fields["path"],)).fetchone()
+        values = [fields[k] for k in cols]
+        if row is None:
+            cur = c.execute(
+                f"INSERT INTO files ({', '.join(cols)}, indexed_at) VALUES "
+                f"({', '.join('?' * len(cols))}, ?)",
+                [*values, time.time()],
+            )
+            return int(cur.lastrowid)
+        c.execute(
+            f"UPDATE files SET {', '.join(f'{k}=?' for k in cols)}, indexed_at=? WHERE id=?",
+            [*values, time.time(), row[0]],
+        )
+        return int(row[0])
+
+    @staticmethod
+    def add_windows(
+        c: sqlite3.Connection, file_id: int, rows: Iterable[tuple[int, float, float, np.ndarray]]
+    ) -> None:
+        c.executemany(
+            "INSERT INTO windows (file_id, idx, start_s, end_s, vector) VALUES (?, ?, ?, ?, ?)",
+            ((file_id, int(i), float(s), float(e), encode_vector(v)) for i, s, e, v in rows),
+        )
+
+    @staticmethod
+    def clear_windows(c: sqlite3.Connection, file_id: int) -> None:
+        c.execute("DELETE FROM windows WHERE file_id=?", (file_id,))
+
+    @staticmethod
+    def copy_windows(c: sqlite3.Connection, src_id: int, dst_id: int) -> None:
+        c.execute("DELETE FROM windows WHERE file_id=?", (dst_id,))
+        c.execute(
+            "INSERT INTO windows (file_id, idx, start_s, end_s, vector) "
+            "SELECT ?, idx, start_s, end_s, vector FROM windows WHERE file_id=? ORDER BY idx",
+            (dst_id, src_id),
+        )
+
+    @staticmethod
+    def mark_complete(c: sqlite3.Connection, file_id: int) -> None:
+        c.execute("UPDATE files SET complete=1 WHERE id=?", (file_id,))
+
+    @staticmethod
+    def touch_file(c: sqlite3.Connection, file_id: int, size: int, mtime_ns: int) -> None:
+        c.execute("UPDATE files SET size=?, mtime_ns=? WHERE id=?", (size, mtime_ns, file_id))
+
+    @staticmethod
+    def delete_file(c: sqlite3.Connection, file_id: int) -> None:
+        c.execute("DELETE FROM windows WHERE file_id=?", (file_id,))
+        c.execute("DELETE FROM files WHERE id=?", (file_id,))
+
+    # ---- reads for search -----------------------------------------------------------------
+    def file_vectors(self, file_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(vectors (n, dim) float32, starts (n,), ends (n,))`` of one file, window order."""
+        rows = self._query(
+            "SELECT start_s, end_s, vector FROM windows WHERE file_id=? ORDER BY idx", (file_id,)
+        )
+        vecs = decode_vectors([r[2] for r in rows], self.dim).astype(np.float32)
+        starts = np.array([r[0] for r in rows], np.float32)
+        ends = np.array([r[1] for r in rows], np.float32)
+        return vecs, starts, ends
+
+    def window_table(self, with_vectors: bool = True, batch: int = 50_000) -> WindowTable:
+        """Every window of complete files, ordered by (file id, window index)."""
+        dim = self.dim
+        cols = "w.id, w.file_id, w.start_s, w.end_s" + (", w.vector" if with_vectors else "")
+        sql = (
+            f"SELECT {cols} FROM windows w JOIN files f ON f.id = w.file_id "
+            "WHERE f.complete = 1 ORDER BY w.file_id, w.idx"
+        )
+        ids, fids, starts, ends, vec_parts = [], [], [], [], []
+        with self._lock:
+            cur = self._conn.execute(sql)
+            while rows := cur.fetchmany(batch):
+                ids.append(np.array([r[0] for r in rows], np.int64))
+                fids.append(np.array([r[1] for r in rows], np.int64))
+                starts.append(np.array([r[2] for r in rows], np.float32))
+                ends.append(np.array([r[3] for r in rows], np.float32))
+                if with_vectors:
+                    vec_parts.append(decode_vectors([r[4] for r in rows], dim))
+
+        def cat(parts, dtype, shape=(0,)):
+            return np.concatenate(parts) if parts else np.zeros(shape, dtype)
+
+        return WindowTable(
+            window_ids=cat(ids, np.int64),
+            file_ids=cat(fids, np.int64),
+            starts=cat(starts, np.float32),
+            ends=cat(ends, np.float32),
+            vectors=cat(vec_parts, np.float16, (0, dim)) if with_vectors else None,
+        )
+
+    def iter_vectors(self, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(window_ids, vectors float16)`` chunks over complete files (for ANN builds)."""
+        dim = self.dim
+        sql = (
+            "SELECT w.id, w.vector FROM windows w JOIN files f ON f.id = w.file_id "
+            "WHERE f.complete = 1 AND w.id > ? ORDER BY w.id LIMIT ?"
+        )
+        last = -1
+        while rows := self._query(sql, (last, batch)):
+            last = rows[-1][0]
+            yield (
+                np.array([r[0] for r in rows], np.int64),
+                decode_vectors([r[1] for r in rows], dim),
+            )
