@@ -1,0 +1,364 @@
+"""``audioseek serve``: the FastAPI app (``create_app``) and its uvicorn runner (``cli_serve``).
+
+The app takes a ready ``Searcher`` (or anything with its interface) by injection; the
+routes live in :mod:`audioseek.serve.api`, the page in ``serve/static``. One dedicated
+thread owns the searcher: the model is loaded once, model calls never run concurrently,
+and a store bound to the thread that opened it keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from audioseek.errors import (
+    AudioDecodeError,
+    AudioseekError,
+    ConfigError,
+    IndexError_,
+    ModelLoadError,
+    QueryError,
+)
+from audioseek.serve.api import error_response, router
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+MiB = 1 << 20
+
+# The page and the API load nothing from elsewhere; the browser enforces it.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+# Swagger UI needs one inline script; still nothing from another origin.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'"
+)
+
+
+@dataclass
+class ServeSettings:
+    max_upload_bytes: int = 50 * MiB  # POST /api/similar (multipart upload)
+    max_body_bytes: int = 1 * MiB  # every other request body
+    max_query_chars: int = 1000
+    max_k: int = 1000
+    max_batch: int = 64
+
+
+class SearcherWorker:
+    """Runs every call on the searcher in one dedicated thread (the lock around the model).
+
+    ``factory`` builds the searcher inside that thread (so thread-bound resources such as a
+    sqlite connection belong to it); a ready ``searcher`` is used as is.
+    """
+
+    def __init__(self, searcher: Any = None, factory: Callable[[], Any] | None = None):
+        if (searcher is None) == (factory is None):
+            raise ValueError("give exactly one of searcher or factory")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audioseek-search")
+        if factory is not None:
+            try:
+                searcher = self._executor.submit(factory).result()
+            except BaseException:
+                self._executor.shutdown(wait=False)
+                raise
+        self.searcher = searcher
+
+    def run(self, fn: Callable[[Any], Any]) -> Any:
+        """Call ``fn(searcher)`` on the searcher thread and wait (synchronous callers)."""
+        return self._executor.submit(fn, self.searcher).result()
+
+    async def call(self, fn: Callable[[Any], Any]) -> Any:
+        """Call ``fn(searcher)`` on the searcher thread without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, self.searcher))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class PayloadTooLarge(HTTPException):
+    def __init__(self, limit: int, what: str = "request body"):
+        super().__init__(status_code=413, detail=f"{what} is larger than {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over the limit: early from Content-Length, else while reading."""
+
+    def __init__(self, app, settings: ServeSettings):
+        self.app = app
+        self.settings = settings
+
+    def _limit(self, path: str) -> int:
+        if path.rstrip("/") == "/api/similar":
+            return self.settings.max_upload_bytes
+        return self.settings.max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self._limit(scope["path"])
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                declared = -1
+            if declared < 0:
+                response = error_response(400, f"invalid Content-Length {length.decode()!r}")
+                return await response(scope, receive, send)
+            if declared > limit:
+                what = "upload" if limit == self.settings.max_upload_bytes else "request body"
+                response = error_response(413, f"{what} of {declared} bytes exceeds {limit} bytes")
+                return await response(scope, receive, send)
+        seen = 0
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise PayloadTooLarge(limit)
+            return message
+
+        return await self.app(scope, counting_receive, send)
+
+
+class SecurityHeadersMiddleware:
+    """CSP (no external assets), nosniff and no-referrer on every response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        csp = DOCS_CSP if scope["path"].startswith(("/docs", "/redoc")) else PAGE_CSP
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                headers += [
+                    (b"content-security-policy", csp.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
+def status_for(exc: AudioseekError) -> int:
+    if isinstance(exc, QueryError | ConfigError):
+        return 400
+    if isinstance(exc, AudioDecodeError):
+        return 422
+    if isinstance(exc, ModelLoadError | IndexError_):
+        return 503
+    return 400
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(x) for x in err.get("loc", ()) if x not in ("query", "body", "path")]
+        name = ".".join(loc) or "request"
+        if "input" in err and err.get("type") != "missing":
+            parts.append(f"invalid {name} {err['input']!r}: {err.get('msg', '')}")
+        else:
+            parts.append(f"{name}: {err.get('msg', 'invalid')}")
+    return _one_line("; ".join(parts) or "invalid request")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        detail = exc.detail
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such endpoint {request.url.path!r}"
+        elif exc.status_code == 405:
+            detail = f"method {request.method} not allowed on {request.url.path!r}"
+        return error_response(exc.status_code, _one_line(detail), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        return error_response(400, _validation_message(exc))
+
+    @app.exception_handler(AudioseekError)
+    async def audioseek_error(request: Request, exc: AudioseekError):
+        status = status_for(exc)
+        if status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(status, _one_line(str(exc)))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"error": "internal server error (see the server log)"}, 500)
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the local ``swagger-ui-bundle`` package, never a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        import swagger_ui_bundle
+
+        assets = Path(swagger_ui_bundle.swagger_ui_path)
+    except ImportError:
+        assets = None
+
+    if assets is not None and (assets / "swagger-ui-bundle.js").is_file():
+        app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs() -> HTMLResponse:
+            return get_swagger_ui_html(
+                openapi_url=app.openapi_url,
+                title="audioseek API",
+                swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                swagger_css_url="/docs-assets/swagger-ui.css",
+                swagger_favicon_url="/docs-assets/favicon-32x32.png",
+            )
+
+    else:
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs_fallback() -> HTMLResponse:
+            return HTMLResponse(
+                "<!doctype html><title>audioseek API</title><p>Interactive docs need the "
+                "<code>swagger-ui-bundle</code> package. The OpenAPI schema is at "
+                '<a href="/openapi.json">/openapi.json</a>.</p>'
+            )
+
+
+def create_app(
+    searcher: Any = None,
+    *,
+    worker: SearcherWorker | None = None,
+    settings: ServeSettings | None = None,
+) -> FastAPI:
+    """The HTTP app around a ``Searcher`` (or a ``SearcherWorker`` that owns one)."""
+    if (searcher is None) == (worker is None):
+        raise ValueError("create_app needs exactly one of searcher or worker")
+    worker = worker or SearcherWorker(searcher=searcher)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        worker.close()
+
+    from audioseek import __version__
+
+    app = FastAPI(
+        title="audioseek",
+        version=__version__,
+        description="Find sounds and music by describing them in plain language.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.worker = worker
+    app.state.settings = settings or ServeSettings()
+    _install_error_handlers(app)
+    app.include_router(router)
+    _install_docs(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.add_middleware(BodyLimitMiddleware, settings=app.state.settings)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app
+
+
+# ---- runner -------------------------------------------------------------------------------
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; a clear ConfigError when the address is unusable or taken."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"invalid port {port!r}: expected 0-65535")
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as e:
+        raise ConfigError(f"cannot resolve host {host!r}: {e.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host!r} port {port}: {e.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def is_loopback(sock: socket.socket) -> bool:
+    host = sock.getsockname()[0]
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cli_serve(args) -> int:
+    """``audioseek serve --db DIR [--host] [--port] [--model] [--device]``."""
+    import uvicorn
+    from rich.console import Console
+
+    from audioseek.index.search import Searcher
+
+    console = Console(stderr=True)
+    sock = bind_socket(args.host, args.port)
+    try:
+        host, port = sock.getsockname()[:2]
+        if not is_loopback(sock):
+            message = (
+                f"serving on {host!r}, not loopback: anyone who can reach this machine can "
+                "search the library and download its audio files (there is no login)"
+            )
+            log.warning(message)
+            console.print(f"[bold yellow]WARNING[/]: {message}")
+        with console.status(f"loading the index {args.db!r} and its model"):
+            worker = SearcherWorker(
+                factory=lambda: Searcher(args.db, model=args.model, device=args.device)
+            )
+        app = create_app(worker=worker)
+        shown = f"[{host}]" if ":" in host else host
+        console.print(f"audioseek: http://{shown}:{port}/  (API docs: /docs)  Ctrl+C stops")
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0

@@ -1,0 +1,272 @@
+"""Fixtures for the HTTP API tests: a generated audio library and a fake ``Searcher``.
+
+The fake has exactly the contract interface of ``audioseek.index.search.Searcher``
+(docs/architecture.md) and a store whose ``path_allowed`` behaves like the real one
+(an indexed file's resolved path). It scores files by word overlap with their names, so
+the API's behaviour can be checked without a model; ``test_real_index.py`` runs the same
+app on a real index.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audioseek.errors import AudioDecodeError, QueryError
+
+SR = 16000
+
+
+@dataclass
+class Hit:
+    file_id: int
+    path: str
+    score: float
+    start: float
+    end: float
+    duration: float
+    sample_rate: int
+    format: str
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    genre: str | None = None
+
+
+@dataclass
+class Record:
+    id: int
+    path: str
+    duration: float
+    sample_rate: int
+    format: str
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    genre: str | None = None
+
+
+@dataclass
+class DuplicateGroup:
+    files: list[int]
+    score: float
+
+
+class FakeStore:
+    def __init__(self, records: list[Record]):
+        self.records = {r.id: r for r in records}
+
+    def get_file(self, file_id: int) -> Record | None:
+        return self.records.get(file_id)
+
+    def files(self) -> list[Record]:
+        return list(self.records.values())
+
+    def path_allowed(self, path) -> bool:
+        resolved = str(Path(path).resolve())
+        return any(r.path == resolved for r in self.records.values())
+
+
+class FakeSearcher:
+    """Contract-shaped stand-in; counts concurrent calls to check the server's lock."""
+
+    def __init__(self, records: list[Record], delay: float = 0.0):
+        self.store = FakeStore(records)
+        self.delay = delay
+        self.calls: list[tuple] = []
+        self.active = 0
+        self.max_active = 0
+        self._guard = threading.Lock()
+
+    def _enter(self, *call):
+        with self._guard:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            self.calls.append(call)
+        if self.delay:
+            time.sleep(self.delay)
+
+    def _exit(self):
+        with self._guard:
+            self.active -= 1
+
+    def _hit(self, r: Record, score: float, start: float = 0.0) -> Hit:
+        return Hit(
+            r.id,
+            r.path,
+            score,
+            start,
+            min(start + 1.0, r.duration),
+            r.duration,
+            r.sample_rate,
+            r.format,
+            r.title,
+            r.artist,
+            r.album,
+            r.genre,
+        )
+
+    def search(self, queries: list[str], k: int = 10, agg: str = "max") -> list[list[Hit]]:
+        self._enter("search", tuple(queries), k, agg)
+        try:
+            out = []
+            for q in queries:
+                words = set(q.lower().split())
+                scored = []
+                for r in self.store.files():
+                    name = set(Path(r.path).stem.lower().replace("_", " ").split())
+                    score = len(words & name) / max(len(words), 1)
+                    scored.append(self._hit(r, score, start=1.5 if score else 0.0))
+                scored.sort(key=lambda h: (-h.score, h.file_id))
+                out.append(scored[:k])
+            return out
+        finally:
+            self._exit()
+
+    def similar(self, path=None, file_id=None, k: int = 10) -> list[Hit]:
+        self._enter("similar", str(path) if path else None, file_id, k)
+        try:
+            if path is not None:
+                try:
+                    wave, _ = sf.read(str(path))
+                except Exception as e:
+                    raise AudioDecodeError(path, str(e).splitlines()[0]) from None
+                energy = float(np.abs(wave).mean())
+            elif self.store.get_file(file_id) is None:
+                raise QueryError(f"unknown file id {file_id!r}")
+            else:
+                energy = float(file_id)
+            hits = [self._hit(r, 1.0 / (1.0 + abs(energy - r.id))) for r in self.store.files()]
+            hits.sort(key=lambda h: -h.score)
+            return hits[:k]
+        finally:
+            self._exit()
+
+    def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
+        self._enter("duplicates", threshold)
+        try:
+            ids = sorted(self.store.records)
+            return [DuplicateGroup(files=ids[:2], score=0.99)] if len(ids) >= 2 else []
+        finally:
+            self._exit()
+
+    def info(self) -> dict:
+        self._enter("info")
+        try:
+            return {
+                "files": len(self.store.records),
+                "windows": 3 * len(self.store.records),
+                "model_id": "fake",
+                "db": Path("/tmp/fake-db"),
+            }
+        finally:
+            self._exit()
+
+
+def write_tone(path: Path, freq: float, seconds: float = 3.0, sr: int = SR) -> Path:
+    t = np.arange(int(seconds * sr)) / sr
+    sf.write(
+        str(path), (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr, subtype="PCM_16"
+    )
+    return path
+
+
+@pytest.fixture
+def library(tmp_path) -> Path:
+    """A folder of generated WAV files, plus a secret file outside it."""
+    lib = tmp_path / "library"
+    lib.mkdir()
+    write_tone(lib / "rain_on_roof.wav", 220)
+    write_tone(lib / "dog_barking.wav", 440)
+    write_tone(lib / "church_bells.wav", 660)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("TOP SECRET\n")
+    return lib
+
+
+@pytest.fixture
+def records(library) -> list[Record]:
+    paths = sorted(library.glob("*.wav"))
+    return [
+        Record(
+            i + 1,
+            str(p.resolve()),
+            3.0,
+            SR,
+            "wav",
+            title=p.stem.replace("_", " ") if i == 0 else None,
+            artist="Field Recorder" if i == 0 else None,
+            genre="ambience" if i == 0 else None,
+        )
+        for i, p in enumerate(paths)
+    ]
+
+
+@pytest.fixture
+def searcher(records) -> FakeSearcher:
+    return FakeSearcher(records)
+
+
+@pytest.fixture
+def client(searcher):
+    from fastapi.testclient import TestClient
+
+    from audioseek.serve.app import create_app
+
+    with TestClient(create_app(searcher)) as c:
+        yield c
+
+
+def error_of(response) -> str:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"], str) and body["error"] and "\n" not in body["error"]
+    return body["error"]
+
+
+@pytest.fixture
+def err():
+    """``err(response)`` -> the one-line message of a JSON ``{"error": ...}`` body."""
+    return error_of
+
+
+@pytest.fixture
+def make_client():
+    """``make_client(searcher, **settings)`` -> a TestClient on a fresh app (closed at teardown)."""
+    from fastapi.testclient import TestClient
+
+    from audioseek.serve.app import ServeSettings, create_app
+
+    clients = []
+
+    def make(searcher, **settings):
+        c = TestClient(create_app(searcher, settings=ServeSettings(**settings)))
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def fake_searcher_cls():
+    return FakeSearcher
+
+
+@pytest.fixture
+def record_cls():
+    return Record
+
+
+@pytest.fixture
+def tone():
+    return write_tone
