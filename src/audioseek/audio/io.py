@@ -1,0 +1,592 @@
+"""Decode any audio file to mono float32 at a target sample rate.
+
+Two decoders sit behind one function:
+
+* **libsndfile** (``soundfile``) for WAV (any PCM width, float), FLAC, Ogg Vorbis, Ogg Opus,
+  MP3 (libsndfile >= 1.1 via mpg123), AIFF, AU, CAF, W64, RF64. Seeking is sample-exact.
+* **FFmpeg** (PyAV, ``av``) for everything else ffmpeg reads: M4A/AAC/ALAC, WMA, WebM/Matroska,
+  AC-3, AMR, ... and as a fallback when libsndfile refuses a file whose extension it claims.
+
+Resampling uses soxr in high-quality mode; channels are mixed down by averaging.
+
+Windowed reads (``start``/``end`` in seconds) seek instead of decoding the whole file.
+The returned samples are *defined* as the slice ``[round(start * sr), round(end * sr))`` of the
+full read at ``sr``: the read starts at a native frame on the common grid of both rates
+(a multiple of ``1 / gcd(native_sr, sr)`` seconds) with a margin for the resampling filter, so
+the result equals the slice of a full read up to float rounding (~1e-6) for libsndfile formats.
+For formats decoded with PyAV a seek is used only when the stream's time base is sample-exact
+(MP4/M4A); lossy codecs decoded from a seek point can differ from a full decode by the codec's
+own non-determinism across seek points (e.g. AAC noise substitution), otherwise the window is
+decoded from the start of the file and the prefix discarded (Matroska/WebM, ADTS, ASF).
+
+Every failure raises :class:`audioseek.errors.AudioDecodeError` naming the file and the reason.
+A truncated file decodes as far as the data goes (a warning is logged); a file with no decodable
+audio at all is an error. Decoding is deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audioseek.errors import AudioDecodeError, ConfigError
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga", ".opus",
+        ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64",
+        ".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".asf", ".webm", ".mka", ".mkv",
+        ".ac3", ".eac3", ".amr", ".3gp", ".mp2", ".mpga", ".wv", ".ape", ".tta", ".mpc",
+    }
+)  # fmt: skip
+"""Extensions the indexer treats as audio (lower case, with the dot)."""
+
+# Extensions libsndfile is tried on first; everything else goes straight to FFmpeg (PyAV),
+# which avoids mpg123's lenient resync turning non-MP3 data into noise.
+_SNDFILE_EXTENSIONS = frozenset(
+    {".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc",
+     ".au", ".snd", ".caf", ".w64", ".rf64"}
+)  # fmt: skip
+
+_BLOCK = 4096  # frames per block when salvaging a damaged file (at most this much is lost)
+_VORBIS_TAIL_S = 4.0  # never seek into the last seconds of an Ogg Vorbis stream (see read)
+_PYAV_PREROLL_S = 0.2  # decode this much before a seek target (codec warm-up, e.g. AAC/Opus)
+
+_SF_CODECS = {
+    "PCM_S8": "pcm_s8", "PCM_U8": "pcm_u8", "PCM_16": "pcm_s16", "PCM_24": "pcm_s24",
+    "PCM_32": "pcm_s32", "FLOAT": "pcm_f32", "DOUBLE": "pcm_f64", "ULAW": "pcm_mulaw",
+    "ALAW": "pcm_alaw", "VORBIS": "vorbis", "OPUS": "opus", "MPEG_LAYER_I": "mp1",
+    "MPEG_LAYER_II": "mp2", "MPEG_LAYER_III": "mp3", "ALAC_16": "alac", "ALAC_20": "alac",
+    "ALAC_24": "alac", "ALAC_32": "alac",
+}  # fmt: skip
+_TAG_KEYS = ("title", "artist", "album", "genre")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """Header information of an audio file (no full decode).
+
+    ``duration`` in seconds, ``sample_rate`` in Hz (the decoder's native rate), ``format`` the
+    container (``"wav"``, ``"flac"``, ``"mp3"``, ``"ogg"``, ``"m4a"``, ``"webm"``, ...), ``codec``
+    the coded stream (``"pcm_s16"``, ``"flac"``, ``"vorbis"``, ``"opus"``, ``"aac"``, ...),
+    ``tags`` the subset of ``title``/``artist``/``album``/``genre`` present in the file.
+    """
+
+    duration: float
+    sample_rate: int
+    channels: int
+    format: str
+    codec: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sr: int,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+) -> np.ndarray:
+    """Decode ``path`` to a mono float32 array ``(samples,)`` at ``sr`` Hz.
+
+    ``start``/``end`` (seconds, ``None`` = file start / file end) select the window
+    ``[round(start * sr), round(end * sr))`` of the full read; an ``end`` past the end of the
+    file is clipped, a ``start`` at or past the end gives an empty array. Raises
+    :class:`AudioDecodeError` for any file that cannot be decoded.
+    """
+    sr = _check_rate(sr)
+    path = _check_path(path)
+    s0, s1 = _check_window(path, start, end)
+    out_start = 0 if s0 is None else int(round(s0 * sr))
+    out_stop = None if s1 is None else int(round(s1 * sr))
+    try:
+        with _open(path) as dec:
+            native = dec.sample_rate
+            if out_start == 0 and out_stop is None:
+                mono = dec.read(0, None)
+                if mono.size == 0:
+                    raise AudioDecodeError(path, _no_audio(dec))
+                y = _resample(mono, native, sr)
+            else:
+                y = _read_window(dec, native, sr, out_start, out_stop)
+    except AudioDecodeError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as e:  # any decoder failure becomes one typed, one-line error
+        raise AudioDecodeError(path, _reason(e)) from e
+    if not np.all(np.isfinite(y)):
+        raise AudioDecodeError(path, "contains non-finite samples (NaN or inf)")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Read duration, rate, channels, container, codec and tags from the file's headers.
+
+    Does not decode the audio, except for containers that store no duration at all (then
+    the packets are decoded once to count samples). Raises :class:`AudioDecodeError`.
+    """
+    path = _check_path(path)
+    try:
+        info = _sf_info(path) if _use_sndfile_first(path) else None
+        if info is None:
+            info = _av_info(path)
+    except AudioDecodeError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as e:
+        raise AudioDecodeError(path, _reason(e)) from e
+    if not info.duration > 0:
+        raise AudioDecodeError(path, "no audio frames (zero duration)")
+    tags = _read_tags(path)
+    for k, v in info.tags.items():
+        tags.setdefault(k, v)
+    return AudioInfo(info.duration, info.sample_rate, info.channels, info.format, info.codec, tags)
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def _check_rate(sr) -> int:
+    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
+        raise ConfigError(f"invalid target sample rate {sr!r}; expected a positive integer (Hz)")
+    return int(sr)
+
+
+def _check_path(path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise AudioDecodeError(p, "file does not exist")
+    if not p.is_file():
+        raise AudioDecodeError(p, "not a regular file")
+    try:
+        size = p.stat().st_size
+    except OSError as e:
+        raise AudioDecodeError(p, f"cannot stat file: {e.strerror or e}") from e
+    if size == 0:
+        raise AudioDecodeError(p, "file is empty (0 bytes)")
+    if not os.access(p, os.R_OK):
+        raise AudioDecodeError(p, "file is not readable (permission denied)")
+    return p
+
+
+def _check_window(path, start, end) -> tuple[float | None, float | None]:
+    def num(name, v):
+        if v is None:
+            return None
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise AudioDecodeError(path, f"invalid {name}={v!r}; expected seconds") from None
+        if not math.isfinite(f) or f < 0:
+            raise AudioDecodeError(path, f"invalid {name}={v!r}; expected seconds >= 0")
+        return f
+
+    s, e = num("start", start), num("end", end)
+    if s is not None and e is not None and e <= s:
+        raise AudioDecodeError(
+            path, f"invalid window start={start!r} end={end!r}; need end > start"
+        )
+    if s == 0:
+        s = None
+    return s, e
+
+
+def _no_audio(dec) -> str:
+    return "no decodable audio frames" + (f" ({dec.error})" if dec.error else "")
+
+
+def _reason(e: BaseException) -> str:
+    msg = " ".join(str(e).split()) or type(e).__name__
+    return msg if len(msg) <= 300 else msg[:297] + "..."
+
+
+def _use_sndfile_first(path: Path) -> bool:
+    ext = path.suffix.lower()
+    return ext in _SNDFILE_EXTENSIONS or ext not in AUDIO_EXTENSIONS
+
+
+# --------------------------------------------------------------------------------------------
+# resampling and windows
+
+
+def _resample(x: np.ndarray, native: int, sr: int) -> np.ndarray:
+    if native == sr or x.size == 0:
+        return x.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(x, native, sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def _read_window(dec, native: int, sr: int, out_start: int, out_stop: int | None) -> np.ndarray:
+    """Samples ``[out_start, out_stop)`` of the full read at ``sr`` (see module docstring)."""
+    if native == sr:
+        y = dec.read(out_start, out_stop)
+        if y.size == 0 and dec.is_empty():
+            raise AudioDecodeError(dec.path, _no_audio(dec))
+        return y
+    g = math.gcd(native, sr)
+    unit_in, unit_out = native // g, sr // g  # grid on which both rates have a sample
+    margin = 1024 + 64 * -(-sr // native)  # output samples of filter context on each side
+    a_out = (max(0, out_start - margin) // unit_out) * unit_out
+    a_in = a_out // unit_out * unit_in
+    if out_stop is None:
+        b_in = None
+    else:
+        b_out = -(-(out_stop + margin) // unit_out) * unit_out
+        b_in = b_out // unit_out * unit_in
+    x = dec.read(a_in, b_in)
+    if x.size == 0:
+        if dec.is_empty():
+            raise AudioDecodeError(dec.path, _no_audio(dec))
+        return np.zeros(0, np.float32)
+    y = _resample(x, native, sr)
+    lo = out_start - a_out
+    hi = None if out_stop is None else out_stop - a_out
+    return y[lo:hi]
+
+
+# --------------------------------------------------------------------------------------------
+# decoders
+
+
+def _open(path: Path):
+    """Return an open decoder (context manager) with ``sample_rate`` and ``read(a, b)``."""
+    errors = []
+    order = (_SndfileDecoder, _PyAVDecoder)
+    if not _use_sndfile_first(path):
+        order = (_PyAVDecoder, _SndfileDecoder)
+    for cls in order:
+        try:
+            return cls(path)
+        except _CannotOpen as e:
+            errors.append(f"{cls.backend}: {e}")
+    raise AudioDecodeError(path, "not a recognised audio format (" + "; ".join(errors) + ")")
+
+
+class _CannotOpen(Exception):
+    """This backend cannot open the file; try the next one."""
+
+
+def _mixdown(x: np.ndarray) -> np.ndarray:
+    if x.ndim == 2:
+        x = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+class _SndfileDecoder:
+    backend = "libsndfile"
+
+    def __init__(self, path: Path):
+        import soundfile as sf
+
+        self.path = path
+        try:
+            self._f = sf.SoundFile(str(path))
+        except Exception as e:
+            reason = _reason(e).replace(f"Error opening {str(path)!r}: ", "").rstrip(".")
+            if "does not exist or is not a regular file" in reason:  # libsndfile's probe failed
+                reason = "format not recognised"
+            raise _CannotOpen(reason) from e
+        self.sample_rate = int(self._f.samplerate)
+        self.channels = int(self._f.channels)
+        self.error: str | None = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+    def is_empty(self) -> bool:
+        return self._f.frames == 0 or self.read(0, 1).size == 0
+
+    def read(self, start: int, stop: int | None) -> np.ndarray:
+        """Mono float32 native-rate frames ``[start, stop)``; short at a (truncated) end."""
+        f = self._f
+        if stop is not None and stop <= start:
+            return np.zeros(0, np.float32)
+        if start > 0:
+            if f.frames > 0 and start >= f.frames and f.format != "MP3":  # MP3 length is a guess
+                return np.zeros(0, np.float32)
+            if f.subtype == "VORBIS" and f.frames - start < _VORBIS_TAIL_S * self.sample_rate:
+                # libsndfile 1.2 misplaces seeks inside the last Ogg page of a Vorbis stream
+                # (off by the end-trim); seek before it and decode through instead.
+                skip = start - max(0, f.frames - int(_VORBIS_TAIL_S * self.sample_rate))
+            else:
+                skip = 0
+            try:
+                f.seek(start - skip)
+            except Exception:
+                return self._read_by_skipping(start, stop)
+        else:
+            f.seek(0)
+            skip = 0
+        n = -1 if stop is None else stop - start + skip
+        try:
+            return _mixdown(f.read(n, dtype="float32", always_2d=True))[skip:]
+        except Exception as e:  # damaged data: reopen (the handle is now unusable), salvage
+            log.debug("fast read of %s failed (%s); salvaging block by block", self.path, e)
+            self._reopen()
+            if start > 0:
+                try:
+                    self._f.seek(start - skip)
+                except Exception:
+                    return self._read_by_skipping(start, stop)
+            return self._read_blocks(n)[skip:]
+
+    def _reopen(self):
+        import soundfile as sf
+
+        self._f.close()
+        self._f = sf.SoundFile(str(self.path))
+
+    def _read_blocks(self, n: int) -> np.ndarray:
+        blocks, got = [], 0
+        while n < 0 or got < n:
+            want = _BLOCK if n < 0 else min(_BLOCK, n - got)
+            try:
+                b = self._f.read(want, dtype="float32", always_2d=True)
+            except Exception as e:
+                if got == 0:
+                    raise AudioDecodeError(self.path, _reason(e)) from e
+                self.error = _reason(e)
+                log.warning("%s is damaged or truncated (%s); keeping the audio before it",
+                            self.path, self.error)  # fmt: skip
+                break
+            if len(b) == 0:
+                break
+            blocks.append(_mixdown(b))
+            got += len(b)
+        return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+    def _read_by_skipping(self, start: int, stop: int | None) -> np.ndarray:
+        self._reopen()
+        head = self._read_blocks(-1 if stop is None else stop)
+        return head[start:]
+
+    def info(self) -> AudioInfo:
+        f = self._f
+        fmt = str(f.format).lower()
+        codec = "flac" if fmt == "flac" else _SF_CODECS.get(str(f.subtype), str(f.subtype).lower())
+        tags = {}
+        try:
+            meta = f.copy_metadata()
+            tags = {k: str(meta[k]).strip() for k in _TAG_KEYS if meta.get(k)}
+        except Exception:  # metadata is optional
+            pass
+        return AudioInfo(
+            duration=f.frames / self.sample_rate if self.sample_rate else 0.0,
+            sample_rate=self.sample_rate,
+            channels=self.channels,
+            format=fmt,
+            codec=codec,
+            tags=tags,
+        )
+
+
+class _PyAVDecoder:
+    backend = "ffmpeg"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.error: str | None = None
+        self._fresh = True
+        try:
+            self._c = self._container()
+        except Exception as e:
+            raise _CannotOpen(_reason(e).replace(f": {str(path)!r}", "")) from e
+        if not self._c.streams.audio:
+            name = self._c.format.name
+            self._c.close()
+            raise _CannotOpen(f"no audio stream in {name!r} container")
+        self._s = self._c.streams.audio[0]
+        cc = self._s.codec_context
+        self.sample_rate = int(cc.sample_rate or 0)
+        self.channels = int(cc.channels or 0)
+        if self.sample_rate <= 0:
+            self._c.close()
+            raise _CannotOpen("audio stream has no sample rate")
+        tb = self._s.time_base
+        # Seek only when a timestamp pins down a single sample (e.g. MP4: 1/sample_rate).
+        self._exact_seek = tb is not None and (tb.denominator % self.sample_rate == 0)
+
+    def _container(self):
+        import av
+
+        return av.open(str(self.path), metadata_errors="ignore")
+
+    def _rewind(self):
+        """Reopen the file: a seek to 0 could skip the codec's priming-sample handling."""
+        if not self._fresh:
+            self._c.close()
+            self._c = self._container()
+            self._s = self._c.streams.audio[0]
+        self._fresh = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._c.close()
+
+    def is_empty(self) -> bool:
+        return self.read(0, 1).size == 0
+
+    def _frames(self):
+        """Yield ``(pts, mono float32 chunk)``; stops (with a warning) at damaged data."""
+        try:
+            for frame in self._c.decode(self._s):
+                yield frame.pts, _frame_to_mono(frame, self.sample_rate)
+        except Exception as e:
+            self.error = _reason(e)
+            log.warning("%s is damaged or truncated (%s); decoding stops there", self.path, e)
+
+    def read(self, start: int, stop: int | None) -> np.ndarray:
+        """Mono float32 native-rate frames ``[start, stop)``; short at a (truncated) end."""
+        if stop is not None and stop <= start:
+            return np.zeros(0, np.float32)
+        self._rewind()
+        it = None
+        if start > 0 and self._exact_seek:
+            it, pos = self._seek(start)
+        if it is None:
+            it, pos = self._frames(), 0
+        chunks = []
+        for _pts, x in it:
+            n = len(x)
+            lo, hi = max(start - pos, 0), n if stop is None else min(stop - pos, n)
+            if hi > lo:
+                chunks.append(x[lo:hi])
+            pos += n
+            if stop is not None and pos >= stop:
+                break
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+    def _seek(self, start: int):
+        """Seek a little before native frame ``start``; return (frame iterator, its position)."""
+        first = next(iter(self._frames()), None)
+        if first is None or first[0] is None:
+            return None, 0
+        pts0 = first[0]
+        tb = self._s.time_base
+        target_s = max(0.0, start / self.sample_rate - _PYAV_PREROLL_S)
+        try:
+            self._c.seek(pts0 + int(target_s / tb), stream=self._s, backward=True)
+            it = self._frames()
+            landed = next(it, None)
+        except Exception:
+            landed = None
+        pos = -1
+        if landed is not None and landed[0] is not None:
+            pos = int(round((landed[0] - pts0) * tb * self.sample_rate))
+        if not 0 <= pos <= start:  # failed seek, overshoot or odd timestamps: decode from 0
+            self._fresh = False
+            self._rewind()
+            return None, 0
+
+        def chain():
+            yield landed
+            yield from it
+
+        return chain(), pos
+
+    def info(self) -> AudioInfo:
+        c, s = self._c, self._s
+        duration = None
+        if s.duration is not None and s.time_base is not None:
+            duration = float(s.duration * s.time_base)
+        elif c.duration is not None:
+            duration = c.duration / 1_000_000  # AV_TIME_BASE
+        if duration is None:
+            log.info("%s stores no duration; decoding once to measure it", self.path)
+            duration = sum(len(x) for _, x in self._frames()) / self.sample_rate
+        names = c.format.name.split(",")
+        ext = self.path.suffix.lower().lstrip(".")
+        fmt = ext if ext in names else names[0]
+        tags = {}
+        for meta in (dict(c.metadata), dict(s.metadata)):
+            for k, v in meta.items():
+                if k.lower() in _TAG_KEYS and v and k.lower() not in tags:
+                    tags[k.lower()] = str(v).strip()
+        return AudioInfo(duration, self.sample_rate, self.channels, fmt, s.codec_context.name, tags)
+
+
+_INT_SCALE = {"s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
+
+
+def _frame_to_mono(frame, sample_rate: int) -> np.ndarray:
+    """An ``av.AudioFrame`` of any sample format -> mono float32 at ``sample_rate``."""
+    a = frame.to_ndarray()
+    fmt = frame.format
+    name = fmt.name.rstrip("p")
+    ch = len(frame.layout.channels) or 1
+    if not fmt.is_planar and ch > 1:
+        a = a.reshape(-1, ch).T
+    if name == "u8":
+        a = (a.astype(np.float32) - 128.0) / 128.0
+    elif name in _INT_SCALE:
+        a = a.astype(np.float32) / np.float32(_INT_SCALE[name])
+    x = a.astype(np.float32, copy=False).mean(axis=0, dtype=np.float32)
+    if frame.sample_rate and frame.sample_rate != sample_rate:  # mid-stream rate change
+        x = _resample(x, int(frame.sample_rate), sample_rate)
+    return x
+
+
+def _sf_info(path: Path) -> AudioInfo | None:
+    try:
+        dec = _SndfileDecoder(path)
+    except _CannotOpen:
+        return None
+    with dec:
+        return dec.info()
+
+
+def _av_info(path: Path) -> AudioInfo:
+    try:
+        dec = _PyAVDecoder(path)
+    except _CannotOpen as e:
+        if _use_sndfile_first(path):
+            raise AudioDecodeError(path, f"not a recognised audio format ({e})") from None
+        info = _sf_info(path)
+        if info is None:
+            raise AudioDecodeError(path, f"not a recognised audio format ({e})") from None
+        return info
+    with dec:
+        return dec.info()
+
+
+def _read_tags(path: Path) -> dict[str, str]:
+    """title/artist/album/genre via mutagen (ID3, MP4, Vorbis comments, ASF); {} if none."""
+    try:
+        import mutagen
+
+        f = mutagen.File(str(path), easy=True)
+    except Exception:  # tags are optional; a damaged tag block must not fail the file
+        return {}
+    if f is None or not getattr(f, "tags", None):
+        return {}
+    out = {}
+    for k in _TAG_KEYS:
+        try:
+            v = f.tags.get(k)
+        except Exception:
+            v = None
+        if isinstance(v, list):
+            v = v[0] if v else None
+        if v:
+            out[k] = str(v).strip()
+    return out
