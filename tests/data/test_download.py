@@ -63,6 +63,8 @@ class Server:
         self.requests: list[tuple[str, str | None]] = []
         self.corrupt: set[str] = set()
         self.honour_range = True
+        self.drop_after: int | None = None  # send only this many bytes, then hang up
+        self.drops_left = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,6 +101,11 @@ class Server:
                     self.send_response(200)
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
+                if server.drop_after is not None and server.drops_left > 0:
+                    server.drops_left -= 1
+                    self.wfile.write(data[start : start + server.drop_after])
+                    self.close_connection = True
+                    return
                 self.wfile.write(data[start:])
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -171,6 +178,34 @@ def test_resume_from_partial_file(tmp_path, mirror, server, honour_range):
     assert out.read_bytes() == data
     assert not (tmp_path / (name + ".part")).exists()
     assert server.requests == [(name, f"bytes={keep}-")]  # asked only for the rest
+
+
+def test_dropped_connection_retries_and_resumes(tmp_path, mirror, server, monkeypatch):
+    folder, sums = mirror
+    monkeypatch.setattr(download, "RETRY_BACKOFF_S", 0.0)
+    name = "clotho_audio_development.7z"
+    data = (folder / name).read_bytes()
+    server.drop_after, server.drops_left = 1000, 2
+    out = download_file(f"{server.url}/{name}", tmp_path / name, sums[name], progress=False)
+    assert out.read_bytes() == data
+    assert server.requests == [(name, None), (name, "bytes=1000-"), (name, "bytes=2000-")]
+
+
+def test_gives_up_keeping_the_part_file_then_resumes(tmp_path, mirror, server, monkeypatch):
+    folder, sums = mirror
+    monkeypatch.setattr(download, "RETRY_BACKOFF_S", 0.0)
+    name = "clotho_audio_evaluation.7z"
+    server.drop_after, server.drops_left = 500, 2
+    with pytest.raises(DatasetError) as e:
+        download_file(
+            f"{server.url}/{name}", tmp_path / name, sums[name], retries=2, progress=False
+        )
+    assert "1000 bytes kept in" in str(e.value) and "run again to resume" in str(e.value)
+    assert (tmp_path / (name + ".part")).stat().st_size == 1000
+    server.requests.clear()
+    download_file(f"{server.url}/{name}", tmp_path / name, sums[name], progress=False)
+    assert _md5(tmp_path / name) == sums[name]
+    assert server.requests == [(name, "bytes=1000-")]
 
 
 def test_complete_part_file_is_verified_not_refetched(tmp_path, mirror, server):

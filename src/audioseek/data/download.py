@@ -18,6 +18,7 @@ version into ``root`` and extracts each ``clotho_audio_<split>.7z`` (it contains
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import time
 import urllib.error
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 ZENODO_URL = "https://zenodo.org/record/{record}/files/{name}?download=1"
 CHUNK = 1 << 20
+RETRY_BACKOFF_S = 2.0  # first wait between attempts; doubles each retry
 USER_AGENT = "audioseek-downloader/0.1 (+https://zenodo.org)"
 
 
@@ -175,6 +177,13 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
         if offset and status != 206:
             log.info("%s: server ignored the Range request; starting over", part.name)
             offset = 0
+        elif offset and not (resp.headers.get("Content-Range") or "").startswith(
+            f"bytes {offset}-"
+        ):
+            raise ConnectionError(
+                f"server answered Range bytes={offset}- with Content-Range "
+                f"{resp.headers.get('Content-Range')!r}"
+            )
         length = resp.headers.get("Content-Length")
         total = int(length) + offset if length is not None else None
         mode = "ab" if offset else "wb"
@@ -220,8 +229,8 @@ def download_file(
             if e.code < 500 or attempt == retries:
                 raise DatasetError(f"cannot download {url!r}: HTTP {e.code} {e.reason}") from None
             reason = f"HTTP {e.code}"
-        except (urllib.error.URLError, OSError, ConnectionError) as e:
-            reason = str(getattr(e, "reason", None) or e)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            reason = str(getattr(e, "reason", None) or e) or type(e).__name__
             if attempt == retries:
                 have = part.stat().st_size if part.exists() else 0
                 raise DatasetError(
@@ -229,7 +238,7 @@ def download_file(
                     "run again to resume)"
                 ) from None
         log.warning("download of %s failed (%s); retry %d/%d", url, reason, attempt, retries)
-        time.sleep(min(2.0**attempt, 10.0))
+        time.sleep(min(RETRY_BACKOFF_S * 2 ** (attempt - 1), 30.0))
     actual = md5sum(part)
     if actual != md5:
         part.unlink()
