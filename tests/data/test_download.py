@@ -295,3 +295,15 @@ def test_cli_success(tmp_path, mirror, server, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "development 6 clips, validation 3 clips, evaluation 3 clips" in out
+
+
+def test_cli_bad_split_exit_2_before_touching_disk(tmp_path, capsys):
+    root = tmp_path / "not-created"
+    code = cli.main(["data", "download", "clotho", "--root", str(root), "--splits", "test"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err == (
+        "error: unknown Clotho split 'test' for v2.1; "
+        "expected one of ('development', 'validation', 'evaluation')"
+    )
+    assert not root.exists()

@@ -233,10 +233,8 @@ def download_file(
             reason = str(getattr(e, "reason", None) or e) or type(e).__name__
             if attempt == retries:
                 have = part.stat().st_size if part.exists() else 0
-                raise DatasetError(
-                    f"cannot download {url!r}: {reason} ({have} bytes kept in {str(part)!r}; "
-                    "run again to resume)"
-                ) from None
+                kept = f" ({have} bytes kept in {str(part)!r}; run again to resume)" if have else ""
+                raise DatasetError(f"cannot download {url!r}: {reason}{kept}") from None
         log.warning("download of %s failed (%s); retry %d/%d", url, reason, attempt, retries)
         time.sleep(min(RETRY_BACKOFF_S * 2 ** (attempt - 1), 30.0))
     actual = md5sum(part)
@@ -290,10 +288,14 @@ def download_clotho(
     MD5 sums that replace the published ones. Archives are removed after a verified
     extraction unless ``keep_archives``.
     """
+    files = clotho_files(version, splits)  # validates version and splits first
     root = Path(root).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatasetError(f"cannot create folder {str(root)!r}: {e.strerror or e}") from None
     checksums = dict(checksums or {})
-    for f in clotho_files(version, splits):
+    for f in files:
         md5 = checksums.get(f.name, f.md5)
         url = file_url(f, base_url)
         dest = root / f.name
