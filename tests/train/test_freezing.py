@@ -125,3 +125,11 @@ def test_table_lists_groups_and_totals():
     console.print(trainable_table(m, groups))
     text = console.export_text()
     assert "heads+temperature" in text and "31 / 207" in text
+
+
+def test_fixed_temperature_stays_frozen():
+    m = _Dual()
+    m.logit_scale.requires_grad_(False)  # built with learn_temperature=False
+    apply_freezing(m, FreezeConfig(policy="baseline"), lr=1e-3)
+    assert "logit_scale" not in _trainable(m)
+    assert _names(m, m.audio_head) <= _trainable(m)

@@ -208,7 +208,9 @@ def from_dict(cls, data: Any, where: str, file: str | None):
     if not isinstance(data, dict):
         raise ConfigError(f"config section {where or 'top level'!r}{src} must be a mapping")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    names = {
+        f.name for f in dataclasses.fields(cls) if not (cls is TrainConfig and f.name == "source")
+    }
     kwargs = {}
     for key, value in data.items():
         dotted = f"{where}.{key}" if where else str(key)
@@ -326,4 +328,17 @@ def model_config(cfg: TrainConfig):
     """The ``model`` section as a validated :class:`audioseek.models.factory.ModelConfig`."""
     from audioseek.models.factory import ModelConfig
 
-    return from_dict(ModelConfig, cfg.model, "model", cfg.source)
+    src = f" in {cfg.source!r}" if cfg.source else ""
+    names = [f.name for f in dataclasses.fields(ModelConfig)]
+    for key in cfg.model:
+        if key not in names:
+            raise ConfigError(
+                f"unknown config key {'model.' + str(key)!r}{src}; expected one of {names}"
+            )
+    for key in ("audio_encoder", "text_encoder"):
+        if key not in cfg.model:
+            raise ConfigError(f"config key {'model.' + key!r} is required{src}")
+    try:
+        return ModelConfig.from_dict(cfg.model)
+    except ConfigError as e:
+        raise ConfigError(f"{e}{src}") from None

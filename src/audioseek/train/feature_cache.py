@@ -46,7 +46,7 @@ def encoder_fingerprint(model) -> str:
         h.update(f"{prefix}:{type(module).__name__}:{getattr(module, 'name', '')}".encode())
         for name, t in module.state_dict().items():
             h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-            h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 

@@ -96,11 +96,13 @@ def apply_freezing(model, cfg: FreezeConfig, lr: float) -> list[ParamGroupInfo]:
     if cfg.encoder_lr_scale <= 0:
         raise ConfigError(f"freeze.encoder_lr_scale must be > 0, got {cfg.encoder_lr_scale!r}")
 
-    for p in model.parameters():
-        p.requires_grad_(False)
     encoder_ids = {id(p) for p in model.audio_encoder.parameters()}
     encoder_ids |= {id(p) for p in model.text_encoder.parameters()}
-    head_params = [p for p in model.parameters() if id(p) not in encoder_ids]
+    # parameters outside the encoders train unless the model built them frozen
+    # (e.g. a fixed temperature: learn_temperature=False)
+    head_params = [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]
+    for p in model.parameters():
+        p.requires_grad_(False)
     groups = [ParamGroupInfo("heads+temperature", head_params, lr)]
 
     if cfg.policy == "finetune":

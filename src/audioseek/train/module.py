@@ -67,13 +67,13 @@ class RetrievalModule(L.LightningModule):
 
     # -- forward ---------------------------------------------------------------------
     def _logit_scale(self) -> torch.Tensor:
-        return self.model.logit_scale.exp()
+        return self.model.scale()  # exp(logit_scale), clamped at 100 (CLIP)
 
     def embed(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(audio_embeds (B, D), text_embeds (N, D)), L2-normalised."""
         if "audio_features" in batch:
             audio = self.model.encode_audio_features(batch["audio_features"])
-            text = self.model.encode_text_features(batch["text_features"])
+            text = F.normalize(self.model.text_head(batch["text_features"]), dim=-1)
         else:
             out = self.model(batch["waveforms"], batch["input_ids"], batch["attention_mask"])
             audio, text = out.audio_embeds, out.text_embeds
@@ -126,7 +126,6 @@ class RetrievalModule(L.LightningModule):
                 name = key.replace("@", "")
                 logged[f"val/{short}_{name}"] = float(value)
         self.log_dict(logged, prog_bar=False)
-        self.log(MONITOR, logged[MONITOR], prog_bar=True)
 
     # -- optimisation ----------------------------------------------------------------
     def configure_optimizers(self):
@@ -181,7 +180,3 @@ class RetrievalModule(L.LightningModule):
         states = checkpoint.get("audioseek_rng_states")
         if states is not None:
             _set_rng_states(states)
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    return F.normalize(x, dim=-1)
