@@ -58,14 +58,15 @@ def load_index_model(spec: str | None, device: str = "auto"):
 
 
 def spec_id(spec, model) -> str:
-    """The string recorded in the index to reload ``model`` later."""
+    """The string recorded in the index to reload ``model`` later (``load_model`` of it gives
+    the model back): the model's ``model_id`` (a resolved folder for saved models), else
+    the spec it was loaded from."""
+    value = getattr(model, "model_id", None) if model is not None else None
+    if value:
+        return str(value)
     if spec is not None and not is_model(spec):
         path = Path(str(spec)).expanduser()
         return str(path.resolve()) if path.exists() else str(spec)
-    for attr in ("spec", "model_id"):
-        value = getattr(model, attr, None)
-        if value:
-            return str(value)
     return type(model).__name__
 
 
@@ -390,6 +391,8 @@ def _validate(window: float, hop: float, workers: int, batch_size: int) -> None:
         raise ConfigError(f"--window must be > 0 seconds, got {window!r}")
     if not hop > 0:
         raise ConfigError(f"--hop must be > 0 seconds, got {hop!r}")
+    if hop > window:
+        raise ConfigError(f"--hop {hop!r} is longer than --window {window!r}: gaps between windows")
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers!r}")
     if batch_size < 1:

@@ -18,6 +18,7 @@ serialised by a lock.
 from __future__ import annotations
 
 import heapq
+import logging
 import re
 import threading
 from dataclasses import asdict, dataclass, field
@@ -42,11 +43,13 @@ from audioseek.index.store import FileRecord, Store, WindowTable
 MAX_QUERY_CHARS = 1000
 MAX_QUERIES = 10_000
 MAX_K = 10_000
-DUPLICATE_THRESHOLD = 0.97
+DUPLICATE_THRESHOLD = 0.98
 DUPLICATE_PREFILTER_MARGIN = 0.15
 DURATION_TOLERANCE_S = 2.0
 DURATION_TOLERANCE_REL = 0.1
 ANN_CANDIDATES = 512
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -144,6 +147,22 @@ class _State:
         pos = np.clip(pos, 0, max(len(self.sorted_ids) - 1, 0))
         ok = (window_ids >= 0) & (self.sorted_ids[pos] == window_ids)
         return np.where(ok, self.id_order[pos], -1)
+
+
+def alignment_score(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
+    """Similarity of two window sequences ``(na, dim)``, ``(nb, dim)`` aligned in time: the best
+    over shifts ``d`` (|d| <= ``max_shift`` windows) of the *lowest* similarity of window ``i``
+    of ``a`` with window ``i + d`` of ``b``, over shifts that pair at least 80 % of the shorter
+    sequence. Every aligned window must match, and order matters: two clips with the same
+    sounds at other times score low."""
+    s = a @ b.T
+    need = max(1, int(np.ceil(0.8 * min(len(a), len(b)))))
+    best = -1.0
+    for d in range(-max_shift, max_shift + 1):
+        diag = np.diagonal(s, offset=d)
+        if len(diag) >= need:
+            best = max(best, float(diag.min()))
+    return best
 
 
 class Searcher:
@@ -356,10 +375,11 @@ class Searcher:
 
     def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
         """Groups of files that hold the same recording (other formats, bitrates, small
-        trims). Two files are linked when their durations agree (within
-        max(2 s, 10 %)) and every window of each finds a near-identical window in the other:
-        ``min(mean_i max_j S_ij, mean_j max_i S_ij) >= threshold`` with ``S`` the window
-        cosine similarities. Links are joined into groups (union-find)."""
+        trims). Two files are linked when their durations agree within
+        ``tol = max(2 s, 10 %)`` and their window sequences, aligned in time (shifts up to
+        ``tol``), are near-identical: :func:`alignment_score` ``>= threshold`` (cosine). A
+        pre-filter on the files' mean vectors keeps this far from all-pairs work. Links are
+        joined into groups (union-find)."""
         t = DUPLICATE_THRESHOLD if threshold is None else threshold
         if isinstance(t, bool) or not isinstance(t, int | float) or not -1.0 < t <= 1.0:
             raise QueryError(f"threshold must be a similarity in (-1, 1], got {threshold!r}")
@@ -372,6 +392,13 @@ class Searcher:
         means = np.add.reduceat(vecs, offsets[:-1], axis=0)
         means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         durations = np.array([records[int(f)].duration or 0.0 for f in file_ids])
+        window = float(self.store.get_meta("window"))
+        hop = float(self.store.get_meta("hop"))
+        full = []  # each file's full-length windows (a short last window is padded: skip it)
+        for a, b in zip(offsets[:-1], offsets[1:], strict=True):
+            length = table.ends[a:b] - table.starts[a:b]
+            keep = length >= window - 1e-3
+            full.append(vecs[a:b][keep] if keep.any() else vecs[a:b][-1:])
         parent = list(range(len(file_ids)))
 
         def find(i):
@@ -391,8 +418,8 @@ class Searcher:
                 tol = max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_REL * max(durations[[i, j]]))
                 if abs(durations[i] - durations[j]) > tol:
                     continue
-                s = vecs[offsets[i] : offsets[i + 1]] @ vecs[offsets[j] : offsets[j + 1]].T
-                score = float(min(s.max(axis=1).mean(), s.max(axis=0).mean()))
+                score = alignment_score(full[i], full[j], int(np.ceil(tol / hop)))
+                log.debug("duplicate candidates %d, %d: score %.4f", i, j, score)
                 if score >= t:
                     edges.append((i, j, score))
                     parent[find(i)] = find(j)

@@ -1,0 +1,168 @@
+"""End to end through the CLI with a real (tiny, random) DualEncoder saved on disk:
+kill -9 and resume, determinism, JSON outputs, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from audioseek.cli import main
+from audioseek.index.indexer import index_paths
+from audioseek.index.store import Store
+
+pytestmark = pytest.mark.slow
+
+
+def stored(db) -> dict[tuple[str, int], np.ndarray]:
+    with Store.open(db) as store:
+        out = {}
+        for rec in store.files():
+            assert rec.complete, rec.path
+            for i, v in enumerate(store.file_vectors(rec.id)[0]):
+                out[(os.path.relpath(rec.path, os.path.dirname(os.path.dirname(rec.path))), i)] = v
+        return out
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("lib") / "music"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        t = np.arange(int(8000 * (6 + 3 * i))) / 8000
+        wave = 0.3 * np.sin(2 * np.pi * (200 + 150 * i) * t) + 0.02 * rng.standard_normal(len(t))
+        sf.write(root / f"track_{i}.wav", wave.astype(np.float32), 8000)
+    return root
+
+
+def test_kill_and_resume_gives_the_uninterrupted_index(tmp_path, library, tiny_model_dir):
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    args = ["index", library, "--model", tiny_model_dir, "--window", "4", "--hop", "2"]
+    args += ["--workers", "0", "--batch-size", "3", "--json"]
+    assert main([str(a) for a in [*args, "--db", ref]]) == 0
+    total = Store.open(ref).counts()["windows"]
+
+    env = {**os.environ, "AUDIOSEEK_INDEX_BATCH_DELAY": "0.4"}
+    cmd = [sys.executable, "-m", "audioseek.cli", *map(str, args), "--db", str(killed)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    written = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(killed / "index.sqlite", timeout=1) as c:
+                written = c.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if written >= total // 3:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    with Store.open(killed) as store:  # killed mid-run: some windows, not all
+        partial = store.counts()
+    assert 0 < partial["windows"] < total
+    assert partial["complete_files"] < 8
+
+    assert main([str(a) for a in [*args, "--db", killed]]) == 0
+    a, b = stored(ref), stored(killed)
+    assert a.keys() == b.keys() and len(a) == total
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=str(key))
+
+
+def test_real_model_vectors_identical_across_batch_size_and_workers(
+    tmp_path, library, tiny_model_dir
+):
+    from audioseek.models.hub import load_model
+
+    model = load_model(str(tiny_model_dir), device="cpu")
+    index_paths([library], tmp_path / "a", model=model, window=4, hop=2, workers=0, batch_size=1)
+    index_paths([library], tmp_path / "b", model=model, window=4, hop=2, workers=2, batch_size=7)
+    a, b = stored(tmp_path / "a"), stored(tmp_path / "b")
+    assert a.keys() == b.keys() and len(a) > 30
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=str(key))
+
+
+def test_cli_commands_and_errors(tmp_path, library, tiny_model_dir, capsys, tiny_model_builder):
+    db = tmp_path / "db"
+    (library.parent / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    code, out, err = cli(
+        capsys, "index", library, library.parent / "broken.wav", "--db", db,
+        "--model", tiny_model_dir, "--window", "4", "--hop", "2", "--workers", "1", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["embedded"] == 8 and summary["corrupt_count"] == 1
+    assert summary["corrupt"][0]["path"].endswith("broken.wav")
+
+    # text search: the index's own model is loaded when --model is not given
+    code, out, err = cli(capsys, "search", "a low hum", "--db", db, "-k", "3", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["query"] == "a low hum" and len(result["results"]) == 3
+    hit = result["results"][0]
+    assert {"path", "score", "start", "end", "title", "artist"} <= hit.keys()
+    assert 0 <= hit["start"] < hit["end"] <= hit["duration"] + 4
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"text": "birds", "id": 7}\n\n{"text": "rain on a roof"}\n')
+    code, out, err = cli(capsys, "search", "--queries", queries, "--db", db, "--json", "-k", "2")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [q["query"] for q in lines] == ["birds", "rain on a roof"]
+    assert lines[0]["id"] == 7 and all(len(q["results"]) == 2 for q in lines)
+    code, out, _ = cli(capsys, "search", "--queries", queries, "--db", db, "--agg", "top2-mean")
+    assert code == 0 and out.count("# ") == 2
+
+    code, out, err = cli(capsys, "similar", library / "track_3.wav", "--db", db, "--json")
+    assert code == 0, err
+    paths = [h["path"] for h in json.loads(out)["results"]]
+    assert len(paths) == 7 and not any(p.endswith("track_3.wav") for p in paths)
+
+    code, out, err = cli(capsys, "duplicates", "--db", db, "--json")
+    assert code == 0 and json.loads(out) == {"groups": []}
+
+    code, out, err = cli(capsys, "info", "--db", db, "--json")
+    info = json.loads(out)
+    assert code == 0 and info["files"] == 8 and info["dim"] == 16
+    assert info["model"] == str(tiny_model_dir.resolve())
+    code, out, err = cli(capsys, "info", "--db", db)
+    assert code == 0 and "files      8" in out
+
+    # one-line errors, exit status 2
+    other = tiny_model_builder(tmp_path / "other", seed=1)
+    failures = [
+        (["search", "x", "--db", tmp_path / "missing"], "no index at"),
+        (["search", "   ", "--db", db], "empty query"),
+        (["search", "x", "--db", db, "-k", "0"], "k must be"),
+        (["search", "x", "--db", db, "--agg", "mean"], "'mean'"),
+        (["search", "--db", db], "QUERY or --queries"),
+        (["search", "x", "--db", db, "--model", other], str(other.resolve())),
+        (["index", library, "--db", db, "--model", other], str(tiny_model_dir.resolve())),
+        (["similar", tmp_path / "none.wav", "--db", db], "none.wav"),
+        (["duplicates", "--db", db, "--threshold", "7"], "threshold"),
+    ]
+    for argv, message in failures:
+        code, out, err = cli(capsys, *argv)
+        assert code == 2, argv
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert message in err, (argv, err)
+    code, out, _ = cli(capsys, "info", "--db", db, "--json")
+    assert json.loads(out)["windows"] == info["windows"]  # nothing lost

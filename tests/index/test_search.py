@@ -1,0 +1,165 @@
+"""Searcher: text search with timestamps, aggregation, similar, duplicates, info, errors."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from audioseek.errors import AudioDecodeError, IndexError_, QueryError
+from audioseek.index.indexer import index_paths
+from audioseek.index.search import Searcher
+from audioseek.index.store import Store
+
+
+@pytest.fixture
+def event_index(tmp_path, band_model, kit):
+    """60 s of quiet noise with a loud 1 kHz burst at 23-24 s, plus two other files."""
+    lib = tmp_path / "lib"
+    wave = kit.noise(60, amp=0.01, seed=1)
+    burst = slice(23 * kit.SR, 24 * kit.SR)
+    wave[burst] += kit.tone(1000, 1.0, amp=0.8)
+    kit.write_wav(lib / "event.wav", wave)
+    kit.write_wav(lib / "low.wav", kit.noise(20, seed=2) + kit.tone(200, 20, amp=0.5))
+    kit.write_wav(lib / "high.wav", kit.noise(20, seed=3) + kit.tone(3000, 20, amp=0.5))
+    db = tmp_path / "db"
+    index_paths([lib], db, model=band_model, window=4.0, hop=2.0, workers=0)
+    return db, lib
+
+
+def test_timestamps_point_at_the_event(event_index, band_model):
+    db, lib = event_index
+    hits = Searcher(db, model=band_model).search(["tone 1000"], k=3)[0]
+    assert hits[0].path == str((lib / "event.wav").resolve())
+    assert hits[0].start <= 23.0 and hits[0].end >= 24.0, (hits[0].start, hits[0].end)
+    assert hits[0].end - hits[0].start == pytest.approx(4.0)
+    assert hits[0].score > hits[1].score
+    assert hits[0].duration == pytest.approx(60.0)
+    assert hits[0].format and hits[0].sample_rate == 8000
+    # the other tones find their own files
+    low, high = Searcher(db, model=band_model).search(["tone 200", "tone 3000"], k=1)
+    assert low[0].path.endswith("low.wav") and high[0].path.endswith("high.wav")
+
+
+def test_scores_match_a_naive_reference(event_index, band_model):
+    db, _ = event_index
+    searcher = Searcher(db, model=band_model)
+    q = band_model.encode_text(["tone 1000"]).numpy()[0]
+    with Store.open(db) as store:
+        expected = {}
+        for rec in store.files():
+            scores = store.file_vectors(rec.id)[0] @ q
+            top3 = np.sort(scores)[::-1][:3]
+            expected[rec.path] = (scores.max(), top3.mean())
+    for agg, col in (("max", 0), ("top3-mean", 1)):
+        hits = searcher.search(["tone 1000"], k=10, agg=agg)[0]
+        assert len(hits) == 3
+        got = {h.path: h.score for h in hits}
+        for path, ref in expected.items():
+            assert got[path] == pytest.approx(ref[col], abs=2e-3)  # float16 storage
+        assert [h.score for h in hits] == sorted(got.values(), reverse=True)
+
+
+def test_ann_path_agrees_with_exact(event_index, band_model):
+    db, _ = event_index
+    exact = Searcher(db, model=band_model).search(["tone 1000", "tone 200"], k=3)
+    ann_searcher = Searcher(db, model=band_model, ann_threshold=10)
+    approx = ann_searcher.search(["tone 1000", "tone 200"], k=3)
+    assert ann_searcher.state().ann is not None and (db / "ann.faiss").exists()
+    for e, a in zip(exact, approx, strict=True):
+        assert [h.path for h in e] == [h.path for h in a]
+        assert [(h.start, h.end) for h in e] == [(h.start, h.end) for h in a]
+        np.testing.assert_allclose([h.score for h in e], [h.score for h in a], atol=1e-3)
+
+
+def test_query_errors(event_index, band_model, tmp_path):
+    db, _ = event_index
+    s = Searcher(db, model=band_model)
+    for bad in ([""], ["   "], ["x" * 1001], [], "tone 1000", [None]):
+        with pytest.raises(QueryError):
+            s.search(bad)
+    for k in (0, -3, 1.5, True):
+        with pytest.raises(QueryError, match="k must be"):
+            s.search(["tone 1000"], k=k)
+    with pytest.raises(QueryError, match="'median'"):
+        s.search(["tone 1000"], agg="median")
+    with pytest.raises(IndexError_, match="no index at"):
+        Searcher(tmp_path / "missing")
+    with pytest.raises(IndexError_, match="band-model-x"):
+        Searcher(db, model=band_model.__class__(salt="-x"))
+    with pytest.raises(QueryError, match="nothing.wav"):
+        s.similar(path=tmp_path / "nothing.wav")
+    with pytest.raises(QueryError, match="exactly one"):
+        s.similar()
+    with pytest.raises(QueryError, match="threshold"):
+        s.duplicates(threshold=2.0)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF1234WAVEjunk")
+    with pytest.raises(AudioDecodeError, match="bad.wav"):
+        s.similar(path=tmp_path / "bad.wav")
+
+
+def test_similar_by_file_indexed_or_not(event_index, band_model, kit, tmp_path):
+    db, lib = event_index
+    s = Searcher(db, model=band_model)
+    hits = s.similar(path=lib / "event.wav", k=5)
+    assert "event.wav" not in [h.path.rsplit("/", 1)[-1] for h in hits]  # itself excluded
+    assert len(hits) == 2
+    # an unindexed file with a 3 kHz tone finds high.wav first
+    q = kit.write_wav(tmp_path / "query.wav", kit.tone(3000, 5.0, amp=0.4) + kit.noise(5.0))
+    seen = band_model.windows_seen
+    hits = s.similar(path=q, k=3)
+    assert band_model.windows_seen > seen  # it was embedded
+    assert hits[0].path.endswith("high.wav") and len(hits) == 3
+    by_id = s.similar(file_id=hits[0].file_id, k=3)
+    assert hits[0].file_id not in [h.file_id for h in by_id]
+
+
+def test_duplicates_across_formats_not_between_different_clips(tmp_path, band_model, kit):
+    lib = tmp_path / "lib"
+    clip_a = kit.noise(15, amp=0.05, seed=10) + kit.tone(700, 15, amp=0.3)
+    clip_a[5 * kit.SR : 8 * kit.SR] += kit.tone(2500, 3, amp=0.3)
+    wav = kit.write_wav(lib / "a.wav", clip_a)
+    kit.ffmpeg_convert(wav, lib / "a_copy.mp3", "-b:a", "64k")
+    kit.ffmpeg_convert(wav, lib / "a_copy.flac")
+    # same kind of sound, different clip: same tones, the event elsewhere, other noise
+    clip_b = kit.noise(15, amp=0.05, seed=11) + kit.tone(700, 15, amp=0.3)
+    clip_b[10 * kit.SR : 13 * kit.SR] += kit.tone(2500, 3, amp=0.3)
+    kit.write_wav(lib / "b.wav", clip_b)
+    # a trimmed copy of b (0.5 s cut from the start) is still b
+    kit.write_wav(lib / "b_trim.wav", clip_b[kit.SR // 2 :])
+    kit.write_wav(lib / "c.wav", kit.noise(15, amp=0.05, seed=12) + kit.tone(1500, 15, amp=0.3))
+    db = tmp_path / "db"
+    index_paths([lib], db, model=band_model, window=4.0, hop=2.0, workers=0)
+    groups = Searcher(db).duplicates()
+    names = [sorted(f.path.rsplit("/", 1)[-1] for f in g.files) for g in groups]
+    assert sorted(names) == [["a.wav", "a_copy.flac", "a_copy.mp3"], ["b.wav", "b_trim.wav"]]
+    for g in groups:
+        assert 0.98 <= g.score <= 1.0 and len(g.pairs) >= len(g.files) - 1
+
+
+def test_info_and_concurrent_reads(event_index, band_model):
+    db, _ = event_index
+    s = Searcher(db, model=band_model)
+    info = s.info()
+    assert info["model"] == "band-model" and info["files"] == 3
+    assert info["windows"] == 29 + 9 + 9  # 60 s / 20 s with window 4, hop 2
+    assert info["audio_hours"] == pytest.approx(100 / 3600)
+    assert info["size_bytes"] > 0 and info["dim"] == 32
+    expected = s.search(["tone 1000", "tone 3000"], k=3)
+    results, errors = [], []
+
+    def worker():
+        try:
+            for _ in range(10):
+                results.append(s.search(["tone 1000", "tone 3000"], k=3))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 40
+    assert all(r == expected for r in results)
