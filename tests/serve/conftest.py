@@ -270,3 +270,163 @@ def record_cls():
 @pytest.fixture
 def tone():
     return write_tone
+
+
+# ---- a real index built with a tiny model ---------------------------------------------------
+
+TONE_SR = 8000
+N_BANDS = 32
+# words the tiny text encoder knows -> the frequency (Hz) they describe (band centres: the
+# 32 bands of 0-4 kHz are 125 Hz wide)
+VOCAB = {"hum": 187.5, "drone": 187.5, "beep": 1062.5, "alarm": 1062.5, "whistle": 3062.5}
+
+
+class ToneModel:
+    """The DualEncoder contract in miniature: an audio window embeds as log energies in
+    ``N_BANDS`` frequency bands; a text embeds as the bands of the words in ``VOCAB``."""
+
+    sample_rate = TONE_SR
+    clip_seconds = None
+    model_id = "serve-test-tone-model"
+    fingerprint = "serve-test-tone-model-v1"
+
+    def band_of(self, hz: float) -> int:
+        return min(int(hz / (TONE_SR / 2) * N_BANDS), N_BANDS - 1)
+
+    def encode_audio(self, waveforms, normalize: bool = True):
+        import torch
+
+        spec = torch.fft.rfft(waveforms.double(), dim=1).abs() ** 2
+        bands = torch.tensor_split(spec[:, 1:], N_BANDS, dim=1)
+        energy = torch.stack([b.mean(dim=1) for b in bands], dim=1) / waveforms.shape[1]
+        emb = torch.log1p(energy * 1e4).float()
+        return torch.nn.functional.normalize(emb, dim=1) if normalize else emb
+
+    def encode_text(self, texts: list[str], normalize: bool = True):
+        import torch
+
+        out = torch.full((len(texts), N_BANDS), 0.01)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                if word in VOCAB:
+                    out[i, self.band_of(VOCAB[word])] = 1.0
+        return torch.nn.functional.normalize(out, dim=1) if normalize else out
+
+
+def _tone(freq: float, seconds: float, amp: float = 0.4) -> np.ndarray:
+    t = np.arange(int(round(seconds * TONE_SR))) / TONE_SR
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _noise(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.01 * rng.standard_normal(int(round(seconds * TONE_SR)))).astype(np.float32)
+
+
+def build_real_library(root: Path) -> dict[str, Path]:
+    """Four files: a hum, a whistle that starts at 6 s (so its best window is not the first),
+    a beep as FLAC with tags, and a re-encoded copy of the hum (a duplicate)."""
+    root.mkdir(parents=True, exist_ok=True)
+    files = {}
+    hum = _noise(12, 0) + _tone(VOCAB["hum"], 12)
+    files["hum"] = root / "low_hum.wav"
+    sf.write(files["hum"], hum, TONE_SR, subtype="PCM_16")
+    whistle = _noise(12, 1)
+    whistle[6 * TONE_SR : 10 * TONE_SR] += _tone(VOCAB["whistle"], 4)
+    files["whistle"] = root / "late_whistle.wav"
+    sf.write(files["whistle"], whistle, TONE_SR, subtype="PCM_16")
+    files["beep"] = root / "beep.flac"
+    sf.write(files["beep"], _noise(8, 2) + _tone(VOCAB["beep"], 8), TONE_SR, format="FLAC")
+    try:
+        from mutagen.flac import FLAC
+
+        tags = FLAC(files["beep"])
+        tags.update({"title": "Test Beep", "artist": "Signal Lab", "genre": "Electronic"})
+        tags.save()
+    except ImportError:  # pragma: no cover - mutagen is a dependency
+        pass
+    files["hum_copy"] = root / "low_hum_copy.wav"
+    sf.write(files["hum_copy"], hum, TONE_SR, subtype="FLOAT")
+    return files
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory):
+    """(db folder, {name: path}) of a real index built by ``audioseek.index`` with ToneModel."""
+    from audioseek.index.indexer import index_paths
+
+    root = tmp_path_factory.mktemp("real")
+    files = build_real_library(root / "library")
+    db = root / "db"
+    index_paths(
+        [root / "library"],
+        db,
+        model=ToneModel(),
+        window=4.0,
+        hop=2.0,
+        workers=1,
+        batch_size=8,
+        progress=False,
+    )
+    return db, {k: v.resolve() for k, v in files.items()}
+
+
+@pytest.fixture
+def real_searcher(real_index):
+    from audioseek.index.search import Searcher
+
+    db, _ = real_index
+    searcher = Searcher(db, model=ToneModel())
+    yield searcher
+    searcher.close()
+
+
+@pytest.fixture
+def tone_model_cls():
+    return ToneModel
+
+
+class LiveServer:
+    """uvicorn serving ``app`` on 127.0.0.1 (a free port) in a background thread."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        from audioseek.serve.app import bind_socket
+
+        self.sock = bind_socket("127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.fixture
+def live_server():
+    """``live_server(app)`` -> a started LiveServer (stopped at teardown)."""
+    servers = []
+
+    def start(app):
+        s = LiveServer(app).__enter__()
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.__exit__(None, None, None)

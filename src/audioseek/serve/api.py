@@ -408,9 +408,9 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]]:
     return ranges
 
 
-@router.api_route(
+@router.head("/api/audio/{file_id}", include_in_schema=False)
+@router.get(
     "/api/audio/{file_id}",
-    methods=["GET", "HEAD"],
     response_class=FileResponse,
     responses={
         200: {"content": {"audio/*": {}}, "description": "the whole file"},

@@ -105,7 +105,7 @@
 
     const score = node.querySelector(".score-value");
     score.textContent = hit.score.toFixed(3);
-    const fill = Math.max(0, Math.min(1, (hit.score + 1) / 2));
+    const fill = Math.max(0, Math.min(1, hit.score)); // cosine similarity; <= 0 is no match
     node.querySelector(".score-fill").style.width = `${(fill * 100).toFixed(1)}%`;
 
     const audio = node.querySelector("audio");
