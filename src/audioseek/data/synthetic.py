@@ -196,14 +196,28 @@ def _harmonics(timbre: str, max_k: int) -> list[tuple[int, float]]:
     raise ConfigError(f"unknown timbre {timbre!r}; expected one of {TIMBRES}")
 
 
+TABLE_SIZE = 4096
+
+
+def _wavetable(timbre: str, max_k: int) -> np.ndarray:
+    """One cycle (TABLE_SIZE + 1 points, closed) of the band-limited waveform."""
+    theta = 2 * np.pi * np.arange(TABLE_SIZE + 1) / TABLE_SIZE
+    table = np.zeros(TABLE_SIZE + 1)
+    for k, a in _harmonics(timbre, max_k):
+        table += a * np.sin(k * theta)
+    return table
+
+
 def _oscillator(freq: np.ndarray, timbre: str, sr: int) -> np.ndarray:
-    """Band-limited oscillator following the instantaneous frequency ``freq`` (samples,)."""
-    phase = 2 * np.pi * np.cumsum(freq) / sr
+    """Band-limited oscillator following the instantaneous frequency ``freq`` (samples,).
+
+    Harmonics stop below 0.9 x Nyquist at the highest frequency (at most 40); the cycle
+    is read from a wavetable with linear interpolation, so cost does not grow with them.
+    """
     max_k = max(1, int((sr / 2 * 0.9) // max(float(freq.max()), 1.0)))
-    out = np.zeros_like(phase)
-    for k, a in _harmonics(timbre, min(max_k, 40)):
-        out += a * np.sin(k * phase)
-    return out
+    cycles = np.cumsum(freq) / sr  # phase in cycles
+    pos = (cycles - np.floor(cycles)) * TABLE_SIZE
+    return np.interp(pos, np.arange(TABLE_SIZE + 1), _wavetable(timbre, min(max_k, 40)))
 
 
 def _envelope(n: int, sr: int, fade_s: float = 0.01) -> np.ndarray:
@@ -240,12 +254,13 @@ def _colored_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
     if colour == "white":
         return white
     alpha = {"pink": 1.0, "brown": 2.0}[colour]
-    spec = np.fft.rfft(white)
+    size = 1 << max(0, n - 1).bit_length()  # power of two: fast FFT for any n
+    spec = np.fft.rfft(white, size)
     f = np.arange(len(spec), dtype=float)
     f[0] = 1.0
     spec = spec / f ** (alpha / 2)
     spec[0] = 0.0
-    return np.fft.irfft(spec, n)
+    return np.fft.irfft(spec, size)[:n]
 
 
 # ---- the kinds ------------------------------------------------------------------------
