@@ -56,6 +56,9 @@ _SNDFILE_EXTENSIONS = frozenset(
 )  # fmt: skip
 
 _BLOCK = 4096  # frames per block when salvaging a damaged file (at most this much is lost)
+# Native frames decoded before a window and dropped: a lossy decoder that starts at a seek point
+# (MP3 bit reservoir, MDCT overlap) only matches a full decode after a frame or two.
+_PREROLL = 4096
 _VORBIS_TAIL_S = 4.0  # never seek into the last seconds of an Ogg Vorbis stream (see read)
 _PYAV_PREROLL_S = 0.2  # decode this much before a seek target (codec warm-up, e.g. AAC/Opus)
 
@@ -234,13 +237,15 @@ def _resample(x: np.ndarray, native: int, sr: int) -> np.ndarray:
 def _read_window(dec, native: int, sr: int, out_start: int, out_stop: int | None) -> np.ndarray:
     """Samples ``[out_start, out_stop)`` of the full read at ``sr`` (see module docstring)."""
     if native == sr:
-        y = dec.read(out_start, out_stop)
+        a = max(0, out_start - _PREROLL)
+        y = dec.read(a, out_stop)
         if y.size == 0 and dec.is_empty():
             raise AudioDecodeError(dec.path, _no_audio(dec))
-        return y
+        return y[out_start - a :]
     g = math.gcd(native, sr)
     unit_in, unit_out = native // g, sr // g  # grid on which both rates have a sample
-    margin = 1024 + 64 * -(-sr // native)  # output samples of filter context on each side
+    # output samples of context on each side: resampling filter + codec pre-roll
+    margin = 1024 + 64 * -(-sr // native) + -(-_PREROLL * sr // native)
     a_out = (max(0, out_start - margin) // unit_out) * unit_out
     a_in = a_out // unit_out * unit_in
     if out_stop is None:
