@@ -337,7 +337,8 @@ AISFX_SAMPLE_RATE = 44100
 AISFX_N_FFT = 2048
 AISFX_HOP = 1024
 AISFX_N_MELS = 96
-AISFX_NORM_MAX = 9.457798957824707  # aisfx.preprocessing.spectrogram_normalize('original')
+AISFX_NORM_MAX = 9.457798957824707
+AISFX_BLOCK_FRAMES = 100  # aisfx.inference.EMB_BLOCK_LENGTH (~2.3 s)
 
 
 def htk_mel_filterbank(sr: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
@@ -429,6 +430,8 @@ class AisfxNet(nn.Module):
         self.output_dim = w[3]
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        if spec.shape[-1] < AISFX_BLOCK_FRAMES:  # aisfx zero-pads short clips to one block
+            spec = F.pad(spec, (0, AISFX_BLOCK_FRAMES - spec.shape[-1]))
         x = spec.transpose(1, 2).unsqueeze(1)  # (batch, 1, frames, mels), aisfx's layout
         x = self.conv_block4(self.conv_block3(self.conv_block2(self.conv_block1(x))))
         return x.mean(dim=3).amax(dim=2)
@@ -471,8 +474,9 @@ def aisfx(
     """The aisfx wheel's CNN (ISMIR 2022, X-Sequential-CE), 512-d, real weights offline.
 
     The network is fully convolutional with global pooling, so a clip of any length is
-    embedded in one pass; for clips up to one aisfx block (100 frames, ~2.3 s) this equals
-    aisfx's own ``model_get_embedding`` exactly. ``clip_seconds`` optionally fixes the length.
+    embedded in one pass (clips shorter than one aisfx block, 100 frames ~ 2.3 s, are
+    zero-padded to one block as aisfx does); for clips up to one block this equals aisfx's
+    own ``model_get_embedding`` (aisfx embeds longer files block by block). ``clip_seconds`` optionally fixes the length.
     Groups: conv_block1..conv_block4.
     """
     args = dict(locals())

@@ -1,0 +1,119 @@
+"""Tiny models saved in exactly the real on-disk formats (never downloaded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+CORPUS = [
+    "a dog barks loudly in the distance",
+    "rain falls on a tin roof",
+    "birds sing in the morning while cars pass by",
+    "a person walks on gravel",
+    "water drips into a metal bucket",
+    "an engine idles and then revs up",
+]
+
+
+def _tiny_bpe_tokenizer(folder):
+    """A byte-level BPE tokenizer (RoBERTa's scheme) trained on a few captions."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        CORPUS * 5,
+        vocab_size=320,
+        min_frequency=1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    )
+    bpe.save_model(str(folder))
+    return RobertaTokenizer(
+        vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt")
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta_dir(tmp_path_factory):
+    """RobertaModel + tokenizer saved with ``save_pretrained`` (random init, 2 layers)."""
+    import torch
+    from transformers import RobertaConfig, RobertaModel
+
+    d = tmp_path_factory.mktemp("tiny_roberta")
+    tok = _tiny_bpe_tokenizer(d)
+    cfg = RobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    RobertaModel(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_clap_dir(tmp_path_factory):
+    """A random tiny ``ClapModel`` + ``ClapProcessor`` saved with ``save_pretrained``."""
+    import torch
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
+
+    d = tmp_path_factory.mktemp("tiny_clap")
+    tok = _tiny_bpe_tokenizer(d)
+    cfg = ClapConfig(
+        text_config=dict(
+            vocab_size=len(tok),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=37,
+            max_position_embeddings=80,
+            projection_dim=16,
+        ),
+        audio_config=dict(
+            spec_size=256,
+            num_mel_bins=64,
+            patch_size=4,
+            patch_stride=[4, 4],
+            window_size=8,
+            depths=[1, 1],
+            num_attention_heads=[2, 2],
+            patch_embeds_hidden_size=16,
+            hidden_size=32,
+            projection_dim=16,
+            enable_fusion=False,
+        ),
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    model = ClapModel(cfg)
+    with torch.no_grad():  # a non-default learned temperature, so tests can see it is used
+        model.logit_scale_t.fill_(3.0)
+    model.save_pretrained(d)
+    processor = ClapProcessor(
+        feature_extractor=ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad"),
+        tokenizer=tok,
+    )
+    processor.save_pretrained(d)
+    return d
+
+
+@pytest.fixture
+def noise():
+    """``noise(n, seconds, sr)`` -> (n, samples) float32 coloured noise + tones, seeded."""
+
+    def make(n: int, seconds: float, sr: int, seed: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        t = np.arange(int(round(seconds * sr))) / sr
+        out = []
+        for i in range(n):
+            f = 200.0 * (i + 1)
+            x = 0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(t.shape)
+            out.append(x * np.linspace(0.2, 1.0, t.size))
+        return np.stack(out).astype(np.float32)
+
+    return make
