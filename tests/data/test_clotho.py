@@ -148,3 +148,14 @@ def test_v1_layout_and_paper_view(tmp_path):
     # v2.1's paper view needs the validation split too
     with pytest.raises(DatasetError, match=r"clotho_captions_validation\.csv"):
         load_clotho(root, "train", view="paper")
+
+
+def test_file_names_match_up_to_unicode_normalisation(tmp_path):
+    import unicodedata
+
+    nfc = "Caf\u00e9 door.wav"
+    _write_split(tmp_path, "evaluation", [[nfc, *"abcde"]], "iso-8859-1")
+    nfd = unicodedata.normalize("NFD", nfc)
+    (tmp_path / "evaluation" / nfc).rename(tmp_path / "evaluation" / nfd)
+    (item,) = load_clotho(tmp_path, "evaluation")
+    assert Path(item["audio_path"]).name == nfd and item["item_id"] == nfc

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import random
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, get_args
@@ -71,6 +72,15 @@ def _check_version(version: str) -> dict[str, int]:
     return VERSION_SPLITS[version]
 
 
+def _unicode_variant(audio_dir: Path, name: str, listing: dict[str, str]) -> Path | None:
+    """The file in ``audio_dir`` whose name equals ``name`` up to Unicode normalisation
+    (archives extracted on macOS store NFD names; the CSVs hold NFC), else ``None``."""
+    if not listing:
+        listing.update((unicodedata.normalize("NFC", p.name), p.name) for p in audio_dir.iterdir())
+    found = listing.get(unicodedata.normalize("NFC", name))
+    return audio_dir / found if found is not None else None
+
+
 def _load_official(
     root: Path, split: str, version: str, check_audio: bool
 ) -> list[AudioCaptionItem]:
@@ -96,6 +106,7 @@ def _load_official(
     items: list[AudioCaptionItem] = []
     seen: set[str] = set()
     missing: list[str] = []
+    listing: dict[str, str] = {}  # NFC name -> name on disk, filled on first miss
     for lineno, row in enumerate(rows, start=2):
         name = (row.get("file_name") or "").strip()
         if not name:
@@ -109,7 +120,10 @@ def _load_official(
             raise DatasetError(f"{str(csv_path)!r} row {lineno} ({name!r}): empty {empty}")
         audio = audio_dir / name
         if check_audio and not audio.is_file():
-            missing.append(name)
+            audio = _unicode_variant(audio_dir, name, listing)
+            if audio is None:
+                missing.append(name)
+                audio = audio_dir / name
         items.append(
             AudioCaptionItem(
                 audio_path=str(audio.resolve()), captions=caps, split=split, item_id=name
