@@ -81,6 +81,7 @@ class SearcherWorker:
                 self._executor.shutdown(wait=False)
                 raise
         self.searcher = searcher
+        self._owned = factory is not None
 
     def run(self, fn: Callable[[Any], Any]) -> Any:
         """Call ``fn(searcher)`` on the searcher thread and wait (synchronous callers)."""
@@ -92,6 +93,10 @@ class SearcherWorker:
         return await loop.run_in_executor(self._executor, functools.partial(fn, self.searcher))
 
     def close(self) -> None:
+        """Stop the thread; a searcher the worker built itself is closed too."""
+        close = getattr(self.searcher, "close", None)
+        if self._owned and callable(close):
+            self._executor.submit(close).result()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -332,6 +337,14 @@ def is_loopback(sock: socket.socket) -> bool:
         return False
 
 
+def open_searcher(searcher_cls, args):
+    """The index's searcher with its model loaded now (once per process), not on the first
+    request; a missing index or model fails here, before the server starts."""
+    searcher = searcher_cls(args.db, model=args.model, device=args.device)
+    _ = searcher.model
+    return searcher
+
+
 def cli_serve(args) -> int:
     """``audioseek serve --db DIR [--host] [--port] [--model] [--device]``."""
     import uvicorn
@@ -351,9 +364,7 @@ def cli_serve(args) -> int:
             log.warning(message)
             console.print(f"[bold yellow]WARNING[/]: {message}")
         with console.status(f"loading the index {args.db!r} and its model"):
-            worker = SearcherWorker(
-                factory=lambda: Searcher(args.db, model=args.model, device=args.device)
-            )
+            worker = SearcherWorker(factory=lambda: open_searcher(Searcher, args))
         app = create_app(worker=worker)
         shown = f"[{host}]" if ":" in host else host
         console.print(f"audioseek: http://{shown}:{port}/  (API docs: /docs)  Ctrl+C stops")

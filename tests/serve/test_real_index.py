@@ -1,0 +1,204 @@
+"""The API on a real index (``audioseek.index`` + ``Searcher``) built with a tiny model, and
+the ``audioseek serve`` entry point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from audioseek.serve.app import create_app
+
+
+@pytest.fixture
+def rclient(real_searcher):
+    with TestClient(create_app(real_searcher)) as c:
+        yield c
+
+
+def _id_of(client, path) -> int:
+    hits = client.get("/api/search", params={"q": "hum whistle beep", "k": 10}).json()["hits"]
+    return next(h["file_id"] for h in hits if h["path"] == str(path))
+
+
+def test_search_finds_the_described_sound(rclient, real_index):
+    _, files = real_index
+    for query, name in [("a whistle", "whistle"), ("low hum", "hum"), ("beep", "beep")]:
+        hits = rclient.get("/api/search", params={"q": query, "k": 4}).json()["hits"]
+        assert len(hits) == 4
+        assert hits[0]["path"] in (str(files[name]), str(files.get(name + "_copy")))
+        scores = [h["score"] for h in hits]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_best_window_of_late_whistle(rclient, real_index):
+    _, files = real_index
+    top = rclient.get("/api/search", params={"q": "whistle"}).json()["hits"][0]
+    assert top["path"] == str(files["whistle"])
+    assert (top["start"], top["end"]) == (6.0, 10.0)
+    assert top["duration"] == pytest.approx(12.0)
+    assert top["sample_rate"] == 8000 and top["format"] == "wav"
+
+
+def test_tags_and_format_from_the_index(rclient, real_index):
+    _, files = real_index
+    top = rclient.get("/api/search", params={"q": "beep"}).json()["hits"][0]
+    assert top["path"] == str(files["beep"]) and top["format"] == "flac"
+    assert (top["title"], top["artist"], top["genre"]) == ("Test Beep", "Signal Lab", "Electronic")
+
+
+def test_post_batch_matches_get(rclient):
+    batch = rclient.post("/api/search", json={"queries": ["whistle", "beep"], "k": 2}).json()
+    for result in batch["results"]:
+        single = rclient.get("/api/search", params={"q": result["query"], "k": 2}).json()
+        assert [h["file_id"] for h in result["hits"]] == [h["file_id"] for h in single["hits"]]
+
+
+def test_similar_by_id_and_by_upload(rclient, real_index):
+    _, files = real_index
+    hum_id = _id_of(rclient, files["hum"])
+    by_id = rclient.post("/api/similar", json={"file_id": hum_id, "k": 3}).json()["hits"]
+    assert by_id[0]["path"] == str(files["hum_copy"])  # the query file itself is excluded
+    assert hum_id not in [h["file_id"] for h in by_id]
+    with open(files["whistle"], "rb") as f:
+        r = rclient.post("/api/similar", files={"file": ("w.wav", f, "audio/wav")}, data={"k": "2"})
+    assert r.status_code == 200
+    hits = r.json()["hits"]
+    assert len(hits) == 2 and hits[0]["path"] == str(files["whistle"])
+
+
+def test_similar_upload_garbage_is_422(rclient, err):
+    r = rclient.post("/api/similar", files={"file": ("x.mp3", b"\x00" * 2048, "audio/mpeg")})
+    assert r.status_code == 422
+    assert "'x.mp3'" in err(r)
+
+
+def test_duplicates_group_the_copy(rclient, real_index):
+    _, files = real_index
+    groups = rclient.get("/api/duplicates").json()["groups"]
+    assert len(groups) == 1
+    assert sorted(f["path"] for f in groups[0]["files"]) == sorted(
+        [str(files["hum"]), str(files["hum_copy"])]
+    )
+    assert groups[0]["score"] >= 0.97
+
+
+def test_info(rclient):
+    info = rclient.get("/api/info").json()
+    assert info["files"] == 4 and info["windows"] == 18
+    assert info["model_id"] == "serve-test-tone-model"
+
+
+def test_audio_of_every_indexed_file(rclient, real_searcher):
+    for rec in real_searcher.store.files():
+        data = Path(rec.path).read_bytes()
+        r = rclient.get(f"/api/audio/{rec.id}")
+        assert r.status_code == 200 and r.content == data
+        r = rclient.get(f"/api/audio/{rec.id}", headers={"Range": "bytes=1000-1999"})
+        assert r.status_code == 206 and r.content == data[1000:2000]
+
+
+def test_real_store_refuses_file_swapped_for_symlink_out(real_index, tone_model_cls, err, tmp_path):
+    """Copy the index, then replace an indexed file by a symlink to a secret outside."""
+    from audioseek.index.indexer import index_paths
+    from audioseek.index.search import Searcher
+
+    db0, files = real_index
+    lib = tmp_path / "lib"
+    shutil.copytree(files["hum"].parent, lib)
+    db = tmp_path / "db"
+    index_paths([lib], db, model=tone_model_cls(), window=4.0, hop=2.0, workers=1, progress=False)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    searcher = Searcher(db, model=tone_model_cls())
+    try:
+        victim = next(r for r in searcher.store.files() if r.path.endswith("beep.flac"))
+        os.remove(victim.path)
+        os.symlink(secret, victim.path)
+        with TestClient(create_app(searcher)) as c:
+            r = c.get(f"/api/audio/{victim.id}")
+        assert r.status_code == 403
+        assert b"TOP SECRET" not in r.content
+        assert "outside the indexed library" in err(r)
+    finally:
+        searcher.close()
+
+
+# ---- the entry point ----------------------------------------------------------------------------
+
+
+def _args(db, host="127.0.0.1", port=0):
+    return argparse.Namespace(db=str(db), host=host, port=port, model=None, device="cpu")
+
+
+def test_cli_serve_missing_index_is_one_line_error(tmp_path, capsys):
+    from audioseek.cli import main
+
+    assert main(["serve", "--db", str(tmp_path / "nowhere"), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no index at") and "nowhere" in err and "\n" not in err
+
+
+def test_cli_serve_port_in_use_is_one_line_error(real_index, capsys):
+    from audioseek.cli import main
+    from audioseek.serve.app import bind_socket
+
+    taken = bind_socket("127.0.0.1", 0)
+    try:
+        port = taken.getsockname()[1]
+        assert main(["serve", "--db", str(real_index[0]), "--port", str(port)]) == 2
+    finally:
+        taken.close()
+    assert f"port {port}" in capsys.readouterr().err
+
+
+@pytest.fixture
+def fake_uvicorn(monkeypatch, tone_model_cls):
+    """Run ``cli_serve`` up to ``uvicorn.Server.run`` with the index's real Searcher and the
+    tiny model; record what would be served instead of serving forever."""
+    import uvicorn
+
+    import audioseek.index.search as search_mod
+
+    real_cls = search_mod.Searcher
+    ran = {}
+    monkeypatch.setattr(
+        search_mod,
+        "Searcher",
+        lambda db, model=None, device="auto": real_cls(db, model=tone_model_cls(), device=device),
+    )
+
+    def run(self, sockets=None):
+        ran["app"], ran["sockets"] = self.config.app, sockets
+        ran["addr"] = sockets[0].getsockname()
+        with TestClient(self.config.app) as c:  # lifespan runs: closes the worker afterwards
+            ran["search"] = c.get("/api/search", params={"q": "whistle", "k": 1}).json()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    return ran
+
+
+def test_cli_serve_loopback(fake_uvicorn, real_index, caplog):
+    from audioseek.serve.app import cli_serve
+
+    with caplog.at_level(logging.WARNING, logger="audioseek.serve.app"):
+        assert cli_serve(_args(real_index[0])) == 0
+    assert fake_uvicorn["addr"][0] == "127.0.0.1"
+    assert fake_uvicorn["search"]["hits"][0]["path"].endswith("late_whistle.wav")
+    assert not [r for r in caplog.records if "not loopback" in r.getMessage()]
+    assert fake_uvicorn["sockets"][0].fileno() == -1  # closed after the server stops
+
+
+def test_cli_serve_warns_when_not_loopback(fake_uvicorn, real_index, caplog, capsys):
+    from audioseek.serve.app import cli_serve
+
+    with caplog.at_level(logging.WARNING, logger="audioseek.serve.app"):
+        assert cli_serve(_args(real_index[0], host="0.0.0.0")) == 0
+    warnings = [r.getMessage() for r in caplog.records if "not loopback" in r.getMessage()]
+    assert warnings and "'0.0.0.0'" in warnings[0] and "no login" in warnings[0]
+    assert "WARNING" in capsys.readouterr().err
