@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -18,26 +14,6 @@ from audioseek.data.synthetic import write_synthetic_manifest
 from audioseek.errors import ConfigError
 
 SR = 8000
-
-
-def _fake_pad_or_crop_center(wave, length: int):
-    """Reference centre pad/crop, used only while audioseek.audio.windows is not written."""
-    n = wave.shape[-1]
-    if n >= length:
-        start = (n - length) // 2
-        return wave[..., start : start + length]
-    left = (length - n) // 2
-    return np.pad(wave, [(0, 0)] * (wave.ndim - 1) + [(left, length - n - left)])
-
-
-@pytest.fixture(autouse=True)
-def windows_module(monkeypatch):
-    try:
-        importlib.import_module("audioseek.audio.windows")
-    except ImportError:
-        fake = types.ModuleType("audioseek.audio.windows")
-        fake.pad_or_crop_center = _fake_pad_or_crop_center
-        monkeypatch.setitem(sys.modules, "audioseek.audio.windows", fake)
 
 
 @pytest.fixture(scope="module")
