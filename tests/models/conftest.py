@@ -28,9 +28,7 @@ def _tiny_bpe_tokenizer(folder):
         special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
     )
     bpe.save_model(str(folder))
-    return RobertaTokenizer(
-        vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt")
-    )
+    return RobertaTokenizer.from_pretrained(str(folder))  # reads vocab.json + merges.txt
 
 
 @pytest.fixture(scope="session")

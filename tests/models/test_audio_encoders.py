@@ -49,8 +49,10 @@ def test_small_cnn_fixed_length_and_state_dict_file(tmp_path, noise):
     enc2 = build_audio_encoder(
         "small_cnn", clip_seconds=0.5, channels=[4, 4, 8, 8], weights_path=str(tmp_path / "cnn.pth")
     )
-    for a, b in zip(enc.backbone.state_dict().values(), enc2.backbone.state_dict().values()):
-        assert torch.equal(a, b)
+    sd1, sd2 = enc.backbone.state_dict(), enc2.backbone.state_dict()
+    assert sd1.keys() == sd2.keys()
+    for k in sd1:
+        assert torch.equal(sd1[k], sd2[k])
 
 
 @pytest.mark.slow

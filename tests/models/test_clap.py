@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from audioseek.models.dual_encoder import DualEncoder
+from audioseek.models.registry import build_audio_encoder, build_text_encoder
+
+
+def _clap(tiny_clap_dir):
+    from transformers import ClapModel, ClapProcessor
+
+    return ClapModel.from_pretrained(tiny_clap_dir).eval(), ClapProcessor.from_pretrained(
+        tiny_clap_dir
+    )
+
+
+def test_clap_towers_match_clap_model(tiny_clap_dir, noise):
+    model, proc = _clap(tiny_clap_dir)
+    audio = build_audio_encoder("clap-htsat", source=str(tiny_clap_dir)).eval()
+    text = build_text_encoder("clap-htsat", source=str(tiny_clap_dir)).eval()
+    assert audio.output_dim == 16 and audio.sample_rate == 48000 and audio.clip_seconds == 10.0
+    assert text.output_dim == 16
+    wave = noise(2, 3.0, 48000)  # shorter than 10 s: repeat-padded like ClapFeatureExtractor
+    caps = ["a dog barks", "rain falls on a tin roof"]
+    with torch.no_grad():
+        a = audio(torch.from_numpy(wave))
+        t = text(**text.tokenize(caps))
+        feats = proc.feature_extractor(list(wave), sampling_rate=48000, return_tensors="pt")
+        ref_a = model.get_audio_features(**feats).pooler_output
+        ref_t = model.get_text_features(**proc.tokenizer(caps, return_tensors="pt", padding=True))
+    torch.testing.assert_close(torch.nn.functional.normalize(a, dim=-1), ref_a, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        torch.nn.functional.normalize(t, dim=-1), ref_t.pooler_output, atol=1e-5, rtol=0
+    )
+
+
+def test_clap_long_input_is_centre_cropped_deterministically(tiny_clap_dir, noise):
+    audio = build_audio_encoder("clap-htsat", source=str(tiny_clap_dir)).eval()
+    wave = torch.from_numpy(noise(1, 12.0, 48000))
+    with torch.no_grad():
+        a1, a2 = audio(wave), audio(wave)
+        centre = audio(wave[:, 48000:-48000])
+    assert torch.equal(a1, a2)
+    torch.testing.assert_close(a1, centre)
+
+
+def test_clap_directory_loads_as_dual_encoder(tiny_clap_dir, noise):
+    model, proc = _clap(tiny_clap_dir)
+    de = DualEncoder.from_pretrained(tiny_clap_dir)
+    assert not de.training
+    assert de.model_id == str(tiny_clap_dir.resolve())
+    assert de.sample_rate == 48000 and de.embed_dim == 16
+    assert math.isclose(float(de.scale()), math.exp(3.0), rel_tol=1e-6)  # CLAP's logit_scale_t
+    assert sum(p.numel() for p in de.audio_head.parameters()) == 0  # identity heads
+    wave = noise(1, 2.0, 48000)
+    with torch.no_grad():
+        emb = de.encode_audio(wave)
+        ref = model.get_audio_features(
+            **proc.feature_extractor(list(wave), sampling_rate=48000, return_tensors="pt")
+        ).pooler_output
+        t = de.encode_text(["a dog barks"])
+    torch.testing.assert_close(emb, ref, atol=1e-5, rtol=0)
+    assert np.isclose(float(t.norm()), 1.0, atol=1e-5)
