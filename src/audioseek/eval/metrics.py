@@ -1,0 +1,277 @@
+"""Retrieval metrics from a score matrix and explicit relevance sets.
+
+The ONE metrics module of audioseek: training-time validation, ``audioseek evaluate``
+and the benchmarks all call :func:`retrieval_metrics` / :func:`bidirectional_metrics`.
+
+Definitions (for a query ``q`` with relevant gallery set ``R_q``, ranks are 1-based):
+
+- **rank**: the gallery is ordered by score, descending. Ties are broken
+  *pessimistically* and deterministically: among equal scores, non-relevant items come
+  first, then relevant items by ascending gallery index. So a model that gives every
+  item the same score gets the worst possible ranks, never a lucky 1/|G| hit.
+- **MRR**: mean over queries of ``1 / rank`` of the first relevant item (no cut-off).
+- **R@K**: fraction of queries with at least one relevant item within the top ``K``
+  (the "recall@K" of the retrieval literature = torchmetrics' ``RetrievalHitRate``).
+  With ``|R_q| = 1`` this equals torchmetrics' ``RetrievalRecall(top_k=K)``.
+- **mAP@K** (DCASE task 6b / WavCaps convention)::
+
+      AP@K(q) = 1 / min(|R_q|, K) * sum_{relevant item at rank r <= K} precision@r
+
+  with ``precision@r = (# relevant in the top r) / r``. On Clotho text->audio
+  (``|R| = 1``) this is ``1/rank`` if ``rank <= K`` else 0; audio->text (``|R| = 5``)
+  divides the sum by 5. For ``|R| > K`` the normaliser is ``K``, so a perfect ranking
+  scores 1 for every relevance size. torchmetrics' ``RetrievalMAP(top_k=K)`` instead
+  divides by the number of relevant items *found* in the top K, which is larger than ours
+  whenever some relevant item falls below K (equal when ``|R| = 1`` or all are found).
+
+Computation is chunked over queries: each chunk of ``chunk_size`` score rows is compared
+against the scores of its relevant items (one pass over the chunk per relevance slot; a
+per-row sort when relevance sets are large), so memory is ``O(chunk_size * G)`` whatever
+``Q`` is. :func:`embedding_retrieval_metrics` computes the score chunks from embeddings on
+the fly, so 100,000 x 20,000 never materialises the full matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING
+
+from audioseek.errors import AudioseekError
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_KS = (1, 5, 10)
+_SORT_THRESHOLD = 32  # relevance sets larger than this use a per-row sort
+
+
+class MetricInputError(AudioseekError, ValueError):
+    """Scores or relevance sets that cannot be evaluated (shape, range, NaN, empty set)."""
+
+
+def metric_names(ks: Sequence[int] = DEFAULT_KS, map_k: int = 10) -> list[str]:
+    """Result keys in display order: ``mrr``, ``map@<map_k>``, ``r@<k>``..."""
+    return ["mrr", f"map@{map_k}", *[f"r@{k}" for k in ks]]
+
+
+def _check_params(ks: Sequence[int], map_k: int, chunk_size: int) -> tuple[int, ...]:
+    ks = tuple(int(k) for k in ks)
+    if not ks or any(k < 1 for k in ks):
+        raise MetricInputError(f"ks must be positive integers, got {ks!r}")
+    if int(map_k) < 1:
+        raise MetricInputError(f"map_k must be a positive integer, got {map_k!r}")
+    if int(chunk_size) < 1:
+        raise MetricInputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    return ks
+
+
+def _relevance_tensors(relevance, start: int, stop: int, n_gallery: int, device):
+    """Padded ``(c, R)`` index tensor, validity mask and set sizes for queries [start, stop)."""
+    import torch
+
+    rows = []
+    for q in range(start, stop):
+        rel = relevance[q]
+        try:
+            idx = sorted({int(i) for i in rel})
+        except (TypeError, ValueError):
+            raise MetricInputError(
+                f"relevance set of query {q} must hold gallery indices, got {rel!r}"
+            ) from None
+        if not idx:
+            raise MetricInputError(f"query {q} has an empty relevance set")
+        if idx[0] < 0 or idx[-1] >= n_gallery:
+            bad = idx[0] if idx[0] < 0 else idx[-1]
+            raise MetricInputError(
+                f"relevance of query {q} names gallery index {bad}, outside [0, {n_gallery})"
+            )
+        rows.append(idx)
+    width = max(len(r) for r in rows)
+    sizes = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    rel_idx = torch.tensor([r + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+    mask = torch.arange(width)[None, :] < sizes[:, None]
+    return rel_idx.to(device), mask.to(device), sizes.to(device)
+
+
+def relevant_ranks(scores: torch.Tensor, rel_idx: torch.Tensor, mask: torch.Tensor):
+    """Ranks (1-based, ascending per row) of each query's relevant items.
+
+    ``scores`` (c, G), ``rel_idx`` (c, R) gallery indices (ascending per row, padded),
+    ``mask`` (c, R) validity. Returns (c, R) long ranks, ``G + 1`` in padded slots.
+    Ties: non-relevant first, then relevant by gallery index (see module docstring).
+    """
+    import torch
+
+    c, n_gallery = scores.shape
+    neg_inf = torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device)
+    rel_s = torch.where(mask, scores.gather(1, rel_idx), neg_inf)  # (c, R)
+    # order relevant items by (score desc, index asc): rel_idx is ascending, sort is stable
+    order = torch.sort(rel_s, dim=1, descending=True, stable=True).indices
+    rel_s = rel_s.gather(1, order)
+    mask = mask.gather(1, order)
+    width = rel_s.shape[1]
+    # ge_total[q, j] = #{g : s[q, g] >= s_j}
+    if width <= _SORT_THRESHOLD:
+        ge_total = torch.empty((c, width), dtype=torch.long, device=scores.device)
+        for j in range(width):
+            ge_total[:, j] = (scores >= rel_s[:, j : j + 1]).sum(1, dtype=torch.int32)
+    else:
+        neg_sorted = torch.sort(-scores, dim=1).values  # ascending
+        ge_total = torch.searchsorted(neg_sorted, (-rel_s).contiguous(), right=True)
+    # rel_ge[q, j] = #{relevant r : s_r >= s_j}; padded -inf slots sort last and never count
+    neg_rel = (-rel_s).contiguous()  # ascending (rel_s is descending)
+    rel_ge = torch.searchsorted(neg_rel, neg_rel, right=True)
+    pos = torch.arange(width, device=scores.device).expand(c, width)
+    ranks = 1 + ge_total - rel_ge + pos
+    return torch.where(mask, ranks, torch.full_like(ranks, n_gallery + 1))
+
+
+def _accumulate(
+    get_chunk: Callable[[int, int], torch.Tensor],
+    n_queries: int,
+    n_gallery: int,
+    relevance: Sequence[Collection[int]],
+    ks: Sequence[int],
+    map_k: int,
+    chunk_size: int,
+    device,
+) -> dict[str, float]:
+    import torch
+
+    ks = _check_params(ks, map_k, chunk_size)
+    if len(relevance) != n_queries:
+        raise MetricInputError(
+            f"got {len(relevance)} relevance sets for {n_queries} queries; need one per query"
+        )
+    if n_queries == 0 or n_gallery == 0:
+        raise MetricInputError(f"empty score matrix ({n_queries} x {n_gallery})")
+    rr_sum = 0.0
+    ap_sum = 0.0
+    hits = dict.fromkeys(ks, 0)
+    for start in range(0, n_queries, chunk_size):
+        stop = min(start + chunk_size, n_queries)
+        chunk = get_chunk(start, stop)
+        if chunk.dtype not in (torch.float32, torch.float64):
+            chunk = chunk.float()
+        # one cheap reduction: a NaN/inf anywhere in a row makes its sum non-finite
+        row_ok = torch.isfinite(chunk.sum(1))
+        if not bool(row_ok.all()):
+            for r in (~row_ok).nonzero()[:, 0].tolist():
+                if not bool(torch.isfinite(chunk[r]).all()):  # not just a float overflow
+                    raise MetricInputError(f"scores of query {start + r} contain NaN or infinity")
+        rel_idx, mask, sizes = _relevance_tensors(relevance, start, stop, n_gallery, chunk.device)
+        ranks = relevant_ranks(chunk, rel_idx, mask)  # (c, R) ascending
+        first = ranks[:, 0].double()
+        rr_sum += float((1.0 / first).sum())
+        for k in ks:
+            hits[k] += int((first <= k).sum())
+        width = ranks.shape[1]
+        found = torch.arange(1, width + 1, device=ranks.device, dtype=torch.float64)
+        precision = found / ranks.double()
+        in_top = (ranks <= map_k) & mask
+        denom = torch.clamp(sizes, max=map_k).double()
+        ap_sum += float(((precision * in_top).sum(1) / denom).sum())
+        del chunk
+    out = {"mrr": rr_sum / n_queries, f"map@{map_k}": ap_sum / n_queries}
+    out.update({f"r@{k}": hits[k] / n_queries for k in ks})
+    return out
+
+
+def _as_tensor(x, device=None):
+    import numpy as np
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        t = torch.as_tensor(np.asarray(x))
+    return t.to(device) if device is not None else t
+
+
+def retrieval_metrics(
+    scores,
+    relevance: Sequence[Collection[int]],
+    ks: Sequence[int] = DEFAULT_KS,
+    map_k: int = 10,
+    chunk_size: int = 1024,
+) -> dict[str, float]:
+    """MRR, mAP@``map_k`` and R@K for every ``k`` in ``ks`` from a (Q, G) score matrix.
+
+    ``scores``: torch tensor or numpy array (a ``np.memmap`` works: only one chunk of rows
+    is loaded at a time); higher = more similar. ``relevance[q]``: gallery indices
+    relevant to query ``q`` (non-empty). Returns ``{"mrr", "map@10", "r@1", "r@5", "r@10"}``
+    (with the given ``map_k``/``ks``) as floats in [0, 1].
+    """
+    shape = tuple(getattr(scores, "shape", ()))
+    if len(shape) != 2:
+        raise MetricInputError(f"scores must be a 2-D (queries, gallery) matrix, got shape {shape}")
+
+    def get_chunk(i: int, j: int):
+        return _as_tensor(scores[i:j])
+
+    return _accumulate(get_chunk, shape[0], shape[1], relevance, ks, map_k, chunk_size, None)
+
+
+def embedding_retrieval_metrics(
+    query_emb,
+    gallery_emb,
+    relevance: Sequence[Collection[int]],
+    ks: Sequence[int] = DEFAULT_KS,
+    map_k: int = 10,
+    chunk_size: int = 1024,
+    device=None,
+) -> dict[str, float]:
+    """:func:`retrieval_metrics` with scores ``query_emb @ gallery_emb.T`` computed chunk by
+    chunk (dot product = cosine similarity for L2-normalised embeddings)."""
+    q = _as_tensor(query_emb, device)
+    g = _as_tensor(gallery_emb, device if device is not None else q.device)
+    if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
+        raise MetricInputError(
+            f"embeddings must be (N, D) with the same D, got {tuple(q.shape)} and {tuple(g.shape)}"
+        )
+    if not q.is_floating_point():
+        q = q.float()
+    g = g.to(q.dtype)
+    gt = g.T.contiguous()
+
+    def get_chunk(i: int, j: int):
+        return q[i:j] @ gt
+
+    return _accumulate(get_chunk, q.shape[0], g.shape[0], relevance, ks, map_k, chunk_size, None)
+
+
+def bidirectional_metrics(
+    audio_emb,
+    text_emb,
+    caption_to_audio: Sequence[int],
+    ks: Sequence[int] = DEFAULT_KS,
+    map_k: int = 10,
+    chunk_size: int = 1024,
+) -> dict[str, dict[str, float]]:
+    """Both retrieval directions between ``A`` clips and ``T`` captions.
+
+    ``caption_to_audio[t]`` is the clip caption ``t`` describes. Text->audio: each caption
+    queries the clips, its one clip relevant. Audio->text: each clip queries the captions,
+    all of its captions relevant (5 on Clotho). Returns
+    ``{"text_to_audio": {...}, "audio_to_text": {...}}``.
+    """
+    n_audio = int(audio_emb.shape[0])
+    n_text = int(text_emb.shape[0])
+    if len(caption_to_audio) != n_text:
+        raise MetricInputError(
+            f"caption_to_audio has {len(caption_to_audio)} entries for {n_text} captions"
+        )
+    captions_of: list[list[int]] = [[] for _ in range(n_audio)]
+    for t, a in enumerate(caption_to_audio):
+        a = int(a)
+        if not 0 <= a < n_audio:
+            raise MetricInputError(f"caption {t} points to clip {a}, outside [0, {n_audio})")
+        captions_of[a].append(t)
+    for a, caps in enumerate(captions_of):
+        if not caps:
+            raise MetricInputError(f"clip {a} has no caption; every clip needs at least one")
+    t2a = embedding_retrieval_metrics(
+        text_emb, audio_emb, [(int(a),) for a in caption_to_audio], ks, map_k, chunk_size
+    )
+    a2t = embedding_retrieval_metrics(audio_emb, text_emb, captions_of, ks, map_k, chunk_size)
+    return {"text_to_audio": t2a, "audio_to_text": a2t}
