@@ -154,7 +154,7 @@ def test_keep_archives_and_split_selection(tmp_path, mirror, server):
     _, sums = mirror
     download_clotho(
         tmp_path, splits=["evaluation"], base_url=server.url, checksums=sums,
-        keep_archives=True, progress=False,
+        keep_archives=True, progress=True,
     )  # fmt: skip
     assert sorted(server.names()) == sorted(
         ["clotho_captions_evaluation.csv", "clotho_metadata_evaluation.csv",

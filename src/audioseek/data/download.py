@@ -159,9 +159,38 @@ def _progress(total: int | None, initial: int, desc: str, enabled: bool):
     )
 
 
-def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
+class _RunningMD5:
+    """MD5 of a ``.part`` file, updated while it is written, so a download is not read
+    back from disk to verify it (only the bytes kept from an earlier run are re-read)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.md5, self.size = hashlib.md5(), 0
+
+    def update(self, block: bytes) -> None:
+        self.md5.update(block)
+        self.size += len(block)
+
+    def sync(self, part: Path) -> int:
+        """Make the hash cover exactly the file's bytes; return their count."""
+        size = part.stat().st_size if part.exists() else 0
+        if size != self.size:
+            self.reset()
+            if size:
+                with open(part, "rb") as fh:
+                    while block := fh.read(CHUNK):
+                        self.update(block)
+        return size
+
+    def hexdigest(self) -> str:
+        return self.md5.hexdigest()
+
+
+def _fetch(url: str, part: Path, timeout: float, progress: bool, digest: _RunningMD5) -> None:
     """Append the rest of ``url`` to ``part`` (HTTP Range from its current size)."""
-    offset = part.stat().st_size if part.exists() else 0
+    offset = digest.sync(part)
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     if offset:
         req.add_header("Range", f"bytes={offset}-")
@@ -177,6 +206,7 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
         if offset and status != 206:
             log.info("%s: server ignored the Range request; starting over", part.name)
             offset = 0
+            digest.reset()
         elif offset and not (resp.headers.get("Content-Range") or "").startswith(
             f"bytes {offset}-"
         ):
@@ -190,6 +220,7 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
         with open(part, mode) as out, _progress(total, offset, part.name[:-5], progress) as bar:
             while block := resp.read(CHUNK):
                 out.write(block)
+                digest.update(block)
                 bar.update(len(block))
         if total is not None and part.stat().st_size < total:
             raise ConnectionError(f"connection closed at {part.stat().st_size} of {total} bytes")
@@ -221,9 +252,10 @@ def download_file(
         log.warning("%s exists but its MD5 is %s, not %s; downloading again", dest, actual, md5)
         dest.unlink()
     part = dest.with_name(dest.name + ".part")
+    digest = _RunningMD5()
     for attempt in range(1, retries + 1):
         try:
-            _fetch(url, part, timeout, progress)
+            _fetch(url, part, timeout, progress, digest)
             break
         except urllib.error.HTTPError as e:
             if e.code < 500 or attempt == retries:
@@ -237,7 +269,8 @@ def download_file(
                 raise DatasetError(f"cannot download {url!r}: {reason}{kept}") from None
         log.warning("download of %s failed (%s); retry %d/%d", url, reason, attempt, retries)
         time.sleep(min(RETRY_BACKOFF_S * 2 ** (attempt - 1), 30.0))
-    actual = md5sum(part)
+    digest.sync(part)  # no-op unless the file changed behind our back
+    actual = digest.hexdigest()
     if actual != md5:
         part.unlink()
         raise ChecksumError(
@@ -251,12 +284,38 @@ def download_file(
 def extract_7z(archive: str | Path, dest: str | Path) -> list[str]:
     """Extract a 7z archive into ``dest``; return its top-level names."""
     import py7zr
+    from py7zr.callbacks import ExtractCallback
+    from tqdm.auto import tqdm
+
+    class Progress(ExtractCallback):
+        def __init__(self, bar):
+            self.bar = bar
+
+        def report_end(self, processing_file_path, wrote_bytes):
+            self.bar.update(1)
+
+        def report_start_preparation(self):
+            pass
+
+        def report_start(self, processing_file_path, processing_bytes):
+            pass
+
+        def report_update(self, decompressed_bytes):
+            pass
+
+        def report_warning(self, message):
+            log.warning("%s: %s", archive.name, message)
+
+        def report_postprocess(self):
+            pass
 
     archive = Path(archive)
     try:
         with py7zr.SevenZipFile(archive, mode="r") as z:
             names = z.getnames()
-            z.extractall(path=dest)
+            desc = f"extracting {archive.name}"
+            with tqdm(total=len(names), desc=desc, unit="file", disable=None, leave=False) as bar:
+                z.extractall(path=dest, callback=Progress(bar))
     except (py7zr.exceptions.Bad7zFile, EOFError) as e:
         raise DatasetError(f"{str(archive)!r} is not a valid 7z archive: {e}") from None
     except (
