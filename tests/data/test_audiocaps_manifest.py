@@ -172,5 +172,8 @@ def test_manifest_bad_rows(tmp_path):
     with pytest.raises(DatasetError, match=r"unsupported manifest format '\.txt'"):
         (tmp_path / "m.txt").write_text("path,caption\n")
         load_manifest(tmp_path / "m.txt")
+    _csv(m, ["path", "caption"], [])
+    with pytest.raises(DatasetError, match=r"m\.csv' lists no audio files"):
+        load_manifest(m)
     with pytest.raises(DatasetError, match=r"manifest not found"):
         load_manifest(tmp_path / "none.csv")

@@ -125,6 +125,9 @@ def test_missing_audio_and_csv(tmp_path):
     assert len(load_clotho(tmp_path, "evaluation", check_audio=False)) == 3
     with pytest.raises(DatasetError, match=r"clotho_captions_development\.csv.*data download"):
         load_clotho(tmp_path, "development")
+    _write_split(tmp_path, "validation", [], "utf-8")
+    with pytest.raises(DatasetError, match=r"clotho_captions_validation\.csv' lists no clips"):
+        load_clotho(tmp_path, "validation")
     with pytest.raises(DatasetError, match=r"root folder not found"):
         load_clotho(tmp_path / "nope", "development")
 

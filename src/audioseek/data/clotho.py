@@ -129,6 +129,8 @@ def _load_official(
                 audio_path=str(audio.resolve()), captions=caps, split=split, item_id=name
             )
         )
+    if not items:
+        raise DatasetError(f"Clotho captions file {str(csv_path)!r} lists no clips")
     if missing:
         raise DatasetError(
             f"{len(missing)} audio file(s) listed in {str(csv_path)!r} are missing from "

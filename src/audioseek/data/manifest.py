@@ -180,6 +180,8 @@ def load_manifest(
             f"expected one of {CSV_SUFFIXES + JSONL_SUFFIXES}"
         )
 
+    if not records:
+        raise DatasetError(f"manifest {str(path)!r} lists no audio files")
     if split is not None and not has_split:
         raise DatasetError(
             f"manifest {str(path)!r} has no 'split' column, so split {split!r} cannot be selected"
