@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from audioseek.errors import ConfigError
 
@@ -478,7 +479,7 @@ def write_synthetic_manifest(
     root = Path(root)
     labels = _assign_splits(n_clips, splits, np.random.default_rng([int(seed), 1 << 20]))
     rows = []
-    for i in range(n_clips):
+    for i in tqdm(range(n_clips), desc="synthetic clips", unit="clip", disable=None, leave=False):
         clip = make_clip(i, seed, sr, duration)
         rel = Path("audio") / f"{clip.kind}_{i:05d}.wav"
         _write_wav(root / rel, clip.wave, sr)
@@ -534,7 +535,7 @@ def write_clotho_layout(
         with open(root / f"clotho_captions_{split}.csv", "w", newline="", encoding=encoding) as f:
             writer = csv.writer(f)
             writer.writerow(["file_name", *CAPTION_COLUMNS])
-            for _ in range(counts[split]):
+            for _ in tqdm(range(counts[split]), desc=split, unit="clip", disable=None, leave=False):
                 clip = make_clip(index, seed, sr, duration)
                 name = f"synthetic {clip.kind} {index:05d}.wav"
                 _write_wav(root / split / name, clip.wave, sr)
