@@ -253,6 +253,7 @@ def download_file(
         dest.unlink()
     part = dest.with_name(dest.name + ".part")
     digest = _RunningMD5()
+    retries = max(1, int(retries))
     for attempt in range(1, retries + 1):
         try:
             _fetch(url, part, timeout, progress, digest)
@@ -272,7 +273,7 @@ def download_file(
     digest.sync(part)  # no-op unless the file changed behind our back
     actual = digest.hexdigest()
     if actual != md5:
-        part.unlink()
+        part.unlink(missing_ok=True)
         raise ChecksumError(
             f"checksum mismatch for {dest.name!r} from {url!r}: expected MD5 {md5}, got {actual} "
             "(the download was removed; run again to fetch it anew)"
