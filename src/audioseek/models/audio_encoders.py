@@ -543,10 +543,10 @@ def small_cnn(
     ``pretrained`` is accepted for interface symmetry and must be False; ``weights_path``
     may name a state dict of the backbone saved with ``torch.save``.
     """
-    from audioseek.audio.features import LogMel
-
     args = dict(locals())
     args["channels"] = list(channels)
+    from audioseek.audio.features import LogMel
+
     if pretrained:
         from audioseek.errors import ConfigError
 

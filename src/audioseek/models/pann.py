@@ -143,9 +143,9 @@ def cnn14(
     path, the official file is downloaded from Zenodo into ``cache_dir`` (default
     ``~/.cache/audioseek/checkpoints``). Groups: bn0+conv_block1, conv_block2..6, fc1.
     """
+    args = dict(locals())
     from audioseek.audio.features import PANN_LOGMEL, LogMel
 
-    args = dict(locals())
     net = Cnn14(mel_bins=PANN_LOGMEL["n_mels"])
     if weights_path is None and pretrained:
         weights_path_ = fetch_cnn14_checkpoint(cache_dir)
