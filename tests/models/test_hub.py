@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from audioseek.errors import ModelLoadError
+from audioseek.models import hub
+from audioseek.models.factory import ModelConfig, build_model
+
+
+@pytest.fixture
+def empty_hf_cache(tmp_path, monkeypatch):
+    """An unreachable hub: HF_HUB_OFFLINE=1 (conftest) and an empty cache under HF_HOME."""
+    import huggingface_hub.constants as c
+
+    home = tmp_path / "hf_home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    return home
+
+
+@pytest.fixture
+def fake_offline_dir(tmp_path, monkeypatch, tiny_roberta_dir):
+    d = tmp_path / "offline_model"
+    torch.manual_seed(0)
+    model = build_model(
+        ModelConfig(
+            audio_encoder="small_cnn",
+            audio_encoder_args={"channels": [4, 4, 8, 8]},
+            text_encoder=str(tiny_roberta_dir),
+            embed_dim=8,
+        )
+    )
+    model.save_pretrained(d)
+    monkeypatch.setattr(hub, "offline_model_dir", lambda: d)
+    return d, model.fingerprint
+
+
+def test_default_falls_back_to_offline_with_one_warning(empty_hf_cache, fake_offline_dir, caplog):
+    d, fingerprint = fake_offline_dir
+    with caplog.at_level(logging.WARNING):
+        model = hub.load_model(None, device="cpu")
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    msg = warnings[0].getMessage()
+    assert hub.CLAP_ID in msg and str(d) in msg and "offline" in msg
+    assert model.fingerprint == fingerprint and not model.training
+    assert hub.model_spec_id(model) == "offline"
+    again = hub.load_model(hub.model_spec_id(model), device="cpu")
+    assert again.fingerprint == fingerprint
+
+
+def test_default_without_offline_model_names_both_failures(empty_hf_cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(hub, "offline_model_dir", lambda: tmp_path / "not-built")
+    with pytest.raises(ModelLoadError) as ei:
+        hub.load_model(None, device="cpu")
+    assert hub.CLAP_ID in str(ei.value) and "not-built" in str(ei.value)
+    with pytest.raises(ModelLoadError, match="not available"):
+        hub.load_model("offline", device="cpu")
+
+
+def test_explicit_specs(empty_hf_cache, fake_offline_dir, tmp_path, tiny_clap_dir):
+    with pytest.raises(ModelLoadError, match="laion/clap-htsat-unfused"):
+        hub.load_model("clap", device="cpu")  # explicit: no fallback
+    with pytest.raises(ModelLoadError, match="not found"):
+        hub.load_model(str(tmp_path / "missing-model"), device="cpu")
+    with pytest.raises(ModelLoadError, match="empty model spec"):
+        hub.load_model("  ", device="cpu")
+    d, fingerprint = fake_offline_dir
+    model = hub.load_model(str(d), device="cpu")
+    assert model.fingerprint == fingerprint
+    assert hub.model_spec_id(model) == str(d.resolve())
+    clap = hub.load_model(str(tiny_clap_dir), device="cpu")
+    assert clap.embed_dim == 16
+
+
+def test_bundled_offline_model_if_built():
+    if not (hub.offline_model_dir() / "config.json").is_file():
+        pytest.skip("the bundled offline model has not been built yet")
+    model = hub.load_model("offline", device="cpu")
+    with torch.no_grad():
+        emb = model.encode_text(["a dog barks"])
+    assert emb.shape == (1, model.embed_dim)
