@@ -94,7 +94,7 @@ def test_search_play_and_screenshot(page, site, real_index, tmp_path):
     assert not page.problems, page.problems
 
 
-def test_keyboard_more_like_this_and_duplicates(page, site, real_index):
+def test_keyboard_more_like_this_and_duplicates(page, site, real_index, tmp_path):
     _, files = real_index
     page.goto(site.url + "/?q=hum&k=3")  # a shared link runs its search
     page.wait_for_selector("#results li.hit")
@@ -126,6 +126,7 @@ def test_keyboard_more_like_this_and_duplicates(page, site, real_index):
     group = page.locator("#dupes li.group").first.locator(".path").all_inner_texts()
     assert sorted(group) == sorted([str(files["hum"]), str(files["hum_copy"])])
     assert "1 group" in page.locator("#dupes-status").inner_text()
+    page.screenshot(path=str(tmp_path / "duplicates.png"), full_page=True)
     _only_local(page, site)
     assert not page.problems, page.problems
 

@@ -202,3 +202,16 @@ def test_cli_serve_warns_when_not_loopback(fake_uvicorn, real_index, caplog, cap
     warnings = [r.getMessage() for r in caplog.records if "not loopback" in r.getMessage()]
     assert warnings and "'0.0.0.0'" in warnings[0] and "no login" in warnings[0]
     assert "WARNING" in capsys.readouterr().err
+
+
+def test_cli_serve_upload_limit_from_args(fake_uvicorn, real_index):
+    from audioseek.errors import ConfigError
+    from audioseek.serve.app import cli_serve
+
+    args = _args(real_index[0])
+    args.max_upload_mb = 0.5
+    assert cli_serve(args) == 0
+    assert fake_uvicorn["app"].state.settings.max_upload_bytes == 512 * 1024
+    args.max_upload_mb = 0
+    with pytest.raises(ConfigError, match="--max-upload-mb 0"):
+        cli_serve(args)

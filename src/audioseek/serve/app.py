@@ -353,6 +353,12 @@ def cli_serve(args) -> int:
     from audioseek.index.search import Searcher
 
     console = Console(stderr=True)
+    settings = ServeSettings()
+    max_upload_mb = getattr(args, "max_upload_mb", None)  # if the CLI offers the flag
+    if max_upload_mb is not None:
+        if not max_upload_mb > 0:
+            raise ConfigError(f"invalid --max-upload-mb {max_upload_mb!r}: must be > 0")
+        settings.max_upload_bytes = int(max_upload_mb * MiB)
     sock = bind_socket(args.host, args.port)
     try:
         host, port = sock.getsockname()[:2]
@@ -365,7 +371,7 @@ def cli_serve(args) -> int:
             console.print(f"[bold yellow]WARNING[/]: {message}")
         with console.status(f"loading the index {args.db!r} and its model"):
             worker = SearcherWorker(factory=lambda: open_searcher(Searcher, args))
-        app = create_app(worker=worker)
+        app = create_app(worker=worker, settings=settings)
         shown = f"[{host}]" if ":" in host else host
         console.print(f"audioseek: http://{shown}:{port}/  (API docs: /docs)  Ctrl+C stops")
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")

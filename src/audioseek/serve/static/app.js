@@ -123,6 +123,10 @@
         windowBar.style.left = `${(left * 100).toFixed(2)}%`;
         windowBar.style.width = `${(width * 100).toFixed(2)}%`;
       }
+    } else if (options.compact) {
+      label.remove();
+      node.querySelector(".timeline").remove();
+      node.querySelector(".hit-score").remove();
     } else {
       label.textContent = `Similarity ${hit.score.toFixed(3)}`;
       node.querySelector(".timeline").hidden = true;
@@ -246,7 +250,7 @@
           const ol = document.createElement("ol");
           ol.className = "results compact";
           group.files.forEach((file, i) =>
-            ol.appendChild(renderHit(file, i + 1, { seek: false, prefix: `g${gi}`, more: true }))
+            ol.appendChild(renderHit(file, i + 1, { seek: false, compact: true, prefix: `g${gi}` }))
           );
           li.append(h, ol);
           return li;
