@@ -287,8 +287,20 @@ class _CannotOpen(Exception):
 
 
 def _mixdown(x: np.ndarray) -> np.ndarray:
+    """(frames, channels) -> (frames,) float32 channel average.
+
+    A column-wise loop: numpy's ``mean(axis=1)`` over a 2-wide axis is ~10x slower.
+    """
     if x.ndim == 2:
-        x = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+        ch = x.shape[1]
+        if ch == 1:
+            x = x[:, 0]
+        else:
+            acc = x[:, 0].astype(np.float32, copy=True)
+            for c in range(1, ch):
+                acc += x[:, c]
+            acc *= np.float32(1.0 / ch)
+            x = acc
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
@@ -545,7 +557,7 @@ def _frame_to_mono(frame, sample_rate: int) -> np.ndarray:
         a = (a.astype(np.float32) - 128.0) / 128.0
     elif name in _INT_SCALE:
         a = a.astype(np.float32) / np.float32(_INT_SCALE[name])
-    x = a.astype(np.float32, copy=False).mean(axis=0, dtype=np.float32)
+    x = _mixdown(a.astype(np.float32, copy=False).T)
     if frame.sample_rate and frame.sample_rate != sample_rate:  # mid-stream rate change
         x = _resample(x, int(frame.sample_rate), sample_rate)
     return x
