@@ -1,0 +1,306 @@
+"""``audioseek evaluate``: embed every clip and every caption once, score both directions.
+
+Relies only on the model contract (``encode_audio``, ``encode_text``, ``sample_rate``,
+``clip_seconds``): clips are decoded at ``model.sample_rate`` and, when
+``model.clip_seconds`` is set, centre padded / cropped to that length (without it, clips
+of different lengths are embedded in separate forward passes, never zero-padded together).
+On an out-of-memory error the batch is halved and retried, with a warning (the paper hit
+one with PANN).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from audioseek.errors import ConfigError, DatasetError
+
+log = logging.getLogger(__name__)
+
+DATA_SOURCES = ("clotho", "audiocaps", "manifest")
+
+
+@dataclass
+class EvalResults:
+    """What ``evaluate`` measured. ``metrics``: ``{"text_to_audio": {...}, "audio_to_text":
+    {...}}`` with keys ``mrr, map@10, r@1, r@5, r@10`` (fractions)."""
+
+    metrics: dict
+    n_clips: int
+    n_captions: int
+    model: str = ""
+    data: str = ""
+    split: str = ""
+    batch_size: int = 0  # requested
+    final_batch_size: int = 0  # after out-of-memory halvings
+    oom_retries: int = 0
+    device: str = ""
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_eval_items(data: str, root, split: str | None) -> list[dict]:
+    """Items of ``split`` from a Clotho / AudioCaps folder or a manifest.
+
+    Clotho: official split names (development/validation/evaluation) or the paper's view
+    (train/val/test). Manifest: rows of ``split``; a manifest without a split column is used
+    whole.
+    """
+    if data == "clotho":
+        from audioseek.data.clotho import PAPER_SPLITS, SPLITS, load_clotho
+
+        if split in PAPER_SPLITS and split not in SPLITS:
+            items = load_clotho(root, split, view="paper")
+        else:
+            items = load_clotho(root, split)
+    elif data == "audiocaps":
+        from audioseek.data.audiocaps import load_audiocaps
+
+        items = load_audiocaps(root, split)
+    elif data == "manifest":
+        from audioseek.data.manifest import load_manifest
+
+        everything = load_manifest(root)
+        splits = sorted({it["split"] for it in everything if it["split"]})
+        if not splits or split in (None, ""):
+            items = everything
+        else:
+            items = [it for it in everything if it["split"] == split]
+            if not items:
+                raise DatasetError(
+                    f"manifest {str(root)!r} has no rows with split {split!r}; it has {splits}"
+                )
+    else:
+        raise ConfigError(f"unknown evaluation data {data!r}; expected one of {DATA_SOURCES}")
+    if not items:
+        raise DatasetError(f"no clips in {data} split {split!r} at {str(root)!r}")
+    return items
+
+
+# ---- batching with out-of-memory backoff -----------------------------------------------
+
+
+def _is_oom(e: BaseException) -> bool:
+    import torch
+
+    if isinstance(e, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
+
+
+class _Backoff:
+    """Runs ``fn`` over sub-batches of at most ``size`` inputs, halving ``size`` on OOM."""
+
+    def __init__(self, size: int, what: str):
+        if size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {size!r}")
+        self.size = int(size)
+        self.what = what
+        self.retries = 0
+
+    def run(self, fn: Callable, inputs: Sequence) -> list:
+        import torch
+
+        out = []
+        i = 0
+        while i < len(inputs):
+            chunk = inputs[i : i + self.size]
+            try:
+                out.append(fn(chunk))
+            except Exception as e:
+                if not _is_oom(e):
+                    raise
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if self.size == 1:
+                    raise ConfigError(
+                        f"out of memory embedding {self.what} even with batch size 1; "
+                        "try --device cpu"
+                    ) from None
+                new = max(1, self.size // 2)
+                msg = f"out of memory embedding {self.what} with batch size {self.size}; "
+                msg += f"retrying with batch size {new}"
+                log.warning(msg)
+                print(f"warning: {msg}", file=sys.stderr)
+                self.size = new
+                self.retries += 1
+                continue
+            i += len(chunk)
+        return out
+
+
+# ---- embedding ---------------------------------------------------------------------------
+
+
+def _collate(batch):
+    return batch
+
+
+def embed_clips(
+    model,
+    items: Sequence[dict],
+    batch_size: int = 32,
+    num_workers: int = 0,
+    progress: bool = True,
+    backoff: _Backoff | None = None,
+):
+    """(A, D) L2-normalised audio embeddings, one per item, in item order."""
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from audioseek.data.dataset import AudioCaptionDataset
+
+    backoff = backoff or _Backoff(batch_size, "clips")
+    ds = AudioCaptionDataset(items, int(model.sample_rate), model.clip_seconds, caption="all")
+    loader = DataLoader(
+        ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate
+    )
+
+    def encode(waves):
+        if model.clip_seconds is not None or len({w.shape[0] for w in waves}) == 1:
+            return model.encode_audio(torch.stack(list(waves)))
+        # different lengths: never zero-pad clips together (it would change embeddings)
+        return torch.cat([model.encode_audio(w[None]) for w in waves])
+
+    out = []
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(ds), desc="clips", unit="clip", disable=not progress) as bar,
+    ):
+        for batch in loader:
+            waves = [b["waveform"] for b in batch]
+            out.extend(e.float().cpu() for e in backoff.run(encode, waves))
+            bar.update(len(batch))
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def embed_captions(
+    model,
+    captions: Sequence[str],
+    batch_size: int = 32,
+    progress: bool = True,
+    backoff: _Backoff | None = None,
+):
+    """(T, D) L2-normalised caption embeddings in order (batched ``encode_text``)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    backoff = backoff or _Backoff(batch_size, "captions")
+    out = []
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(captions), desc="captions", unit="caption", disable=not progress) as bar,
+    ):
+        for i in range(0, len(captions), batch_size):
+            chunk = list(captions[i : i + batch_size])
+            out.extend(e.float().cpu() for e in backoff.run(model.encode_text, chunk))
+            bar.update(len(chunk))
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def evaluate_model(
+    model,
+    items: Sequence[dict],
+    batch_size: int = 32,
+    device="auto",
+    *,
+    ks: Sequence[int] = (1, 5, 10),
+    map_k: int = 10,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> EvalResults:
+    """Embed every clip and caption of ``items`` once and compute both directions' metrics.
+
+    Relevance: a caption's clip (text->audio); a clip's captions (audio->text).
+    """
+    from audioseek.eval.metrics import bidirectional_metrics
+    from audioseek.utils.device import resolve_device
+
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {batch_size!r}")
+    items = list(items)
+    if not items:
+        raise DatasetError("nothing to evaluate: no clips")
+    captions: list[str] = []
+    caption_to_audio: list[int] = []
+    for i, it in enumerate(items):
+        caps = [c for c in it["captions"] if isinstance(c, str) and c.strip()]
+        if not caps:
+            raise DatasetError(
+                f"clip {it.get('item_id', i)!r} ({it['audio_path']!r}) has no caption"
+            )
+        captions.extend(caps)
+        caption_to_audio.extend([i] * len(caps))
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    t0 = time.perf_counter()
+    audio_backoff = _Backoff(batch_size, "clips")
+    text_backoff = _Backoff(batch_size, "captions")
+    audio = embed_clips(model, items, batch_size, num_workers, progress, audio_backoff)
+    text = embed_captions(model, captions, batch_size, progress, text_backoff)
+    metrics = bidirectional_metrics(audio, text, caption_to_audio, ks=ks, map_k=map_k)
+    return EvalResults(
+        metrics=metrics,
+        n_clips=len(items),
+        n_captions=len(captions),
+        model=str(getattr(model, "model_id", "") or type(model).__name__),
+        batch_size=batch_size,
+        final_batch_size=min(audio_backoff.size, text_backoff.size),
+        oom_retries=audio_backoff.retries + text_backoff.retries,
+        device=str(dev),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def format_results(results: EvalResults, label: str | None = None) -> str:
+    """Markdown table in the format of the paper's Table 5 (+ R@1, R@5), both directions."""
+    from audioseek.eval.report import markdown_table, results_rows
+
+    rows = results_rows(results.metrics, label or results.model)
+    return markdown_table(rows)
+
+
+def cli_evaluate(args) -> int:
+    """``audioseek evaluate --model DIR --data clotho|audiocaps|manifest --root DIR ...``."""
+    from audioseek.eval.report import write_json
+    from audioseek.models.hub import load_model
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size!r}")
+    if args.json_out:  # fail before the expensive part
+        from pathlib import Path
+
+        if Path(args.json_out).expanduser().is_dir():
+            raise ConfigError(f"--json {args.json_out!r} is a directory; give a file name")
+    items = load_eval_items(args.data, args.root, args.split)
+    model = load_model(args.model, device=args.device)
+    workers = 0 if len(items) < 64 else 2
+    results = evaluate_model(
+        model,
+        items,
+        batch_size=args.batch_size,
+        device=args.device,
+        num_workers=workers,
+        progress=sys.stderr.isatty(),
+    )
+    results.model = str(args.model)
+    results.data = args.data
+    results.split = args.split
+    print(
+        f"{args.data} {args.split}: {results.n_clips} clips, {results.n_captions} captions; "
+        f"model {args.model} on {results.device}"
+    )
+    print(format_results(results), end="")
+    if results.oom_retries:
+        print(f"(batch size reduced to {results.final_batch_size} after out-of-memory errors)")
+    if args.json_out:
+        path = write_json(args.json_out, results.to_dict())
+        print(f"wrote {path}")
+    return 0
