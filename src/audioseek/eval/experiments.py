@@ -1,0 +1,163 @@
+"""``audioseek experiments configs/paper/``: the paper's grid, trained and evaluated.
+
+For every YAML config of the folder (sorted by name): train with
+:func:`audioseek.train.run.run_training` into ``<out>/<config stem>/``, evaluate the
+exported model on the config's test split with :func:`audioseek.eval.retrieval.evaluate_model`,
+and finally write one combined Table 5 (ours in both directions beside the paper's
+numbers) as ``table5.md``, ``table5.json`` and ``table5.png``.
+
+A run whose ``evaluation.json`` records the same config text and overrides is not
+repeated, so an interrupted grid resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from audioseek.errors import AudioseekError, ConfigError, DatasetError
+
+log = logging.getLogger(__name__)
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def find_configs(config_dir: str | Path) -> list[Path]:
+    d = Path(config_dir).expanduser()
+    if d.is_file() and d.suffix in CONFIG_SUFFIXES:
+        return [d]
+    if not d.is_dir():
+        raise ConfigError(f"config folder {str(d)!r} does not exist")
+    found = sorted(p for p in d.iterdir() if p.suffix in CONFIG_SUFFIXES and p.is_file())
+    if not found:
+        raise ConfigError(f"no .yaml configs in {str(d)!r}")
+    return found
+
+
+def config_test_split(cfg, run_dir: str | Path) -> tuple[str, str, str]:
+    """(data kind for :func:`load_eval_items`, root, split) a config is tested on.
+
+    Clotho: ``evaluation`` (official view) or ``test`` (the paper's 60/20/20 view);
+    AudioCaps and manifests: ``test``; synthetic data has no test split, so its held-out
+    ``val`` clips are used (and the split is recorded as such).
+    """
+    d = cfg.data
+    if d.source == "clotho":
+        return "clotho", d.root, "test" if d.clotho_view == "paper" else "evaluation"
+    if d.source == "audiocaps":
+        return "audiocaps", d.root, "test"
+    if d.source == "manifest":
+        return "manifest", d.root, "test"
+    if d.source == "synthetic":
+        from audioseek.train.datamodule import synthetic_manifest
+
+        log.warning("synthetic data has no test split; evaluating on its held-out 'val' clips")
+        return "manifest", str(synthetic_manifest(cfg, run_dir)), "val"
+    raise ConfigError(f"cannot find a test split for data source {d.source!r}")
+
+
+def _fingerprint(config_path: Path, overrides) -> str:
+    h = hashlib.sha256(config_path.read_bytes())
+    h.update(json.dumps(list(overrides or ())).encode())
+    return h.hexdigest()[:16]
+
+
+def run_one(config_path: Path, out_dir: Path, overrides=(), device="auto") -> dict:
+    """Train + evaluate one config; returns the run record stored in ``evaluation.json``."""
+    from audioseek.eval.report import write_json
+    from audioseek.eval.retrieval import evaluate_model, load_eval_items
+    from audioseek.models.hub import load_model
+    from audioseek.train.config import load_config
+    from audioseek.train.run import run_training
+
+    name = config_path.stem
+    run_dir = out_dir / name
+    fp = _fingerprint(config_path, overrides)
+    record_path = run_dir / "evaluation.json"
+    if record_path.is_file():
+        try:
+            old = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            old = {}
+        if old.get("fingerprint") == fp and Path(old.get("model_dir", "")).is_dir():
+            log.warning("%s: already trained and evaluated (%s); reusing", name, record_path)
+            return old
+    cfg = load_config(config_path, overrides)
+    data, root, split = config_test_split(cfg, run_dir)
+    if root is None:
+        raise DatasetError(f"config {str(config_path)!r} has no data.root to evaluate on")
+    items = load_eval_items(data, root, split)  # fail before training if the split is missing
+    result = run_training(config_path, run_dir, overrides=overrides, device=device)
+    model = load_model(str(result.model_dir), device=device)
+    batch = cfg.data.eval_batch_size or cfg.data.batch_size
+    res = evaluate_model(model, items, batch_size=batch, device=device, progress=False)
+    record = {
+        "name": name,
+        "config": str(config_path),
+        "overrides": list(overrides or ()),
+        "fingerprint": fp,
+        "model_dir": str(result.model_dir),
+        "data": data,
+        "root": str(root),
+        "split": split,
+        "n_clips": res.n_clips,
+        "n_captions": res.n_captions,
+        "metrics": res.metrics,
+        "validation": result.metrics,
+        "eval_seconds": res.seconds,
+        "oom_retries": res.oom_retries,
+    }
+    write_json(record_path, record)
+    return record
+
+
+def write_table5(runs: list[dict], out_dir: str | Path) -> dict[str, Path]:
+    """``table5.md``, ``table5.json`` and ``table5.png`` in ``out_dir``."""
+    from audioseek.eval.report import (
+        PAPER_TABLE5,
+        bar_chart,
+        markdown_table,
+        table5_comparison_rows,
+        write_json,
+        write_text,
+    )
+
+    out_dir = Path(out_dir)
+    rows = table5_comparison_rows(runs)
+    md = (
+        "# Table 5: text-audio retrieval, ours vs the paper\n\n"
+        "Ours: each config trained with `audioseek experiments` and evaluated on its test "
+        "split in both directions. The paper does not state the direction of its numbers.\n\n"
+        + markdown_table(rows)
+    )
+    paths = {
+        "markdown": write_text(out_dir / "table5.md", md),
+        "json": write_json(
+            out_dir / "table5.json", {"runs": runs, "paper": list(PAPER_TABLE5), "rows": rows}
+        ),
+        "png": bar_chart(runs, out_dir / "table5.png"),
+    }
+    return paths
+
+
+def cli_experiments(args) -> int:
+    """``audioseek experiments CONFIG_DIR [--out DIR] [--set k=v ...] [--device D]``."""
+    configs = find_configs(args.config_dir)
+    out_dir = Path(args.out).expanduser()
+    runs = []
+    for i, path in enumerate(configs, 1):
+        print(f"[{i}/{len(configs)}] {path.stem}: training and evaluating", flush=True)
+        try:
+            runs.append(run_one(path, out_dir, args.overrides, args.device))
+        except AudioseekError:
+            log.error("experiment grid stopped at %s (finished runs are kept)", path)
+            raise
+    paths = write_table5(runs, out_dir)
+    from audioseek.eval.report import markdown_table, table5_comparison_rows
+
+    print(markdown_table(table5_comparison_rows(runs)), end="")
+    for kind, p in paths.items():
+        print(f"wrote {kind}: {p}")
+    return 0

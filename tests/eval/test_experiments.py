@@ -1,0 +1,119 @@
+"""``audioseek experiments``: the paper's grid end to end on synthetic Clotho-layout data
+with tiny encoders, and the Table 5 report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from audioseek.cli import main
+from audioseek.errors import ConfigError
+from audioseek.eval.experiments import find_configs
+from audioseek.eval.report import (
+    PAPER_TABLE5,
+    format_value,
+    markdown_table,
+    paper_row,
+    table5_comparison_rows,
+)
+
+PAPER_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "paper"
+
+
+def tiny_overrides(text_dir, clotho_root) -> list[str]:
+    audio_args = "{sample_rate: 16000, clip_seconds: 1.0, channels: [4, 8], n_mels: 16}"
+    text_args = "{pretrained: true, pooling: mean, max_length: 16}"
+    return [
+        "model.audio_encoder=small_cnn",
+        f"model.audio_encoder_args={audio_args}",
+        f"model.text_encoder={text_dir}",
+        f"model.text_encoder_args={text_args}",
+        "model.embed_dim=16",
+        f"data.root={clotho_root}",
+        "data.clip_seconds=1.0",
+        "data.batch_size=4",
+        "data.eval_batch_size=8",
+        "data.num_workers=0",
+        "trainer.max_epochs=1",
+        "trainer.max_steps=2",
+        "trainer.progress_bar=false",
+        "logging.loggers=[csv]",
+    ]
+
+
+def test_paper_table5_data_is_the_papers():
+    assert len(PAPER_TABLE5) == 8
+    assert paper_row("cnn14_finetune") == {
+        "model": "PANN (Fine-Tuned)",
+        "mrr": 0.1294,
+        "map@10": 0.0322,
+        "r@10": 0.3142,
+    }
+    assert paper_row("AudioCLIP")["r@10"] is None
+    assert format_value("mrr", 0.0411) == "0.0411"
+    assert format_value("map@10", 0.0084) == "0.84%"
+    assert format_value("r@10", None) == "N/A"
+    md = markdown_table([dict(PAPER_TABLE5[0])])
+    assert md.splitlines()[2] == "| ResNet (Baseline) | 0.0411 | 0.84% | 7.71% |"
+
+
+def test_every_paper_config_has_a_table5_row():
+    configs = find_configs(PAPER_CONFIGS)
+    assert len(configs) == 6
+    assert all(paper_row(p.stem) is not None for p in configs)
+
+
+def test_comparison_rows_put_the_paper_beside_ours():
+    m = {"mrr": 0.5, "map@10": 0.4, "r@1": 0.3, "r@5": 0.6, "r@10": 0.9}
+    rows = table5_comparison_rows(
+        [{"name": "vit_b_16_baseline", "metrics": {"text_to_audio": m, "audio_to_text": m}}]
+    )
+    labels = [(r["model"], r["direction"]) for r in rows]
+    assert labels[:3] == [
+        ("ViT (Baseline) [ours]", "text->audio"),
+        ("ViT (Baseline) [ours]", "audio->text"),
+        ("ViT (Baseline) [paper]", "unstated"),
+    ]
+    assert ("MusCALL [paper]", "unstated") in labels
+    assert len(rows) == 3 + 7  # ours x2, its paper row, the other 7 paper rows
+
+
+def test_missing_or_empty_config_folder(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_configs(tmp_path / "nope")
+    with pytest.raises(ConfigError, match="no .yaml configs"):
+        find_configs(tmp_path)
+
+
+@pytest.mark.slow
+def test_experiments_grid_end_to_end(tiny_text_dir, clotho_root, tmp_path, capsys):
+    out = tmp_path / "grid"
+    argv = ["experiments", str(PAPER_CONFIGS), "--out", str(out), "--device", "cpu"]
+    for o in tiny_overrides(tiny_text_dir, clotho_root):
+        argv += ["--set", o]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    for name in ("ResNet (Baseline) [ours]", "PANN (Fine-Tuned) [paper]", "AudioCLIP [paper]"):
+        assert name in printed
+    md = (out / "table5.md").read_text()
+    assert "| ViT (Fine-Tuned) [ours] | text->audio |" in md
+    assert "| PANN (Fine-Tuned) [paper] | unstated | 0.1294 | 3.22% | 31.42% |" in md
+    data = json.loads((out / "table5.json").read_text())
+    assert [r["name"] for r in data["runs"]] == sorted(p.stem for p in PAPER_CONFIGS.glob("*.yaml"))
+    for run in data["runs"]:
+        assert run["split"] == "evaluation" and run["n_clips"] == 7 and run["n_captions"] == 35
+        assert Path(run["model_dir"], "config.json").is_file()
+        for direction in ("text_to_audio", "audio_to_text"):
+            vals = run["metrics"][direction]
+            assert set(vals) == {"mrr", "map@10", "r@1", "r@5", "r@10"}
+            assert all(0.0 < v <= 1.0 for v in vals.values())
+    png = (out / "table5.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    # re-running with the same configs and overrides reuses the finished runs
+    before = {r["name"]: Path(r["model_dir"]).stat().st_mtime_ns for r in data["runs"]}
+    assert main(argv) == 0
+    after = json.loads((out / "table5.json").read_text())
+    assert after["runs"] == data["runs"]
+    assert {r["name"]: Path(r["model_dir"]).stat().st_mtime_ns for r in after["runs"]} == before
