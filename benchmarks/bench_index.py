@@ -139,7 +139,7 @@ def make_synthetic_index(db: Path, n: int, model, per_file: int = 60, seed: int 
             "dim": dim,
         },
     )
-    chunk = 50_000
+    chunk = per_file * 800  # whole files per transaction
     for lo in range(0, n, chunk):
         m = min(chunk, n - lo)
         vecs = centers[rng.integers(0, len(centers), m)] + rng.standard_normal((m, dim)) * 0.7
