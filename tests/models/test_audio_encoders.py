@@ -210,6 +210,18 @@ def test_aisfx_matches_its_own_inference(tmp_path, noise, n_samples):
     torch.testing.assert_close(out, expected, atol=2e-4, rtol=1e-4)
 
 
+def test_aisfx_block_pooling_matches_aisfx_blocks(tmp_path, noise):
+    wave = noise(1, 5.0, 44100, seed=4)[0]  # 216 frames -> 3 full aisfx blocks
+    expected = _aisfx_reference(wave, tmp_path)
+    assert expected.shape == (3, 512)
+    x = torch.from_numpy(wave)[None]
+    with torch.no_grad():
+        mean = build_audio_encoder("aisfx", pooling="block_mean").eval()(x)
+        mx = build_audio_encoder("aisfx", pooling="block_max").eval()(x)
+    torch.testing.assert_close(mean, expected.mean(0, keepdim=True), atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(mx, expected.amax(0, keepdim=True), atol=2e-4, rtol=1e-4)
+
+
 def test_aisfx_groups_and_batch_invariance(noise):
     enc = build_audio_encoder("aisfx")
     assert _covers_each_param_once(enc) == [f"conv_block{i}" for i in range(1, 5)]

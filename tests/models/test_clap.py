@@ -64,3 +64,17 @@ def test_clap_directory_loads_as_dual_encoder(tiny_clap_dir, noise):
         t = de.encode_text(["a dog barks"])
     torch.testing.assert_close(emb, ref, atol=1e-5, rtol=0)
     assert np.isclose(float(t.norm()), 1.0, atol=1e-5)
+
+
+def test_clap_dual_encoder_full_export_round_trip(tmp_path, tiny_clap_dir, noise):
+    de = DualEncoder.from_pretrained(tiny_clap_dir)
+    out = de.save_pretrained(tmp_path / "clap-export")
+    back = DualEncoder.from_pretrained(out)
+    sd0, sd1 = de.state_dict(), back.state_dict()
+    assert sd0.keys() == sd1.keys() and all(torch.equal(sd0[k], sd1[k]) for k in sd0)
+    assert back.fingerprint == de.fingerprint
+    assert float(back.scale()) == float(de.scale())
+    wave = noise(1, 1.0, 48000)
+    with torch.no_grad():
+        assert torch.equal(back.encode_audio(wave), de.encode_audio(wave))
+        assert torch.equal(back.encode_text(["rain"]), de.encode_text(["rain"]))

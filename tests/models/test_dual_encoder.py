@@ -15,13 +15,14 @@ from audioseek.models.factory import ModelConfig, build_model
 CAPTIONS = ["a dog barks", "rain falls on a tin roof", "birds sing", "an engine revs", "water"]
 
 
-def _small(text_dir, **kw) -> DualEncoder:
+def _small(text_dir, registered: bool = False, **kw) -> DualEncoder:
     torch.manual_seed(0)
     cfg = ModelConfig(
         audio_encoder="small_cnn",
         audio_encoder_args={"channels": [8, 8, 16, 16], "clip_seconds": 1.0},
-        text_encoder=str(text_dir),
-        text_encoder_args={"pooling": "mean"},
+        # the registered key with a local source, or the folder as an HF path
+        text_encoder="roberta-base" if registered else str(text_dir),
+        text_encoder_args={"pooling": "mean", **({"source": str(text_dir)} if registered else {})},
         embed_dim=24,
         **kw,
     )
@@ -88,12 +89,13 @@ def test_save_and_load_round_trip_is_bit_exact(tmp_path, tiny_roberta_dir, noise
     # the text encoder's source folder is deleted after saving: the export is self-contained
     src = tmp_path / "roberta-src"
     shutil.copytree(tiny_roberta_dir, src)
-    model = _small(src)
+    model = _small(src, registered=True)
     out = model.save_pretrained(tmp_path / "exported")
     shutil.rmtree(src)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["format"] == "audioseek.DualEncoder" and cfg["audioseek_version"]
     assert cfg["model_config"]["audio_encoder"] == "small_cnn"
+    assert cfg["model_config"]["text_encoder"] == "roberta-base"
     assert set(cfg["stored_modules"]) == {
         "audio_encoder",
         "text_encoder",

@@ -98,11 +98,11 @@ class AudioEncoder(nn.Module):
             out[0] = (out[0][0], rest + out[0][1])
         return out
 
-    def restore_args(self, asset_dir: Path) -> dict:
-        """Builder arguments that rebuild this architecture without loading pretrained
-        weights (the caller loads a full state dict afterwards). ``asset_dir`` may be used
-        to save configs the architecture needs."""
-        return {**self.init_args, "pretrained": False, "weights_path": None}
+    def restore_spec(self, asset_dir: Path) -> tuple[str, dict]:
+        """``(registry key, builder arguments)`` that rebuild this architecture without
+        loading pretrained weights (the caller then loads a full state dict). Encoders that
+        need files to do so (configs, feature extractors) write them into ``asset_dir``."""
+        return self.name, {**self.init_args, "pretrained": False, "weights_path": None}
 
 
 class FixedLength(nn.Module):
@@ -416,12 +416,26 @@ class _AisfxConvBlock(nn.Module):
         return F.max_pool2d(x, kernel_size=self.pool) if self.pool != (1, 1) else x
 
 
+AISFX_POOLINGS = ("full", "block_mean", "block_max")
+
+
 class AisfxNet(nn.Module):
     """aisfx ``EmbeddingNet('max', 3, 1, 64)``: 4 conv blocks (64..512), mean over frequency,
-    max over time. Input ``(batch, n_mels, frames)`` -> ``(batch, 512)``."""
+    max over time. Input ``(batch, n_mels, frames)`` -> ``(batch, 512)``.
 
-    def __init__(self, width: int = 64):
+    ``pooling="full"`` runs the whole clip at once; ``"block_mean"`` / ``"block_max"`` cut it
+    into aisfx's blocks (100 frames, hop 50, partial last block dropped, as
+    ``aisfx.inference`` does), embed each and average / max-pool the block embeddings."""
+
+    def __init__(self, width: int = 64, pooling: str = "full"):
         super().__init__()
+        if pooling not in AISFX_POOLINGS:
+            from audioseek.errors import ConfigError
+
+            raise ConfigError(
+                f"unknown aisfx pooling {pooling!r}; expected one of {AISFX_POOLINGS}"
+            )
+        self.pooling = pooling
         w = [width, width * 2, width * 4, width * 8]
         self.conv_block1 = _AisfxConvBlock(1, w[0], (2, 2))
         self.conv_block2 = _AisfxConvBlock(w[0], w[1], (2, 2))
@@ -429,12 +443,22 @@ class AisfxNet(nn.Module):
         self.conv_block4 = _AisfxConvBlock(w[2], w[3], (1, 1))
         self.output_dim = w[3]
 
-    def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        if spec.shape[-1] < AISFX_BLOCK_FRAMES:  # aisfx zero-pads short clips to one block
-            spec = F.pad(spec, (0, AISFX_BLOCK_FRAMES - spec.shape[-1]))
+    def embed(self, spec: torch.Tensor) -> torch.Tensor:
         x = spec.transpose(1, 2).unsqueeze(1)  # (batch, 1, frames, mels), aisfx's layout
         x = self.conv_block4(self.conv_block3(self.conv_block2(self.conv_block1(x))))
         return x.mean(dim=3).amax(dim=2)
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        if spec.shape[-1] < AISFX_BLOCK_FRAMES:  # aisfx zero-pads short clips to one block
+            spec = F.pad(spec, (0, AISFX_BLOCK_FRAMES - spec.shape[-1]))
+        if self.pooling == "full":
+            return self.embed(spec)
+        b, m, _ = spec.shape
+        blocks = spec.unfold(-1, AISFX_BLOCK_FRAMES, AISFX_BLOCK_FRAMES // 2)  # (b, m, n, 100)
+        n = blocks.shape[2]
+        emb = self.embed(blocks.permute(0, 2, 1, 3).reshape(b * n, m, AISFX_BLOCK_FRAMES))
+        emb = emb.reshape(b, n, -1)
+        return emb.mean(dim=1) if self.pooling == "block_mean" else emb.amax(dim=1)
 
 
 def aisfx_checkpoint_path() -> Path:
@@ -470,17 +494,20 @@ def aisfx(
     pretrained: bool = True,
     weights_path: str | None = None,
     clip_seconds: float | None = None,
+    pooling: str = "full",
 ) -> AudioEncoder:
     """The aisfx wheel's CNN (ISMIR 2022, X-Sequential-CE), 512-d, real weights offline.
 
     The network is fully convolutional with global pooling, so a clip of any length is
     embedded in one pass (clips shorter than one aisfx block, 100 frames ~ 2.3 s, are
     zero-padded to one block as aisfx does); for clips up to one block this equals aisfx's
-    own ``model_get_embedding`` (aisfx embeds longer files block by block). ``clip_seconds`` optionally fixes the length.
+    own ``model_get_embedding``. ``pooling="block_mean"``/``"block_max"`` instead embed
+    aisfx's 100-frame blocks (hop 50) separately, exactly as aisfx does for longer files,
+    and pool the block embeddings. ``clip_seconds`` optionally fixes the length.
     Groups: conv_block1..conv_block4.
     """
     args = dict(locals())
-    net = AisfxNet()
+    net = AisfxNet(pooling=pooling)
     if pretrained or weights_path is not None:
         load_aisfx_weights(net, weights_path)
     groups = [(f"conv_block{i}", [getattr(net, f"conv_block{i}")]) for i in range(1, 5)]

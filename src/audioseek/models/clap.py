@@ -149,11 +149,11 @@ def clap_htsat_audio(source: str = CLAP_DEFAULT_ID, pretrained: bool = True) -> 
         init_args={"source": source, "pretrained": pretrained},
     )
 
-    def restore_args(asset_dir: Path) -> dict:
+    def restore_spec(asset_dir: Path) -> tuple[str, dict]:
         _save_clap_assets(Path(asset_dir), "", full_config, [extractor])
-        return {"source": str(asset_dir), "pretrained": False}
+        return "clap-htsat", {"source": str(asset_dir), "pretrained": False}
 
-    encoder.restore_args = restore_args  # type: ignore[method-assign]
+    encoder.restore_spec = restore_spec  # type: ignore[method-assign]
     return encoder
 
 
@@ -197,9 +197,10 @@ class ClapTextEncoder(TextEncoder):
     def block_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
         return transformer_block_groups(self, self.model.text_model)
 
-    def restore_args(self, asset_dir: Path) -> dict:
+    def restore_spec(self, asset_dir: Path) -> tuple[str, dict]:
         _save_clap_assets(Path(asset_dir), "", self._full_config, [self.tokenizer])
-        return {"source": str(asset_dir), "max_length": self.max_length, "pretrained": False}
+        args = {"source": str(asset_dir), "max_length": self.max_length, "pretrained": False}
+        return "clap-htsat", args
 
 
 @register_text_encoder("clap-htsat")

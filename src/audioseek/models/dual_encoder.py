@@ -197,15 +197,13 @@ class DualEncoder(nn.Module):
             "fingerprint": self.fingerprint,
         }
         if not heads_only:
+            a_name, a_args = self.audio_encoder.restore_spec(root / "audio_encoder")
+            t_name, t_args = self.text_encoder.restore_spec(root / "text_encoder")
             cfg["restore"] = {
-                "audio_encoder": self.audio_encoder.name,
-                "audio_encoder_args": _relative(
-                    self.audio_encoder.restore_args(root / "audio_encoder"), root
-                ),
-                "text_encoder": self.text_encoder.name,
-                "text_encoder_args": _relative(
-                    self.text_encoder.restore_args(root / "text_encoder"), root
-                ),
+                "audio_encoder": _relative(a_name, root),
+                "audio_encoder_args": _relative(a_args, root),
+                "text_encoder": _relative(t_name, root),
+                "text_encoder_args": _relative(t_args, root),
             }
         tensors = _unshared({k: v.detach().cpu().contiguous() for k, v in state.items()})
         tmp = root / (weights_file + ".tmp")
@@ -261,23 +259,24 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {o!r}")
 
 
-def _relative(args: dict, root: Path) -> dict:
-    out = {}
+def _relative(value, root: Path):
+    """Replace the model folder prefix in strings (recursively) by ``${MODEL_DIR}``."""
     prefix = str(root)
-    for k, v in args.items():
-        if isinstance(v, (str, Path)) and str(v).startswith(prefix):
-            v = MODEL_DIR_MARKER + str(v)[len(prefix) :]
-        out[k] = v
-    return out
+    if isinstance(value, dict):
+        return {k: _relative(v, root) for k, v in value.items()}
+    if isinstance(value, (str, Path)) and (
+        str(value) == prefix or str(value).startswith(prefix.rstrip("/") + "/")
+    ):
+        return MODEL_DIR_MARKER + str(value)[len(prefix) :]
+    return value
 
 
-def _absolute(args: dict, root: Path) -> dict:
-    return {
-        k: (str(root) + v[len(MODEL_DIR_MARKER) :])
-        if isinstance(v, str) and v.startswith(MODEL_DIR_MARKER)
-        else v
-        for k, v in args.items()
-    }
+def _absolute(value, root: Path):
+    if isinstance(value, dict):
+        return {k: _absolute(v, root) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith(MODEL_DIR_MARKER):
+        return str(root) + value[len(MODEL_DIR_MARKER) :]
+    return value
 
 
 def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -356,9 +355,9 @@ def _load_audioseek_dir(root: Path, cfg: dict, model_id: str) -> DualEncoder:
             build_cfg = ModelConfig.from_dict(
                 {
                     **mcfg.to_dict(),
-                    "audio_encoder": restore["audio_encoder"],
+                    "audio_encoder": _absolute(restore["audio_encoder"], root),
                     "audio_encoder_args": _absolute(restore["audio_encoder_args"], root),
-                    "text_encoder": restore["text_encoder"],
+                    "text_encoder": _absolute(restore["text_encoder"], root),
                     "text_encoder_args": _absolute(restore["text_encoder_args"], root),
                 }
             )

@@ -40,7 +40,9 @@ class TextEncoder(nn.Module):
     def block_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
         raise NotImplementedError
 
-    def restore_args(self, asset_dir: Path) -> dict:
+    def restore_spec(self, asset_dir: Path) -> tuple[str, dict]:
+        """``(name or path, arguments)`` for ``build_text_encoder`` that rebuild this encoder
+        without pretrained weights; configs/tokenizer files are written into ``asset_dir``."""
         raise NotImplementedError
 
 
@@ -182,14 +184,14 @@ class HFTextEncoder(TextEncoder):
     def block_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
         return transformer_block_groups(self, self.model)
 
-    def restore_args(self, asset_dir: Path) -> dict:
-        """Save config + tokenizer into ``asset_dir`` so a full save reloads offline."""
+    def restore_spec(self, asset_dir: Path) -> tuple[str, dict]:
+        """Save config + tokenizer into ``asset_dir`` so a full save reloads offline; the
+        rebuilt encoder is the generic one on that folder, with this one's settings."""
         asset_dir = Path(asset_dir)
         asset_dir.mkdir(parents=True, exist_ok=True)
         self.model.config.save_pretrained(asset_dir)
         self.tokenizer.save_pretrained(asset_dir)
-        return {
-            "source": str(asset_dir),
+        return str(asset_dir), {
             "pooling": self.pooling,
             "max_length": self.max_length,
             "normalize": self.normalize,
