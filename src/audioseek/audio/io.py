@@ -11,13 +11,15 @@ Resampling uses soxr in high-quality mode; channels are mixed down by averaging.
 
 Windowed reads (``start``/``end`` in seconds) seek instead of decoding the whole file.
 The returned samples are *defined* as the slice ``[round(start * sr), round(end * sr))`` of the
-full read at ``sr``: the read starts at a native frame on the common grid of both rates
-(a multiple of ``1 / gcd(native_sr, sr)`` seconds) with a margin for the resampling filter, so
-the result equals the slice of a full read up to float rounding (~1e-6) for libsndfile formats.
-For formats decoded with PyAV a seek is used only when the stream's time base is sample-exact
-(MP4/M4A); lossy codecs decoded from a seek point can differ from a full decode by the codec's
-own non-determinism across seek points (e.g. AAC noise substitution), otherwise the window is
-decoded from the start of the file and the prefix discarded (Matroska/WebM, ADTS, ASF).
+full read at ``sr``: the read starts at a native frame on the common grid of both rates (a
+multiple of ``1 / gcd(native_sr, sr)`` seconds), early enough for the resampling filter and the
+codec's pre-roll (4096 frames, dropped), so for libsndfile formats (MP3 and Ogg included) the
+result equals the slice of a full read up to float rounding (~1e-6). (libsndfile 1.2 misplaces
+seeks into the last page of an Ogg Vorbis stream, so such windows are entered from 4 s before
+the end.) With PyAV a seek is used only when the stream's time base pins down single samples
+(MP4/M4A, ADTS); lossy codecs decoded from a seek point can differ slightly from a full decode
+(AAC noise substitution is not reproducible across seek points). Other containers (Matroska/
+WebM with millisecond timestamps, ASF) decode the window from the file start and drop the prefix.
 
 Every failure raises :class:`audioseek.errors.AudioDecodeError` naming the file and the reason.
 A truncated file decodes as far as the data goes (a warning is logged); a file with no decodable
