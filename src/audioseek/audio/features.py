@@ -62,7 +62,10 @@ hop 320, power spectrogram, ``10 log10(max(S, 1e-10))`` with ``ref=1``, no ``top
 
 CLAP_LOGMEL: dict = {**PANN_LOGMEL, "sample_rate": 48000, "hop_length": 480}
 """LAION-CLAP (HTSAT) style front end: 48 kHz, 64 Slaney mels 50-14000 Hz, window 1024, hop 480
-(10 ms), same dB conversion as PANN."""
+(10 ms), same dB conversion as PANN. This is the filterbank of LAION-CLAP's torchlibrosa front end
+and of ``transformers.ClapFeatureExtractor`` with ``truncation="rand_trunc"`` (the unfused
+checkpoints); its ``"fusion"`` path uses HTK mels without normalisation
+(``{**CLAP_LOGMEL, "htk": True, "norm": None}``)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
