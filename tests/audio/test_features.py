@@ -290,3 +290,19 @@ def test_log_mel_matches_librosa_pann_pipeline_when_installed():
     )  # fmt: skip
     ref = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
     np.testing.assert_allclose(log_mel(x, **p).numpy(), ref, atol=2e-3)
+
+
+@pytest.mark.parametrize("variant", [{}, {"htk": True, "norm": None}])
+def test_clap_log_mel_matches_transformers_clap_feature_extractor(variant):
+    """CLAP_LOGMEL against an independent implementation: transformers' ClapFeatureExtractor
+    (Slaney filters: its rand_trunc path; HTK without norm: its fusion path)."""
+    clap = pytest.importorskip("transformers.models.clap.feature_extraction_clap")
+    fe = clap.ClapFeatureExtractor(
+        feature_size=64, sampling_rate=48000, hop_length=480, fft_window_size=1024,
+        frequency_min=50, frequency_max=14000,
+    )  # fmt: skip
+    filters = fe.mel_filters if variant else fe.mel_filters_slaney
+    x = waves(batch=1, n=48000)[0].double()
+    ref = fe._np_extract_fbank_features(x.numpy(), filters).T  # (n_mels, frames), dB
+    ours = log_mel(x, **{**CLAP_LOGMEL, **variant}).numpy()
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
