@@ -254,6 +254,13 @@ def test_bad_input_is_a_clear_error(scores, rel, match):
         retrieval_metrics(scores, rel)
 
 
+def test_nan_embeddings_are_named():
+    q = torch.ones(3, 2)
+    q[2, 1] = float("nan")
+    with pytest.raises(MetricInputError, match="query embedding 2 contains NaN"):
+        embedding_retrieval_metrics(q, torch.ones(2, 2), [{0}, {1}, {0}])
+
+
 def test_bad_parameters_and_caption_mapping():
     with pytest.raises(MetricInputError, match="ks"):
         retrieval_metrics(np.zeros((1, 2)), [{0}], ks=(0,))

@@ -134,7 +134,7 @@ def _accumulate(
     ks: Sequence[int],
     map_k: int,
     chunk_size: int,
-    device,
+    check_finite: bool = True,
 ) -> dict[str, float]:
     import torch
 
@@ -154,8 +154,8 @@ def _accumulate(
         if chunk.dtype not in (torch.float32, torch.float64):
             chunk = chunk.float()
         # one cheap reduction: a NaN/inf anywhere in a row makes its sum non-finite
-        row_ok = torch.isfinite(chunk.sum(1))
-        if not bool(row_ok.all()):
+        row_ok = torch.isfinite(chunk.sum(1)) if check_finite else None
+        if row_ok is not None and not bool(row_ok.all()):
             for r in (~row_ok).nonzero()[:, 0].tolist():
                 if not bool(torch.isfinite(chunk[r]).all()):  # not just a float overflow
                     raise MetricInputError(f"scores of query {start + r} contain NaN or infinity")
@@ -209,7 +209,7 @@ def retrieval_metrics(
     def get_chunk(i: int, j: int):
         return _as_tensor(scores[i:j])
 
-    return _accumulate(get_chunk, shape[0], shape[1], relevance, ks, map_k, chunk_size, None)
+    return _accumulate(get_chunk, shape[0], shape[1], relevance, ks, map_k, chunk_size)
 
 
 def embedding_retrieval_metrics(
@@ -223,6 +223,8 @@ def embedding_retrieval_metrics(
 ) -> dict[str, float]:
     """:func:`retrieval_metrics` with scores ``query_emb @ gallery_emb.T`` computed chunk by
     chunk (dot product = cosine similarity for L2-normalised embeddings)."""
+    import torch
+
     q = _as_tensor(query_emb, device)
     g = _as_tensor(gallery_emb, device if device is not None else q.device)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
@@ -232,12 +234,22 @@ def embedding_retrieval_metrics(
     if not q.is_floating_point():
         q = q.float()
     g = g.to(q.dtype)
+    for name, e in (("query", q), ("gallery", g)):
+        bad = ~torch.isfinite(e).all(1)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
+            raise MetricInputError(f"{name} embedding {i} contains NaN or infinity")
+    # finite embeddings of sane magnitude give finite dot products: skip the per-chunk check
+    big = max(float(q.abs().max()), float(g.abs().max())) if q.numel() and g.numel() else 0.0
+    check = big * big * q.shape[1] > 1e30
     gt = g.T.contiguous()
 
     def get_chunk(i: int, j: int):
         return q[i:j] @ gt
 
-    return _accumulate(get_chunk, q.shape[0], g.shape[0], relevance, ks, map_k, chunk_size, None)
+    return _accumulate(
+        get_chunk, q.shape[0], g.shape[0], relevance, ks, map_k, chunk_size, check_finite=check
+    )
 
 
 def bidirectional_metrics(

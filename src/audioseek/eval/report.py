@@ -4,6 +4,13 @@ The paper ("Good, Fast, Cheap", Table 5) reports MRR, MAP@10 and R@10 on Clotho'
 set for six runs and two reference models, without saying which retrieval direction the
 numbers are for; we therefore report both directions next to them. MRR is printed as a
 fraction (0.0411), MAP@10 and R@K as percentages (0.84%), as in the paper.
+
+Note on the paper's numbers: for ViT, MAP@10 (10.92%, 13.15%) exceeds R@10 (8.21%,
+7.84%). Under our definitions that is impossible (AP@10 of a query is 0 unless a relevant
+item is in the top 10, and at most 1), in either direction. It is possible if R@10 means
+the fraction of the 5 relevant captions retrieved and AP@10 is normalised by the number
+found (torchmetrics' ``RetrievalRecall`` / ``RetrievalMAP`` on audio->text), so the paper's
+columns are probably not the DCASE definitions; compare with care.
 """
 
 from __future__ import annotations
@@ -202,8 +209,9 @@ def bar_chart(
         ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
         ax.set_title(COLUMN_TITLES.get(key, key) + ("" if key == "mrr" else " (%)"))
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
