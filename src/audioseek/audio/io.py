@@ -57,6 +57,7 @@ _SNDFILE_EXTENSIONS = frozenset(
      ".au", ".snd", ".caf", ".w64", ".rf64"}
 )  # fmt: skip
 
+_LARGE = 1 << 20  # frames per block of a normal read (bounds peak memory of long files)
 _BLOCK = 4096  # frames per block when salvaging a damaged file (at most this much is lost)
 # Native frames decoded before a window and dropped: a lossy decoder that starts at a seek point
 # (MP3 bit reservoir, MDCT overlap) only matches a full decode after a frame or two.
@@ -356,7 +357,7 @@ class _SndfileDecoder:
             skip = 0
         n = -1 if stop is None else stop - start + skip
         try:
-            return _mixdown(f.read(n, dtype="float32", always_2d=True))[skip:]
+            return self._read_large(n)[skip:]
         except Exception as e:  # damaged data: reopen (the handle is now unusable), salvage
             log.debug("fast read of %s failed (%s); salvaging block by block", self.path, e)
             self._reopen()
@@ -366,6 +367,23 @@ class _SndfileDecoder:
                 except Exception:
                     return self._read_by_skipping(start, stop)
             return self._read_blocks(n)[skip:]
+
+    def _read_large(self, n: int) -> np.ndarray:
+        """``n`` frames (-1: to the end) in blocks of ``_LARGE``, mixing each down as it comes,
+        so a long multichannel file never sits in memory at full width."""
+        parts, left = [], n
+        while left != 0:
+            want = _LARGE if left < 0 else min(_LARGE, left)
+            b = self._f.read(want, dtype="float32", always_2d=True)
+            if len(b):
+                parts.append(_mixdown(b))
+            if left > 0:
+                left -= len(b)
+            if len(b) < want:
+                break
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def _reopen(self):
         import soundfile as sf
