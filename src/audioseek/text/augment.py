@@ -258,6 +258,10 @@ class TextAugmenter:
         else:
             self.misspellings = load_misspellings(misspellings)
         self._wn = wordnet
+        if self._wn is None and self.prob > 0 and (self.synonyms or self.hypernyms):
+            # load now: a missing WordNet fails at construction, and forked DataLoader
+            # workers inherit the process-wide reader instead of each loading their own
+            self._wn = get_wordnet()
         self._analysis_cache: dict[str, _Analysis | None] = {}
         self._synonym_cache: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._hypernym_cache: dict[tuple[str, str], list[tuple[str, str]]] = {}
