@@ -59,6 +59,20 @@ def test_paper_table5_data_is_the_papers():
     assert md.splitlines()[2] == "| ResNet (Baseline) | 0.0411 | 0.84% | 7.71% |"
 
 
+def test_rich_table_has_the_same_cells():
+    from rich.console import Console
+
+    from audioseek.eval.report import results_rows, rich_table
+
+    m = {"mrr": 0.04112, "map@10": 0.0084, "r@1": 0.01, "r@5": 0.05, "r@10": 0.0771}
+    rows = results_rows({"text_to_audio": m, "audio_to_text": m}, "tiny")
+    console = Console(record=True, width=120)
+    console.print(rich_table(rows))
+    text = console.export_text()
+    for cell in ("MRR", "MAP@10", "R@10", "text->audio", "audio->text", "0.0411", "0.84%", "7.71%"):
+        assert cell in text
+
+
 def test_every_paper_config_has_a_table5_row():
     configs = find_configs(PAPER_CONFIGS)
     assert len(configs) == 6

@@ -297,7 +297,14 @@ def cli_evaluate(args) -> int:
         f"{args.data} {args.split}: {results.n_clips} clips, {results.n_captions} captions; "
         f"model {args.model} on {results.device}"
     )
-    print(format_results(results), end="")
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        from audioseek.eval.report import results_rows, rich_table
+
+        Console().print(rich_table(results_rows(results.metrics, str(args.model))))
+    else:
+        print(format_results(results), end="")
     if results.oom_retries:
         print(f"(batch size reduced to {results.final_batch_size} after out-of-memory errors)")
     if args.json_out:
