@@ -131,3 +131,23 @@ def test_experiments_grid_end_to_end(tiny_text_dir, clotho_root, tmp_path, capsy
     after = json.loads((out / "table5.json").read_text())
     assert after["runs"] == data["runs"]
     assert {r["name"]: Path(r["model_dir"]).stat().st_mtime_ns for r in after["runs"]} == before
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"source": "clotho", "root": "/d/clotho"}, ("clotho", "/d/clotho", "evaluation")),
+        (
+            {"source": "clotho", "root": "/d/clotho", "clotho_view": "paper"},
+            ("clotho", "/d/clotho", "test"),
+        ),
+        ({"source": "audiocaps", "root": "/d/ac"}, ("audiocaps", "/d/ac", "test")),
+        ({"source": "manifest", "root": "/d/m.csv"}, ("manifest", "/d/m.csv", "test")),
+    ],
+)
+def test_each_data_source_is_tested_on_its_test_split(data, expected, tmp_path):
+    from audioseek.eval.experiments import config_test_split
+    from audioseek.train.config import load_config
+
+    cfg = load_config({"model": {"audio_encoder": "small_cnn", "text_encoder": "x"}, "data": data})
+    assert config_test_split(cfg, tmp_path) == expected
