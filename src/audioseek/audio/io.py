@@ -358,9 +358,12 @@ class _SndfileDecoder:
         n = -1 if stop is None else stop - start + skip
         try:
             return self._read_large(n)[skip:]
-        except Exception as e:  # damaged data: reopen (the handle is now unusable), salvage
-            log.debug("fast read of %s failed (%s); salvaging block by block", self.path, e)
-            self._reopen()
+        except Exception as e:  # damaged data: let FFmpeg decode what it can, else salvage
+            log.debug("libsndfile failed on %s (%s); trying FFmpeg", self.path, e)
+            alt = self._read_with_ffmpeg(start - skip, stop)
+            if alt is not None:
+                return alt[skip:]
+            self._reopen()  # the handle is unusable after an error
             if start > 0:
                 try:
                     self._f.seek(start - skip)
@@ -368,9 +371,31 @@ class _SndfileDecoder:
                     return self._read_by_skipping(start, stop)
             return self._read_blocks(n)[skip:]
 
+    def _read_with_ffmpeg(self, start: int, stop: int | None) -> np.ndarray | None:
+        """The same frames decoded by PyAV, or None if FFmpeg cannot do better."""
+        try:
+            with _PyAVDecoder(self.path) as dec:
+                if dec.sample_rate != self.sample_rate:
+                    return None
+                x = dec.read(start, stop)
+                if dec.error:
+                    log.warning("%s is damaged or truncated (%s); keeping the audio FFmpeg "
+                                "could decode", self.path, dec.error)  # fmt: skip
+                    self.error = dec.error
+        except Exception:
+            return None
+        return x if x.size else None
+
     def _read_large(self, n: int) -> np.ndarray:
         """``n`` frames (-1: to the end) in blocks of ``_LARGE``, mixing each down as it comes,
-        so a long multichannel file never sits in memory at full width."""
+        so a long multichannel file never sits in memory at full width.
+
+        MP3 is read in one call: soundfile re-seeks after every read, and libsndfile 1.2's MP3
+        decoder restarts on a seek without its bit reservoir, corrupting the next few hundred
+        samples, so consecutive reads of an MP3 do not join up.
+        """
+        if self._f.format == "MP3":
+            return _mixdown(self._f.read(n, dtype="float32", always_2d=True))
         parts, left = [], n
         while left != 0:
             want = _LARGE if left < 0 else min(_LARGE, left)
@@ -392,6 +417,13 @@ class _SndfileDecoder:
         self._f = sf.SoundFile(str(self.path))
 
     def _read_blocks(self, n: int) -> np.ndarray:
+        """Last-resort salvage: small blocks until the decoder fails (see ``_read_large`` for
+        why MP3 is read in one piece)."""
+        if self._f.format == "MP3":
+            try:
+                return _mixdown(self._f.read(n, dtype="float32", always_2d=True))
+            except Exception as e:
+                raise AudioDecodeError(self.path, _reason(e)) from e
         blocks, got = [], 0
         while n < 0 or got < n:
             want = _BLOCK if n < 0 else min(_BLOCK, n - got)
