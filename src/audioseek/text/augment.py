@@ -14,7 +14,8 @@ kinds that apply to it:
   letter replaced by a QWERTY neighbour.
 - ``synonym``: a content word (noun, verb or adjective; the part of speech is the one whose
   WordNet senses are most frequent for that word in SemCor counts) replaced by a lemma of
-  one of its three most frequent WordNet senses.
+  one of its three most frequent WordNet senses that share the lexicographer file (domain,
+  e.g. ``noun.animal``) of the most frequent one.
 - ``hypernym``: a noun or verb replaced by a lemma of a hypernym of its most frequent sense.
 
 Function words (``resources/stopwords.txt``) are never replaced by synonyms/hypernyms;
@@ -426,7 +427,10 @@ class TextAugmenter:
         key = (lemma, pos)
         if key not in self._synonym_cache:
             out: list[tuple[str, str]] = []
-            for s in self.wordnet.synsets(lemma, pos)[:_N_SENSES]:
+            senses = self.wordnet.synsets(lemma, pos)[:_N_SENSES]
+            # keep to the domain of the most frequent sense (its lexicographer file):
+            # bird.n.01 (noun.animal) yes, bird.n.02 "dame" (noun.person) no
+            for s in [x for x in senses if x.lexname() == senses[0].lexname()]:
                 for name in s.lemma_names():
                     text = self._lemma_text(name)
                     if text and text.lower() != lemma.lower():
