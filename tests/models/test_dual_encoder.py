@@ -103,7 +103,7 @@ def test_save_and_load_round_trip_is_bit_exact(tmp_path, tiny_roberta_dir, noise
         "text_head",
         "logit_scale",
     }
-    assert cfg["tokenizer"] == str(src)
+    assert cfg["tokenizer"] == {"text_encoder": "roberta-base", "source": str(src)}
     assert (out / "model.safetensors").is_file()
     loaded = DualEncoder.from_pretrained(out)
     assert not loaded.training

@@ -62,6 +62,11 @@ def test_unregistered_text_name_is_treated_as_path_or_hub_id(tmp_path):
         build_text_encoder("no-such-org/no-such-model")
 
 
+def test_registered_hub_encoder_offline_is_a_load_error():
+    with pytest.raises(ModelLoadError, match="'roberta-base'"):
+        build_text_encoder("roberta-base")  # not in the (offline) cache
+
+
 def test_invalid_text_encoder_name():
     with pytest.raises(ConfigError, match="minilm"):
         build_text_encoder("")

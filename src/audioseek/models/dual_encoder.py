@@ -188,9 +188,10 @@ class DualEncoder(nn.Module):
             "stored_modules": sorted({k.split(".")[0] for k in state}),
             "heads_only": bool(heads_only),
             "weights_file": weights_file,
-            "tokenizer": getattr(
-                self.text_encoder, "source", getattr(self.text_encoder, "name", None)
-            ),
+            "tokenizer": {  # where the text encoder (and its tokenizer) come from
+                "text_encoder": getattr(self.text_encoder, "name", None),
+                "source": str(getattr(self.text_encoder, "source", "") or "") or None,
+            },
             "embed_dim": self.embed_dim,
             "sample_rate": self.sample_rate,
             "clip_seconds": self.clip_seconds,
