@@ -122,6 +122,14 @@ def test_synonyms_are_real_wordnet_synonyms(wn):
     assert n == 50
 
 
+def test_synonyms_stay_in_the_domain_of_the_main_sense(wn):
+    aug = TextAugmenter(prob=1.0, misspell=False, hypernyms=False, wordnet=wn)
+    bird = {w for w, _ in aug.synonyms_of("bird", "n")}
+    assert "dame" not in bird  # bird.n.02 is noun.person, bird.n.01 noun.animal
+    car = {w for w, _ in aug.synonyms_of("car", "n")}
+    assert {"auto", "automobile", "motorcar"} <= car
+
+
 def test_hypernyms_are_real_wordnet_hypernyms(wn):
     aug = TextAugmenter(prob=1.0, misspell=False, synonyms=False, seed=4, wordnet=wn)
     n = 0
