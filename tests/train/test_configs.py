@@ -78,7 +78,7 @@ def test_config_builds_model_and_freezing(path):
 
 def test_unknown_key_names_key_and_file(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "configs/smoke/small_cnn_minilm.yaml").read_text() + "\nfoo: 1\n")
+    bad.write_text((ROOT / "configs/smoke/aisfx_minilm_finetune.yaml").read_text() + "\nfoo: 1\n")
     with pytest.raises(ConfigError, match=r"'foo'.*bad\.yaml"):
         load_config(bad)
     bad.write_text("optim:\n  lrr: 0.1\n")
@@ -90,7 +90,7 @@ def test_unknown_key_names_key_and_file(tmp_path):
 
 
 def test_overrides_are_yaml_parsed_and_checked():
-    path = ROOT / "configs/smoke/small_cnn_minilm.yaml"
+    path = ROOT / "configs/smoke/aisfx_minilm_finetune.yaml"
     cfg = load_config(
         path,
         [

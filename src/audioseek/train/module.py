@@ -26,9 +26,11 @@ MONITOR = "val/t2a_map10"  # best checkpoint: text -> audio mAP@10 (higher is be
 
 
 def _rng_states() -> dict:
+    """Global RNG states as tensors / builtins (loadable with ``weights_only=True``)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
     states = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -38,7 +40,8 @@ def _rng_states() -> dict:
 
 def _set_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
