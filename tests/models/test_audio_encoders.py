@@ -96,7 +96,7 @@ def test_vit_b_16_embedding_is_layer11_mlp_class_token(tmp_path, noise):
     assert enc.output_dim == 768  # Table 1: encoder layer 11 MLP, 768-d
     names = _covers_each_param_once(enc)
     assert names == ["embed"] + [f"encoder_layer_{i}" for i in range(12)]
-    wave = torch.from_numpy(noise(2, 1.0, enc.sample_rate))
+    wave = torch.from_numpy(noise(1, 1.0, enc.sample_rate))
     captured = {}
     mlp = ref.encoder.layers.encoder_layer_11.mlp
     handle = mlp.register_forward_hook(lambda m, i, o: captured.setdefault("mlp", o))
