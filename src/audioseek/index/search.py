@@ -48,6 +48,9 @@ DUPLICATE_PREFILTER_MARGIN = 0.15
 DURATION_TOLERANCE_S = 2.0
 DURATION_TOLERANCE_REL = 0.1
 ANN_CANDIDATES = 512
+AUDIO_MATCH_THRESHOLD = 0.5
+SIGNATURE_SR = 8000
+SIGNATURE_HOP_S = 0.01
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +165,48 @@ def alignment_score(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
         diag = np.diagonal(s, offset=d)
         if len(diag) >= need:
             best = max(best, float(diag.min()))
+    return best
+
+
+def audio_signature(path, sr: int = SIGNATURE_SR) -> np.ndarray | None:
+    """A model-independent fingerprint of a recording: log energies in 24 log-spaced bands
+    every 10 ms (64 ms frames at 8 kHz), each band z-scored over time, so what remains is how
+    the sound *changes* (the same in every encoding of one recording, unrelated between two
+    recordings). ``(frames, 24)`` float32, or ``None`` if the file cannot be decoded."""
+    dec = read_file(str(path), sr)
+    if dec.error is not None or dec.wave is None:
+        log.debug("no audio signature for %r: %s", path, dec.error)
+        return None
+    n_fft, hop = 512, int(round(SIGNATURE_HOP_S * sr))
+    wave = dec.wave
+    if len(wave) < n_fft:
+        wave = np.pad(wave, (0, n_fft - len(wave)))
+    frames = np.lib.stride_tricks.sliding_window_view(wave, n_fft)[::hop]
+    power = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(n_fft, 1 / sr)
+    edges = np.geomspace(60.0, sr / 2, 25)
+    band = np.clip(np.searchsorted(edges, freqs) - 1, 0, 23)
+    keep = freqs >= edges[0]
+    energy = np.zeros((len(frames), 24), np.float64)
+    np.add.at(energy.T, band[keep], power[:, keep].T)
+    logs = np.log(energy + 1e-10)
+    logs -= logs.mean(axis=0)
+    logs /= np.maximum(logs.std(axis=0), 1e-6)
+    return logs.astype(np.float32)
+
+
+def signature_match(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
+    """Best normalised cross-correlation of two signatures over time shifts up to
+    ``max_shift`` frames that overlap at least 80 % of the shorter one (FFT, all bands)."""
+    na, nb = len(a), len(b)
+    size = 1 << int(np.ceil(np.log2(na + nb)))
+    spec = np.fft.rfft(a, size, axis=0) * np.conj(np.fft.rfft(b, size, axis=0))
+    corr = np.fft.irfft(spec, size, axis=0).sum(axis=1)  # corr[L] = sum_t a[t + L] . b[t]
+    best, need = -1.0, max(1, int(0.8 * min(na, nb)))
+    for lag in range(-min(max_shift, nb - 1), min(max_shift, na - 1) + 1):
+        overlap = min(na, nb + lag) - max(0, lag)
+        if overlap >= need:
+            best = max(best, float(corr[lag % size]) / (overlap * a.shape[1]))
     return best
 
 
@@ -373,13 +418,21 @@ class Searcher:
                 self._check_dim(vecs)
         return self._rank(self.state(), vecs, k, 1, exclude)
 
-    def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
+    def duplicates(
+        self, threshold: float | None = None, verify_audio: bool = True
+    ) -> list[DuplicateGroup]:
         """Groups of files that hold the same recording (other formats, bitrates, small
         trims). Two files are linked when their durations agree within
         ``tol = max(2 s, 10 %)`` and their window sequences, aligned in time (shifts up to
         ``tol``), are near-identical: :func:`alignment_score` ``>= threshold`` (cosine). A
-        pre-filter on the files' mean vectors keeps this far from all-pairs work. Links are
-        joined into groups (union-find)."""
+        pre-filter on the files' mean vectors keeps this far from all-pairs work.
+
+        Embeddings describe what a sound *is*, so two recordings of the same kind of sound
+        can have near-identical embeddings (and an untrained model maps everything close
+        together). With ``verify_audio`` (default) each embedding match is confirmed on the
+        audio itself: :func:`audio_signature` correlation ``>= AUDIO_MATCH_THRESHOLD`` (files
+        that can no longer be read keep the embedding verdict). Links are joined into groups
+        (union-find)."""
         t = DUPLICATE_THRESHOLD if threshold is None else threshold
         if isinstance(t, bool) or not isinstance(t, int | float) or not -1.0 < t <= 1.0:
             raise QueryError(f"threshold must be a similarity in (-1, 1], got {threshold!r}")
@@ -407,6 +460,13 @@ class Searcher:
                 i = parent[i]
             return i
 
+        signatures: dict[int, np.ndarray | None] = {}
+
+        def signature(i: int) -> np.ndarray | None:
+            if i not in signatures:
+                signatures[i] = audio_signature(records[int(file_ids[i])].path)
+            return signatures[i]
+
         edges = []
         pre = t - DUPLICATE_PREFILTER_MARGIN
         for lo in range(0, len(file_ids), 1024):
@@ -420,6 +480,15 @@ class Searcher:
                     continue
                 score = alignment_score(full[i], full[j], int(np.ceil(tol / hop)))
                 log.debug("duplicate candidates %d, %d: score %.4f", i, j, score)
+                if score < t:
+                    continue
+                if verify_audio:
+                    sa, sb = signature(i), signature(j)
+                    if sa is not None and sb is not None:
+                        audio = signature_match(sa, sb, int(np.ceil(tol / SIGNATURE_HOP_S)))
+                        log.debug("audio match %d, %d: %.3f", i, j, audio)
+                        if audio < AUDIO_MATCH_THRESHOLD:
+                            continue
                 if score >= t:
                     edges.append((i, j, score))
                     parent[find(i)] = find(j)
