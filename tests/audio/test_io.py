@@ -331,3 +331,15 @@ def test_block_reads_equal_one_read(long_files, monkeypatch):
         np.testing.assert_array_equal(load_audio(long_files[name], 32000), ref)
         w = load_audio(long_files[name], 32000, start=2.0, end=3.0)
         np.testing.assert_allclose(w, ref[64000:96000], atol=1e-5)
+
+
+def test_io_and_windows_do_not_import_torch():
+    """The indexer's scanner and ``audioseek --help`` import these; torch must stay lazy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, audioseek.audio.io, audioseek.audio.windows; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
