@@ -121,13 +121,19 @@ def test_save_and_load_round_trip_is_bit_exact(tmp_path, tiny_roberta_dir, noise
     assert DualEncoder.from_pretrained(out).fingerprint == model.fingerprint
 
 
-def test_fingerprint_tracks_weights_and_config(small, tiny_roberta_dir):
+def test_fingerprint_tracks_weights_and_config(small, tiny_roberta_dir, tmp_path):
     fp = small.fingerprint
     assert len(fp) == 64 and fp == small.fingerprint
     with torch.no_grad():
         small.audio_head.net[1].weight[0, 0] += 1e-3
     small.eval()  # train()/eval() and load_state_dict invalidate the cached value
     assert small.fingerprint != fp
+    cached = small.fingerprint
+    with torch.no_grad():  # an in-place update with no mode change: save must not be stale
+        small.text_head.net[1].bias.add_(1.0)
+    cfg = json.loads((small.save_pretrained(tmp_path / "m") / "config.json").read_text())
+    assert cfg["fingerprint"] != cached
+    assert DualEncoder.from_pretrained(tmp_path / "m").fingerprint == cfg["fingerprint"]
     other = _small(tiny_roberta_dir, temperature_init=0.05)
     assert other.fingerprint != _small(tiny_roberta_dir).fingerprint
 

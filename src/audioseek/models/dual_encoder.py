@@ -176,6 +176,8 @@ class DualEncoder(nn.Module):
             raise ModelLoadError(f"cannot save model: {str(root)!r} exists and is not a folder")
         root.mkdir(parents=True, exist_ok=True)
         state = self.state_dict()
+        # recomputed: weights may have changed in place since the cached value was taken
+        self._fingerprint = compute_fingerprint(self.config, state)
         if heads_only:
             state = {k: v for k, v in state.items() if k.startswith(HEAD_PREFIXES)}
         weights_file = "heads.safetensors" if heads_only else "model.safetensors"
