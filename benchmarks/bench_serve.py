@@ -179,19 +179,25 @@ async def load(url: str, path: str, concurrency: int, n_requests: int, time_cap:
 
 
 def in_process(db: Path, device: str, n: int) -> dict:
-    """Reference: ``Searcher.search`` for the same queries, one at a time, no HTTP."""
+    """Reference: the server's own compute path without HTTP: ``Searcher.search`` for the
+    same queries, one at a time, on a ``SearcherWorker`` thread set up like the server's."""
     from audioseek.index.search import Searcher
+    from audioseek.serve.app import SearcherWorker, open_searcher, serve_threads
 
-    searcher = Searcher(db, device=device)
-    searcher.search([QUERIES[0]], k=10)  # load the model, build the matrix
+    ns = argparse.Namespace(db=str(db), model=None, device=device)
+    threads = serve_threads(ns)
+    worker = SearcherWorker(factory=lambda: open_searcher(Searcher, ns, threads))
+    worker.run(lambda s: s.search([QUERIES[0]], k=10))  # build the matrix
     lat = []
     t_all = time.perf_counter()
     for i in range(n):
+        q = QUERIES[i % len(QUERIES)]
         t0 = time.perf_counter()
-        searcher.search([QUERIES[i % len(QUERIES)]], k=10)
+        worker.run(lambda s, q=q: s.search([q], k=10))
         lat.append(time.perf_counter() - t0)
     out = stats(lat, time.perf_counter() - t_all, 0, 1)
-    searcher.close()
+    out["torch_threads"] = threads
+    worker.close()
     return out
 
 

@@ -161,12 +161,15 @@ def test_cli_serve_port_in_use_is_one_line_error(real_index, capsys):
 def fake_uvicorn(monkeypatch, tone_model_cls):
     """Run ``cli_serve`` up to ``uvicorn.Server.run`` with the index's real Searcher and the
     tiny model; record what would be served instead of serving forever."""
+    import torch
     import uvicorn
 
     import audioseek.index.search as search_mod
 
     real_cls = search_mod.Searcher
     ran = {}
+    # keep this pytest process's torch thread count as it is (cli_serve sets it globally)
+    monkeypatch.setenv("AUDIOSEEK_SERVE_THREADS", str(torch.get_num_threads()))
     monkeypatch.setattr(
         search_mod,
         "Searcher",
@@ -176,6 +179,7 @@ def fake_uvicorn(monkeypatch, tone_model_cls):
     def run(self, sockets=None):
         ran["app"], ran["sockets"] = self.config.app, sockets
         ran["addr"] = sockets[0].getsockname()
+        ran["threads"] = self.config.app.state.worker.run(lambda s: torch.get_num_threads())
         with TestClient(self.config.app) as c:  # lifespan runs: closes the worker afterwards
             ran["search"] = c.get("/api/search", params={"q": "whistle", "k": 1}).json()
 
@@ -192,6 +196,23 @@ def test_cli_serve_loopback(fake_uvicorn, real_index, caplog):
     assert fake_uvicorn["search"]["hits"][0]["path"].endswith("late_whistle.wav")
     assert not [r for r in caplog.records if "not loopback" in r.getMessage()]
     assert fake_uvicorn["sockets"][0].fileno() == -1  # closed after the server stops
+    assert fake_uvicorn["threads"] == int(os.environ["AUDIOSEEK_SERVE_THREADS"])
+
+
+def test_serve_threads_setting(monkeypatch):
+    from audioseek.errors import ConfigError
+    from audioseek.serve.app import serve_threads
+
+    ns = argparse.Namespace()
+    monkeypatch.delenv("AUDIOSEEK_SERVE_THREADS", raising=False)
+    assert serve_threads(ns) == 1
+    monkeypatch.setenv("AUDIOSEEK_SERVE_THREADS", "3")
+    assert serve_threads(ns) == 3
+    assert serve_threads(argparse.Namespace(threads=2)) == 2  # a CLI flag wins
+    for bad in ("0", "two", "-1", ""):
+        monkeypatch.setenv("AUDIOSEEK_SERVE_THREADS", bad)
+        with pytest.raises(ConfigError, match="AUDIOSEEK_SERVE_THREADS"):
+            serve_threads(ns)
 
 
 def test_cli_serve_warns_when_not_loopback(fake_uvicorn, real_index, caplog, capsys):

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import ipaddress
 import logging
+import os
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -337,9 +338,38 @@ def is_loopback(sock: socket.socket) -> bool:
         return False
 
 
-def open_searcher(searcher_cls, args):
+THREADS_ENV = "AUDIOSEEK_SERVE_THREADS"
+
+
+def serve_threads(args) -> int:
+    """Torch intra-op threads for the server: ``args.threads`` if the CLI has the flag, else
+    ``$AUDIOSEEK_SERVE_THREADS``, else 1.
+
+    One query is a tiny computation: on a busy 2-core machine, 2 intra-op threads made a
+    MiniLM query encoding 15-40x slower than 1 thread (1.5 s vs 40 ms, measured with
+    ``benchmarks/bench_serve.py``'s in-process reference), because the threads wait on each
+    other; requests are serialised anyway. Raise it on an idle many-core machine.
+    """
+    raw = getattr(args, "threads", None)
+    source = "--threads"
+    if raw is None:
+        raw, source = os.environ.get(THREADS_ENV, "1"), THREADS_ENV
+    try:
+        n = int(raw)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise ConfigError(f"invalid {source} {raw!r}: expected a whole number >= 1")
+    return n
+
+
+def open_searcher(searcher_cls, args, threads: int = 1):
     """The index's searcher with its model loaded now (once per process), not on the first
-    request; a missing index or model fails here, before the server starts."""
+    request; a missing index or model fails here, before the server starts. Runs on the
+    searcher thread, which also gets the torch thread setting."""
+    import torch
+
+    torch.set_num_threads(threads)
     searcher = searcher_cls(args.db, model=args.model, device=args.device)
     _ = searcher.model
     return searcher
@@ -359,6 +389,7 @@ def cli_serve(args) -> int:
         if not max_upload_mb > 0:
             raise ConfigError(f"invalid --max-upload-mb {max_upload_mb!r}: must be > 0")
         settings.max_upload_bytes = int(max_upload_mb * MiB)
+    threads = serve_threads(args)
     sock = bind_socket(args.host, args.port)
     try:
         host, port = sock.getsockname()[:2]
@@ -370,7 +401,7 @@ def cli_serve(args) -> int:
             log.warning(message)
             console.print(f"[bold yellow]WARNING[/]: {message}")
         with console.status(f"loading the index {args.db!r} and its model"):
-            worker = SearcherWorker(factory=lambda: open_searcher(Searcher, args))
+            worker = SearcherWorker(factory=lambda: open_searcher(Searcher, args, threads))
         app = create_app(worker=worker, settings=settings)
         shown = f"[{host}]" if ":" in host else host
         console.print(f"audioseek: http://{shown}:{port}/  (API docs: /docs)  Ctrl+C stops")
