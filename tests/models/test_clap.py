@@ -23,6 +23,11 @@ def test_clap_towers_match_clap_model(tiny_clap_dir, noise):
     text = build_text_encoder("clap-htsat", source=str(tiny_clap_dir)).eval()
     assert audio.output_dim == 16 and audio.sample_rate == 48000 and audio.clip_seconds == 10.0
     assert text.output_dim == 16
+    for enc, first, last in ((audio, "patch_embed", "head"), (text, "embeddings", "pooler")):
+        groups = enc.block_groups()
+        assert groups[0][0] == first and groups[-1][0] == last
+        ids = [id(p) for _, ps in groups for p in ps]
+        assert sorted(ids) == sorted(id(p) for p in enc.parameters())
     wave = noise(2, 3.0, 48000)  # shorter than 10 s: repeat-padded like ClapFeatureExtractor
     caps = ["a dog barks", "rain falls on a tin roof"]
     with torch.no_grad():
