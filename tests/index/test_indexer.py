@@ -35,6 +35,9 @@ def test_incremental_add_modify_delete_rename(tmp_path, band_model, kit):
     assert s.windows_embedded == 3 * 2  # 12 s with window 10, hop 5 -> [0,10), [5,15)
     assert band_model.windows_seen == 6
     before = vectors_by_path(db)
+    with Store.open(db) as store:
+        assert store.roots() == [str(lib.resolve())]
+        assert store.path_allowed(paths[0]) and not store.path_allowed(tmp_path / "x.wav")
 
     # nothing changed: nothing embedded
     s = index_paths([lib], db, model=band_model, workers=0)

@@ -73,6 +73,26 @@ def test_ann_path_agrees_with_exact(event_index, band_model):
         np.testing.assert_allclose([h.score for h in e], [h.score for h in a], atol=1e-3)
 
 
+def test_indexer_rebuilds_a_stale_ann_index(tmp_path, band_model, kit):
+    from audioseek.index.ann import AnnIndex
+
+    lib = tmp_path / "lib"
+    kit.make_library(lib, n=3)
+    db = tmp_path / "db"
+    s = index_paths([lib], db, model=band_model, workers=0, ann_threshold=4)
+    assert s.ann and AnnIndex.load(db).ntotal == 6
+    kit.write_wav(lib / "extra.wav", kit.tone(1000, 12.0))
+    s = index_paths([lib], db, model=band_model, workers=0, ann_threshold=4)
+    ann = AnnIndex.load(db)
+    with Store.open(db) as store:
+        assert ann.ntotal == 8 and ann.generation == store.generation
+    hits = Searcher(db, model=band_model, ann_threshold=4).search(["tone 1000"], k=1)[0]
+    assert hits[0].path.endswith("extra.wav")
+    # below the threshold the ANN files are removed and search is exact again
+    s = index_paths([lib], db, model=band_model, workers=0)
+    assert not s.ann and not (db / "ann.faiss").exists()
+
+
 def test_query_errors(event_index, band_model, tmp_path):
     db, _ = event_index
     s = Searcher(db, model=band_model)

@@ -41,8 +41,8 @@ def _faiss():
 
 
 def choose_nlist(n: int) -> int:
-    """Number of k-means cells for ``n`` vectors: ~2 sqrt(n), at least 16."""
-    return max(16, int(2 * math.sqrt(n)))
+    """Number of k-means cells for ``n`` vectors: ~2 sqrt(n), at least 16 (at most ``n``)."""
+    return max(1, min(n, max(16, int(2 * math.sqrt(n)))))
 
 
 class AnnIndex:

@@ -409,8 +409,13 @@ def index_paths(
     batch_size: int = 16,
     device: str = "auto",
     progress: bool | None = None,
+    ann_threshold: int | None = None,
 ) -> IndexSummary:
-    """Index (incrementally) the audio files under ``paths`` into the index folder ``db``."""
+    """Index (incrementally) the audio files under ``paths`` into the index folder ``db``.
+
+    At the end the ANN index is (re)built if the index holds ``ann_threshold`` windows or
+    more (default :data:`audioseek.index.ann.ANN_THRESHOLD`) and the persisted one is stale.
+    """
     _validate(window, hop, workers, batch_size)
     t0 = time.perf_counter()
     roots = resolve_roots(paths)
@@ -420,6 +425,10 @@ def index_paths(
     summary = IndexSummary(db=str(db), model=spec, files_scanned=len(files))
     try:
         _run(store, model, files, roots, window, hop, workers, batch_size, progress, summary)
+        from audioseek.index.ann import ANN_THRESHOLD, ensure_ann
+
+        threshold = ANN_THRESHOLD if ann_threshold is None else ann_threshold
+        summary.ann = ensure_ann(store, threshold) is not None
     finally:
         summary.elapsed_s = time.perf_counter() - t0
         store.close()
@@ -429,6 +438,8 @@ def index_paths(
 def _run(store, model, files, roots, window, hop, workers, batch_size, progress, summary):
     from tqdm.auto import tqdm
 
+    with store.transaction() as c:
+        store.add_roots(c, roots)
     p = plan(store, files, roots)
     summary.unchanged = p.unchanged
     for job in p.touched:
@@ -505,9 +516,6 @@ def _run(store, model, files, roots, window, hop, workers, batch_size, progress,
             for rec in to_delete:
                 Store.delete_file(c, rec.id)
     summary.deleted = len(p.delete)
-    from audioseek.index.ann import ensure_ann
-
-    summary.ann = ensure_ann(store) is not None
 
 
 def index_summary_text(summary: IndexSummary) -> str:

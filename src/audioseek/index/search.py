@@ -135,7 +135,12 @@ class _State:
     def __init__(self, store: Store, ann_threshold: int):
         self.generation = store.generation
         n = store.counts()["windows"]
-        self.ann: AnnIndex | None = ensure_ann(store, ann_threshold) if n >= ann_threshold else None
+        self.ann: AnnIndex | None = None
+        if n >= ann_threshold:
+            # The indexer rebuilds a stale ANN index at the end of each run; a reader uses
+            # the persisted one (windows it lacks are found after that rebuild, windows it
+            # has that were deleted are dropped below) and builds one only if none exists.
+            self.ann = AnnIndex.load(store.db_dir) or ensure_ann(store, ann_threshold)
         table = store.window_table(with_vectors=self.ann is None)
         self.table: WindowTable = table
         self.matrix = None if table.vectors is None else table.vectors.astype(np.float32)
@@ -530,4 +535,5 @@ class Searcher:
             "audio_hours": counts["audio_seconds"] / 3600,
             "size_bytes": self.store.size_on_disk(),
             "ann": (self.db / "ann.faiss").exists(),
+            "roots": self.store.roots(),
         }

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -271,6 +272,14 @@ class Store:
     @property
     def dim(self) -> int:
         return int(self.get_meta("dim", "0"))
+
+    def roots(self) -> list[str]:
+        """The resolved paths given to ``audioseek index`` over the index's life."""
+        return json.loads(self.get_meta("roots", "[]"))
+
+    def add_roots(self, c: sqlite3.Connection, roots: Iterable[str | os.PathLike]) -> None:
+        have = set(self.roots())
+        self.set_meta(c, "roots", json.dumps(sorted(have | {str(r) for r in roots})))
 
     def check_model(self, spec: str | None, fingerprint: str) -> None:
         """Raise :class:`IndexError_` naming both models unless ``fingerprint`` matches."""
