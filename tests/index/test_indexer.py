@@ -77,6 +77,7 @@ def test_corrupt_files_skipped_and_reported(tmp_path, band_model, kit):
     (lib / "garbage.mp3").write_bytes(os.urandom(3000))
     (lib / "empty.wav").write_bytes(b"")
     (lib / "notes.txt").write_text("not audio, not scanned")
+    shutil.copy(lib / "garbage.mp3", lib / "garbage_copy.mp3")
     good = (lib / "clip_00.wav").read_bytes()
     (lib / "truncated.flac").write_bytes(b"fLaC" + good[4:200])
     s = index_paths([lib], tmp_path / "db", model=band_model, workers=0)
@@ -84,12 +85,24 @@ def test_corrupt_files_skipped_and_reported(tmp_path, band_model, kit):
     assert sorted(os.path.basename(c["path"]) for c in s.corrupt) == [
         "empty.wav",
         "garbage.mp3",
+        "garbage_copy.mp3",
         "truncated.flac",
     ]
     assert all(c["reason"] for c in s.corrupt)
-    assert s.to_dict()["corrupt_count"] == 3
+    assert s.to_dict()["corrupt_count"] == 4
     with Store.open(tmp_path / "db") as store:
         assert [os.path.basename(r.path) for r in store.files()] == ["clip_00.wav", "clip_01.wav"]
+
+
+def test_copies_within_one_run_are_embedded_once(tmp_path, band_model, kit):
+    lib = tmp_path / "lib"
+    paths = kit.make_library(lib, n=2)
+    shutil.copy(paths[0], lib / "a_copy.wav")
+    shutil.copy(paths[0], lib / "z_copy.wav")
+    s = index_paths([lib], tmp_path / "db", model=band_model, workers=0)
+    assert (s.embedded, s.reused, band_model.windows_seen) == (2, 2, 4)
+    v = vectors_by_path(tmp_path / "db")
+    np.testing.assert_array_equal(v[("z_copy.wav", 1)], v[("clip_00.wav", 1)])
 
 
 def test_modified_file_that_became_corrupt_is_dropped(tmp_path, band_model, kit):

@@ -205,13 +205,14 @@ class Plan:
     touched: list[Job] = field(default_factory=list)
     reuse: list[Job] = field(default_factory=list)
     embed: list[Job] = field(default_factory=list)
+    reuse_later: list[Job] = field(default_factory=list)  # copies of files in ``embed``
     delete: list[FileRecord] = field(default_factory=list)
 
 
 def plan(store: Store, files: list[Path], roots: list[Path]) -> Plan:
     """Decide what to do with each scanned file (see the module docstring)."""
     result = Plan()
-    seen = set()
+    seen, embedding = set(), set()
     for path in files:
         p = str(path)
         seen.add(p)
@@ -237,8 +238,12 @@ def plan(store: Store, files: list[Path], roots: list[Path]) -> Plan:
             job.donor = donor
             result.reuse.append(job)
             continue
+        if digest in embedding:  # a second copy of a file embedded in this run
+            result.reuse_later.append(job)
+            continue
         if rec and rec.hash == digest:
             job.resume_from = store.window_count(rec.id)
+        embedding.add(digest)
         result.embed.append(job)
     for rec in store.files():
         if rec.path in seen:
@@ -435,6 +440,24 @@ def index_paths(
     return summary
 
 
+def _copy_from_donor(store: Store, job: Job, donor: FileRecord) -> None:
+    """Index ``job.path`` with the vectors and metadata of ``donor`` (same content hash)."""
+    fields = {k: getattr(donor, k) for k in ("duration", "sample_rate", "channels", "format")}
+    fields.update({k: getattr(donor, k) for k in ("title", "artist", "album", "genre")})
+    fields.update(
+        path=job.path,
+        hash=job.hash,
+        size=job.size,
+        mtime_ns=job.mtime_ns,
+        n_windows=donor.n_windows,
+        complete=0,
+    )
+    with store.transaction() as c:
+        file_id = Store.upsert_file(c, fields)
+        Store.copy_windows(c, donor.id, file_id)
+        Store.mark_complete(c, file_id)
+
+
 def _run(store, model, files, roots, window, hop, workers, batch_size, progress, summary):
     from tqdm.auto import tqdm
 
@@ -447,21 +470,7 @@ def _run(store, model, files, roots, window, hop, workers, batch_size, progress,
             Store.touch_file(c, job.record.id, job.size, job.mtime_ns)
     summary.touched = len(p.touched)
     for job in p.reuse:
-        donor = job.donor
-        fields = {k: getattr(donor, k) for k in ("duration", "sample_rate", "channels", "format")}
-        fields.update({k: getattr(donor, k) for k in ("title", "artist", "album", "genre")})
-        fields.update(
-            path=job.path,
-            hash=job.hash,
-            size=job.size,
-            mtime_ns=job.mtime_ns,
-            n_windows=donor.n_windows,
-            complete=0,
-        )
-        with store.transaction() as c:
-            file_id = Store.upsert_file(c, fields)
-            Store.copy_windows(c, donor.id, file_id)
-            Store.mark_complete(c, file_id)
+        _copy_from_donor(store, job, job.donor)
     summary.reused = len(p.reuse)
 
     sr = int(model.sample_rate)
@@ -510,6 +519,15 @@ def _run(store, model, files, roots, window, hop, workers, batch_size, progress,
     finally:
         bar.close()
     summary.windows_embedded = writer.windows_embedded
+    for job in p.reuse_later:
+        donor = store.find_complete_by_hash(job.hash)
+        if donor is not None:
+            _copy_from_donor(store, job, donor)
+            summary.reused += 1
+        else:  # same bytes as a file that could not be decoded
+            summary.corrupt.append({"path": job.path, "reason": "same content as a corrupt file"})
+            if job.record is not None:
+                changed_now_corrupt.append(job.record)
     to_delete = p.delete + changed_now_corrupt
     if to_delete:
         with store.transaction() as c:
