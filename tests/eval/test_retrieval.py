@@ -152,3 +152,18 @@ def test_cli_missing_model_and_json_dir(clotho_root, tmp_path, capsys, tiny_mode
     assert "nomodel" in capsys.readouterr().err
     assert main([*argv, "--model", str(tiny_model_dir), "--json", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_a_heads_only_export_of_a_random_encoder_is_refused(
+    tiny_text_dir, clotho_root, tmp_path, capsys
+):
+    """Loading re-initialises a random encoder: evaluating it would score another model."""
+    from audioseek.models.factory import build_model
+
+    from .conftest import tiny_model_config
+
+    torch.manual_seed(1)
+    build_model(tiny_model_config(tiny_text_dir)).save_pretrained(tmp_path / "m", heads_only=True)
+    argv = ["evaluate", "--model", str(tmp_path / "m"), "--data", "clotho"]
+    assert main([*argv, "--root", str(clotho_root), "--device", "cpu"]) == 2
+    assert "does not reproduce the weights it was saved with" in capsys.readouterr().err

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 from pathlib import Path
 
-from audioseek.errors import AudioseekError, ConfigError, DatasetError
+from audioseek.errors import AudioseekError, ConfigError, DatasetError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,36 @@ def _fingerprint(config_path: Path, overrides) -> str:
     return h.hexdigest()[:16]
 
 
+def load_checkpoint_weights(model, ckpt) -> None:
+    """Load the DualEncoder weights (``model.*`` keys) of a Lightning checkpoint into
+    ``model``; training-only modules (feature augmentation) are ignored."""
+    import torch
+
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    except (OSError, KeyError, RuntimeError) as e:
+        raise ModelLoadError(f"cannot read checkpoint {str(ckpt)!r}: {e}") from None
+    sub = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
+    sub = {k: v for k, v in sub.items() if not k.startswith("audio_encoder.augment.")}
+    own = model.state_dict()
+    missing = [k for k in own if k not in sub]
+    unexpected = [k for k in sub if k not in own]
+    if missing or unexpected:
+        raise ModelLoadError(
+            f"checkpoint {str(ckpt)!r} does not fit the exported model: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}"
+        )
+    model.load_state_dict(sub)
+
+
 def run_one(config_path: Path, out_dir: Path, overrides=(), device="auto") -> dict:
     """Train + evaluate one config; returns the run record stored in ``evaluation.json``."""
     from audioseek.eval.report import write_json
-    from audioseek.eval.retrieval import evaluate_model, load_eval_items
+    from audioseek.eval.retrieval import (
+        check_reproduces_export,
+        evaluate_model,
+        load_eval_items,
+    )
     from audioseek.models.hub import load_model
     from audioseek.train.config import load_config
     from audioseek.train.run import run_training
@@ -91,6 +118,22 @@ def run_one(config_path: Path, out_dir: Path, overrides=(), device="auto") -> di
     items = load_eval_items(data, root, split)  # fail before training if the split is missing
     result = run_training(config_path, run_dir, overrides=overrides, device=device)
     model = load_model(str(result.model_dir), device=device)
+    evaluated = "export"
+    try:
+        check_reproduces_export(model, result.model_dir)
+    except ModelLoadError as e:
+        # evaluate what was trained and validated, and say that the export differs
+        ckpt = result.best_ckpt or result.last_ckpt
+        if ckpt is None:
+            raise
+        log.warning("%s: %s; evaluating the checkpoint %s instead", name, e, ckpt)
+        print(
+            f"warning: {name}: exported model differs from the trained one; "
+            f"evaluating checkpoint {ckpt}",
+            file=sys.stderr,
+        )
+        load_checkpoint_weights(model, ckpt)
+        evaluated = f"checkpoint {ckpt}"
     batch = cfg.data.eval_batch_size or cfg.data.batch_size
     res = evaluate_model(model, items, batch_size=batch, device=device, progress=False)
     record = {
@@ -99,6 +142,7 @@ def run_one(config_path: Path, out_dir: Path, overrides=(), device="auto") -> di
         "overrides": list(overrides or ()),
         "fingerprint": fp,
         "model_dir": str(result.model_dir),
+        "evaluated": evaluated,
         "data": data,
         "root": str(root),
         "split": split,

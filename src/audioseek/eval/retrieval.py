@@ -259,6 +259,35 @@ def evaluate_model(
     )
 
 
+def check_reproduces_export(model, model_dir) -> None:
+    """Raise :class:`ModelLoadError` if ``model`` loaded from the ``save_pretrained`` folder
+    ``model_dir`` does not have the weights it was saved with (config.json ``fingerprint``).
+
+    This happens when a model is exported heads-only although its encoders are not what
+    their source gives: random init (``small_cnn`` without ``weights_path``), or a "frozen"
+    encoder whose BatchNorm running statistics were updated in training. Its metrics would
+    be those of a different model.
+    """
+    import json
+    from pathlib import Path
+
+    from audioseek.errors import ModelLoadError
+
+    cfg_path = Path(model_dir) / "config.json"
+    try:
+        saved = json.loads(cfg_path.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return
+    current = getattr(model, "fingerprint", None)
+    if saved and current and saved != current:
+        raise ModelLoadError(
+            f"model {str(model_dir)!r} does not reproduce the weights it was saved with "
+            f"(fingerprint {current[:12]} != saved {saved[:12]}); it was exported heads-only but "
+            "its encoders differ from their source (random init, or buffers such as BatchNorm "
+            "statistics changed in training), so loading did not restore them"
+        )
+
+
 def format_results(results: EvalResults, label: str | None = None) -> str:
     """Markdown table in the format of the paper's Table 5 (+ R@1, R@5), both directions."""
     from audioseek.eval.report import markdown_table, results_rows
@@ -281,6 +310,10 @@ def cli_evaluate(args) -> int:
             raise ConfigError(f"--json {args.json_out!r} is a directory; give a file name")
     items = load_eval_items(args.data, args.root, args.split)
     model = load_model(args.model, device=args.device)
+    from pathlib import Path
+
+    if Path(args.model).expanduser().is_dir():
+        check_reproduces_export(model, Path(args.model).expanduser())
     workers = 0 if len(items) < 64 else 2
     results = evaluate_model(
         model,
