@@ -12,8 +12,10 @@ What runs, all in one invocation:
 3. for each concurrency level, ``--requests`` searches with varied queries are sent by that
    many httpx clients (bounded: fixed request count and ``--time-cap`` seconds per level);
 4. references measured in the same run: ``GET /healthz`` at the same concurrency (the HTTP
-   floor: no model, no index) and ``Searcher.search`` called in-process for the same
-   queries (the search itself, no HTTP).
+   floor: no model, no index); ``Searcher.search`` called in-process for the same queries
+   on a searcher thread set up like the server's (the search itself, no HTTP); and a second
+   server with torch's default intra-op threads (one per core) instead of the server's
+   default of 1 (``AUDIOSEEK_SERVE_THREADS``), at concurrency 1.
 
 Result: ``benchmarks/results/bench_serve.json``. Usage:
 ``python benchmarks/bench_serve.py [--concurrency 1 4 16] [--requests 200] [--files 12]``.
@@ -107,11 +109,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, port: int, device: str, log_path: Path) -> subprocess.Popen:
+def start_server(
+    db: Path, port: int, device: str, log_path: Path, threads: int | None = None
+) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "audioseek.cli", "serve", "--db", str(db)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--device", device]
-    out = open(log_path, "wb")  # noqa: SIM115 - closed by the caller's process teardown
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    env = dict(os.environ)
+    if threads is not None:
+        env["AUDIOSEEK_SERVE_THREADS"] = str(threads)
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, log_path: Path) -> float:
@@ -258,6 +274,23 @@ def main(argv: list[str] | None = None) -> int:
         import httpx
 
         info = httpx.get(url + "/api/info", timeout=10).json()  # what was served
+        stop_server(proc)
+
+        # reference: the same server with torch's default intra-op threads (one per core)
+        default_threads = os.cpu_count() or 1
+        port2 = free_port()
+        url2 = f"http://127.0.0.1:{port2}"
+        proc = start_server(tmp / "db", port2, args.device, server_log, threads=default_threads)
+        wait_healthy(url2, proc, 300, server_log)
+        asyncio.run(load(url2, "/api/search", 2, 10, 30))
+        default_c1 = asyncio.run(load(url2, "/api/search", 1, args.requests, args.time_cap))
+        default_c1["torch_threads"] = default_threads
+        log.info(
+            "torch default threads (%d): c=1 search %.1f req/s p95 %.1f ms",
+            default_threads,
+            default_c1["requests_per_s"],
+            default_c1["p95_ms"],
+        )
         result = {
             "benchmark": "bench_serve",
             "endpoint": "GET /api/search?q=...&k=10",
@@ -277,12 +310,14 @@ def main(argv: list[str] | None = None) -> int:
                 "windows_embedded": summary.windows_embedded,
             },
             "server_startup_s": round(startup_s, 2),
+            "server_torch_threads": direct["torch_threads"],
             "requests_per_level": args.requests,
             "time_cap_s": args.time_cap,
             "search": levels,
             "reference": {
                 "healthz_same_concurrency": floor,
                 "in_process_search": direct,
+                "search_c1_torch_default_threads": default_c1,
             },
             "http_overhead_p50_ms_at_c1": round(levels[0]["p50_ms"] - direct["p50_ms"], 2)
             if levels and args.concurrency[0] == 1
@@ -293,12 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("wrote %s", args.out)
         return 0
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if proc is not None and proc.poll() is None:
+            stop_server(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -107,7 +107,7 @@ def check_agg(agg: str) -> str:
 
 def parse_file_id(raw: Any) -> int | str:
     """A file id from a URL segment or a JSON/form value; ids are non-negative integers."""
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 2**63:
         return raw
     if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) < 19:
         return int(raw)
@@ -118,7 +118,7 @@ async def _lookup(request: Request, file_id: int | str):
     def get(searcher):
         try:
             return searcher.store.get_file(file_id)
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, OverflowError):
             return None
 
     record = await request.app.state.worker.call(get)
