@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
 from pathlib import Path
 
 from audioseek.errors import AudioseekError, ConfigError, DatasetError, ModelLoadError
@@ -127,11 +126,6 @@ def run_one(config_path: Path, out_dir: Path, overrides=(), device="auto") -> di
         if ckpt is None:
             raise
         log.warning("%s: %s; evaluating the checkpoint %s instead", name, e, ckpt)
-        print(
-            f"warning: {name}: exported model differs from the trained one; "
-            f"evaluating checkpoint {ckpt}",
-            file=sys.stderr,
-        )
         load_checkpoint_weights(model, ckpt)
         evaluated = f"checkpoint {ckpt}"
     batch = cfg.data.eval_batch_size or cfg.data.batch_size
@@ -190,9 +184,13 @@ def cli_experiments(args) -> int:
     """``audioseek experiments CONFIG_DIR [--out DIR] [--set k=v ...] [--device D]``."""
     configs = find_configs(args.config_dir)
     out_dir = Path(args.out).expanduser()
+    from tqdm.auto import tqdm
+
     runs = []
-    for i, path in enumerate(configs, 1):
-        print(f"[{i}/{len(configs)}] {path.stem}: training and evaluating", flush=True)
+    bar = tqdm(configs, desc="experiments", unit="config")
+    for path in bar:
+        bar.set_postfix_str(path.stem)
+        log.info("%s: training and evaluating", path.stem)
         try:
             runs.append(run_one(path, out_dir, args.overrides, args.device))
         except AudioseekError:
