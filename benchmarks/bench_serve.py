@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -165,6 +166,7 @@ async def load(url: str, path: str, concurrency: int, n_requests: int, time_cap:
     import httpx
 
     latencies: list[float] = []
+    server: list[tuple[float, float]] = []  # (queue, searcher) ms from Server-Timing
     errors = 0
     next_i = 0
     t_end = time.perf_counter() + time_cap
@@ -184,6 +186,9 @@ async def load(url: str, path: str, concurrency: int, n_requests: int, time_cap:
                 ok = False
             if ok:
                 latencies.append(time.perf_counter() - t0)
+                timing = dict(re.findall(r"(\w+);dur=([\d.]+)", r.headers.get("server-timing", "")))
+                if timing:
+                    server.append((float(timing["queue"]), float(timing["searcher"])))
             else:
                 errors += 1
 
@@ -191,7 +196,13 @@ async def load(url: str, path: str, concurrency: int, n_requests: int, time_cap:
         t0 = time.perf_counter()
         await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
-    return stats(latencies, elapsed, errors, concurrency)
+    out = stats(latencies, elapsed, errors, concurrency)
+    if server:
+        queue, run = np.array(server).T
+        out["server_queue_p50_ms"] = round(float(np.percentile(queue, 50)), 2)
+        out["server_searcher_p50_ms"] = round(float(np.percentile(run, 50)), 2)
+        out["server_searcher_p95_ms"] = round(float(np.percentile(run, 95)), 2)
+    return out
 
 
 def in_process(db: Path, device: str, n: int) -> dict:
@@ -322,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
             "http_overhead_p50_ms_at_c1": round(levels[0]["p50_ms"] - direct["p50_ms"], 2)
             if levels and args.concurrency[0] == 1
             else None,
+            "notes": "search latency = server queue (waiting for the one searcher thread) + "
+            "searcher (text encoding + ranking) + HTTP/JSON and client time; the server "
+            "reports the first two in a Server-Timing header (server_*_ms fields)",
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

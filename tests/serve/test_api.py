@@ -596,3 +596,16 @@ def test_bind_socket_errors_are_clear():
         assert any_addr.family == socket.AF_INET
     finally:
         any_addr.close()
+
+
+def test_server_timing_header_splits_queue_and_searcher_time(
+    records, fake_searcher_cls, make_client
+):
+    import re
+
+    client = make_client(fake_searcher_cls(records, delay=0.05))
+    r = client.get("/api/search", params={"q": "rain"})
+    m = re.fullmatch(r"queue;dur=([\d.]+), searcher;dur=([\d.]+)", r.headers["server-timing"])
+    assert m, r.headers["server-timing"]
+    assert float(m.group(2)) >= 50.0  # the fake sleeps 50 ms inside the searcher call
+    assert "server-timing" not in client.get("/healthz").headers

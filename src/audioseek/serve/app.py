@@ -9,11 +9,12 @@ and a store bound to the thread that opened it keeps working.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextvars
 import ipaddress
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -89,9 +90,21 @@ class SearcherWorker:
         return self._executor.submit(fn, self.searcher).result()
 
     async def call(self, fn: Callable[[Any], Any]) -> Any:
-        """Call ``fn(searcher)`` on the searcher thread without blocking the event loop."""
+        """Call ``fn(searcher)`` on the searcher thread without blocking the event loop; the
+        time spent waiting for the thread and running is added to the request's timings."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, self.searcher))
+        timings = _TIMINGS.get(None)
+        submitted = time.perf_counter()
+
+        def timed():
+            started = time.perf_counter()
+            try:
+                return fn(self.searcher)
+            finally:
+                if timings is not None:
+                    timings.append((started - submitted, time.perf_counter() - started))
+
+        return await loop.run_in_executor(self._executor, timed)
 
     def close(self) -> None:
         """Stop the thread; a searcher the worker built itself is closed too."""
@@ -99,6 +112,38 @@ class SearcherWorker:
         if self._owned and callable(close):
             self._executor.submit(close).result()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+# (queue wait, run) seconds of each searcher call made while handling the current request
+_TIMINGS: contextvars.ContextVar[list[tuple[float, float]]] = contextvars.ContextVar("timings")
+
+
+class ServerTimingMiddleware:
+    """``Server-Timing: queue;dur=..., searcher;dur=...`` (ms) on responses that used the
+    searcher: where a request's time went (waiting for the model thread vs running)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        timings: list[tuple[float, float]] = []
+        token = _TIMINGS.set(timings)
+
+        async def send_with_timing(message):
+            if message["type"] == "http.response.start" and timings:
+                queue = sum(t[0] for t in timings) * 1000
+                run = sum(t[1] for t in timings) * 1000
+                value = f"queue;dur={queue:.2f}, searcher;dur={run:.2f}"
+                headers = [*message.get("headers", []), (b"server-timing", value.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            return await self.app(scope, receive, send_with_timing)
+        finally:
+            _TIMINGS.reset(token)
 
 
 class PayloadTooLarge(HTTPException):
@@ -302,6 +347,7 @@ def create_app(
 
     app.add_middleware(BodyLimitMiddleware, settings=app.state.settings)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ServerTimingMiddleware)
     return app
 
 
