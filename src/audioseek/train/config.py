@@ -115,6 +115,9 @@ class TrainerConfig:
     num_sanity_val_steps: int = 0
     deterministic: bool = False
     progress_bar: bool = True
+    # torch intra-op CPU threads (None: torch's default). Tiny models train faster with 1:
+    # thread synchronisation costs more than the arithmetic, badly so on a shared machine.
+    num_threads: int | None = None
 
 
 @dataclass

@@ -147,6 +147,8 @@ def run_training(config, out_dir=None, overrides=(), device="auto", resume=None)
     resume_path = _resolve_resume(resume, ckpt_dir)
     dev = resolve_device(device)
 
+    if cfg.trainer.num_threads is not None:
+        torch.set_num_threads(cfg.trainer.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model, module, dm, _ = build_training(cfg, dev, out)
 
