@@ -40,7 +40,9 @@ def test_cached_train_batches_follow_the_recipe():
     clean = feats["text"][:, 0]
     n_aug = sum(not any(torch.equal(r, c) for c in clean) for r in batch["text_features"])
     assert n_aug == 1
-    assert all(torch.equal(x, y) for x, y in zip(collate(clips).values(), batch.values()))
+    assert all(
+        torch.equal(x, y) for x, y in zip(collate(clips).values(), batch.values(), strict=True)
+    )
     sampler.set_epoch(1)
     assert not torch.equal(collate(clips)["audio_features"], batch["audio_features"])
 
