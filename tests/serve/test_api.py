@@ -532,23 +532,69 @@ def test_searcher_failure_is_500_json(records, fake_searcher_cls, make_client, e
 def test_concurrent_requests_never_overlap_in_the_searcher(records, fake_searcher_cls):
     from audioseek.serve.app import create_app
 
-    searcher = fake_searcher_cls(records, delay=0.01)
+    searcher = fake_searcher_cls(records, delay=0.02)
     app = create_app(searcher)
+    words = ["rain", "dog", "church", "bells", "barking", "roof"]
 
     async def burst():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            reqs = [c.get("/api/search", params={"q": f"rain {i}"}) for i in range(12)]
-            reqs += [c.post("/api/similar", json={"file_id": 1}) for _ in range(4)]
-            reqs += [c.get("/api/info") for _ in range(4)]
+            reqs = [c.get("/api/search", params={"q": words[i % 6], "k": 1}) for i in range(12)]
+            reqs += [c.get("/api/search", params={"q": "dog", "k": 2}) for _ in range(3)]
+            reqs += [c.post("/api/similar", json={"file_id": 1}) for _ in range(3)]
+            reqs += [c.get("/api/info") for _ in range(2)]
             return await asyncio.gather(*reqs)
 
     responses = asyncio.run(burst())
     assert [r.status_code for r in responses] == [200] * 20
-    assert searcher.max_active == 1
-    assert len(searcher.calls) == 20
-    queries = sorted(r.json()["query"] for r in responses[:12])
-    assert queries == sorted(f"rain {i}" for i in range(12))
+    assert searcher.max_active == 1  # one call at a time in the searcher
+    # every request got the answer to its own query, batched or not
+    expected = {
+        "rain": "rain_on_roof.wav",
+        "dog": "dog_barking.wav",
+        "barking": "dog_barking.wav",
+        "church": "church_bells.wav",
+        "bells": "church_bells.wav",
+        "roof": "rain_on_roof.wav",
+    }
+    for i, r in enumerate(responses[:12]):
+        body = r.json()
+        assert body["query"] == words[i % 6] and len(body["hits"]) == 1
+        assert body["hits"][0]["name"] == expected[words[i % 6]]
+    for r in responses[12:15]:
+        assert [h["name"] for h in r.json()["hits"]][:1] == ["dog_barking.wav"]
+        assert len(r.json()["hits"]) == 2
+    # queries that waited together were encoded together, grouped by k
+    search_calls = [c for c in searcher.calls if c[0] == "search"]
+    assert sum(len(c[1]) for c in search_calls) == 15
+    assert len(search_calls) < 15
+    assert all(c[2] == 1 or set(c[1]) == {"dog"} for c in search_calls)
+
+
+def test_batched_search_error_reaches_every_request(records, fake_searcher_cls, err):
+    from audioseek.errors import QueryError
+    from audioseek.serve.app import create_app
+
+    class Refusing(fake_searcher_cls):
+        def search(self, queries, k=10, agg="max"):
+            self._enter("search", tuple(queries), k, agg)
+            try:
+                raise QueryError(f"refused {len(queries)} queries")
+            finally:
+                self._exit()
+
+    app = create_app(Refusing(records, delay=0.02))
+
+    async def burst():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await asyncio.gather(
+                *[c.get("/api/search", params={"q": f"q{i}"}) for i in range(6)]
+            )
+
+    for r in asyncio.run(burst()):
+        assert r.status_code == 400
+        assert err(r).startswith("refused")
 
 
 def test_create_app_needs_exactly_one_searcher(searcher):

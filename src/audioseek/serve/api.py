@@ -142,8 +142,8 @@ async def search_get(
     q = check_query(q, s.max_query_chars)
     k = check_k(k, s.max_k)
     agg = check_agg(agg)
-    results = await request.app.state.worker.call(lambda sr: sr.search([q], k=k, agg=agg))
-    return SearchOut(query=q, k=k, agg=agg, hits=[hit_out(h) for h in results[0]])
+    hits = await request.app.state.worker.search(q, k, agg)  # batched with concurrent queries
+    return SearchOut(query=q, k=k, agg=agg, hits=[hit_out(h) for h in hits])
 
 
 @router.post("/api/search", response_model=SearchBatchOut, responses=ERRORS, tags=["search"])

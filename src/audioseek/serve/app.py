@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,16 +66,45 @@ class ServeSettings:
     max_batch: int = 64
 
 
+@dataclass
+class _PendingSearch:
+    query: str
+    k: int
+    agg: str
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    submitted: float
+    timings: list | None
+
+
+def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None):
+    if future.done():  # the request was cancelled (client went away)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 class SearcherWorker:
     """Runs every call on the searcher in one dedicated thread (the lock around the model).
 
     ``factory`` builds the searcher inside that thread (so thread-bound resources such as a
-    sqlite connection belong to it); a ready ``searcher`` is used as is.
+    sqlite connection belong to it); a ready ``searcher`` is used as is. Text queries that
+    arrive while the thread is busy are encoded together in one batch (:meth:`search`).
     """
 
-    def __init__(self, searcher: Any = None, factory: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        searcher: Any = None,
+        factory: Callable[[], Any] | None = None,
+        max_batch: int = 64,
+    ):
         if (searcher is None) == (factory is None):
             raise ValueError("give exactly one of searcher or factory")
+        self.max_batch = max_batch
+        self._pending: list[_PendingSearch] = []
+        self._pending_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audioseek-search")
         if factory is not None:
             try:
@@ -105,6 +135,43 @@ class SearcherWorker:
                     timings.append((started - submitted, time.perf_counter() - started))
 
         return await loop.run_in_executor(self._executor, timed)
+
+    async def search(self, query: str, k: int, agg: str) -> list:
+        """Hits of one text query. Queries waiting for the thread at the same time go to the
+        model as one batch (grouped by ``k`` and ``agg``): under concurrent load the cost
+        of a request is a share of a batched text encoding, not a whole one."""
+        loop = asyncio.get_running_loop()
+        item = _PendingSearch(
+            query, k, agg, loop.create_future(), loop, time.perf_counter(), _TIMINGS.get(None)
+        )
+        with self._pending_lock:
+            self._pending.append(item)
+        self._executor.submit(self._drain_searches)
+        return await item.future
+
+    def _drain_searches(self) -> None:
+        """On the searcher thread: answer every query pending now (nothing if an earlier
+        drain already took them)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        groups: dict[tuple[int, str], list[_PendingSearch]] = {}
+        for item in pending:
+            groups.setdefault((item.k, item.agg), []).append(item)
+        for (k, agg), items in groups.items():
+            for lo in range(0, len(items), self.max_batch):
+                batch = items[lo : lo + self.max_batch]
+                started = time.perf_counter()
+                results, error = None, None
+                try:
+                    results = self.searcher.search([i.query for i in batch], k=k, agg=agg)
+                except Exception as e:  # delivered to every request of the batch
+                    error = e
+                ended = time.perf_counter()
+                for n, item in enumerate(batch):
+                    if item.timings is not None:
+                        item.timings.append((started - item.submitted, ended - started))
+                    result = None if error is not None else results[n]
+                    item.loop.call_soon_threadsafe(_settle, item.future, result, error)
 
     def close(self) -> None:
         """Stop the thread; a searcher the worker built itself is closed too."""
@@ -447,7 +514,10 @@ def cli_serve(args) -> int:
             log.warning(message)
             console.print(f"[bold yellow]WARNING[/]: {message}")
         with console.status(f"loading the index {args.db!r} and its model"):
-            worker = SearcherWorker(factory=lambda: open_searcher(Searcher, args, threads))
+            worker = SearcherWorker(
+                factory=lambda: open_searcher(Searcher, args, threads),
+                max_batch=settings.max_batch,
+            )
         app = create_app(worker=worker, settings=settings)
         shown = f"[{host}]" if ":" in host else host
         console.print(f"audioseek: http://{shown}:{port}/  (API docs: /docs)  Ctrl+C stops")
