@@ -291,21 +291,26 @@ class FeatureCacheDataModule(L.LightningDataModule):
         was_training = self.model.training
         self.model.to(self.device)
 
+        store = getattr(torch, fc.dtype)
+
         def compute(items, audio_views, text_views):
-            return lambda: compute_features(
-                self.model,
-                items,
-                self.tokenizer,
-                cfg.data.max_length,
-                self.sample_rate,
-                self.clip_seconds,
-                audio_views=audio_views,
-                text_views=text_views,
-                batch_size=fc.batch_size,
-                seed=seed,
-                text_augmenter=self.text_augmenter,
-                device=self.device,
-                num_workers=cfg.data.num_workers,
+            return lambda: _stored(
+                compute_features(
+                    self.model,
+                    items,
+                    self.tokenizer,
+                    cfg.data.max_length,
+                    self.sample_rate,
+                    self.clip_seconds,
+                    audio_views=audio_views,
+                    text_views=text_views,
+                    batch_size=fc.batch_size,
+                    seed=seed,
+                    text_augmenter=self.text_augmenter,
+                    device=self.device,
+                    num_workers=cfg.data.num_workers,
+                ),
+                store,
             )
 
         key = cache_key(fp, train_items, cfg, self.clip_seconds)
@@ -321,6 +326,8 @@ class FeatureCacheDataModule(L.LightningDataModule):
             compute(val_items, 0, 0),
         )
         self.model.train(was_training)
+        self.train_feats = _stored(self.train_feats, torch.float32)
+        self.val_feats = _stored(self.val_feats, torch.float32)
         log.info(
             "feature cache: train audio %s text %s; val audio %s",
             tuple(self.train_feats["audio"].shape),
@@ -351,6 +358,11 @@ class FeatureCacheDataModule(L.LightningDataModule):
             shuffle=False,
             collate_fn=CachedEvalCollate(self.val_feats),
         )
+
+
+def _stored(feats: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Features in ``dtype`` (float16 halves the file; training reads float32)."""
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in feats.items()}
 
 
 def _no_views(cfg: TrainConfig) -> TrainConfig:
