@@ -111,3 +111,38 @@ def test_baseline_from_cache_beats_random_on_held_out_clips(tmp_path):
     random_map10 = sum(1 / r for r in range(1, 11)) / len(items)  # |R| = 1: E[1/rank; <= 10]
     assert metrics["map@10"] > 3 * random_map10, (metrics, random_map10)
     assert np.isfinite(result.metrics["val/loss"])
+
+
+@pytest.mark.slow
+def test_resume_mid_epoch_is_exact(tmp_path):
+    from audioseek.train.run import run_training
+
+    def run(out, max_steps, resume=None):
+        return run_training(
+            ROOT / "configs/smoke/aisfx_minilm_cached.yaml",
+            out_dir=tmp_path / out,
+            device="cpu",
+            resume=resume,
+            overrides=[
+                f"data.root={tmp_path / 'data'}",
+                f"feature_cache.dir={tmp_path / 'cache'}",
+                "data.synthetic.n_clips=40",  # 30 training clips: 3 batches of 8 per epoch
+                "data.batch_size=8",
+                "feature_cache.audio_views=1",
+                "feature_cache.text_views=1",
+                "optim.scheduler=none",
+                "trainer.max_epochs=-1",
+                f"trainer.max_steps={max_steps}",
+                "trainer.check_val_every_n_epoch=1",
+                "trainer.checkpoint_every_n_steps=1",
+            ],
+        )
+
+    full = run("full", 7)
+    run("split", 4)  # stops after the first batch of epoch 1
+    resumed = run("split", 7, resume="last")
+    a = torch.load(full.last_ckpt, map_location="cpu", weights_only=False)
+    b = torch.load(resumed.last_ckpt, map_location="cpu", weights_only=False)
+    assert a["global_step"] == b["global_step"] == 7
+    for k in a["state_dict"]:
+        torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0, msg=k)

@@ -113,6 +113,7 @@ class TrainerConfig:
     limit_train_batches: float | int | None = None
     limit_val_batches: float | int | None = None
     num_sanity_val_steps: int = 0
+    checkpoint_every_n_steps: int | None = None  # also save last.ckpt every N steps (mid-epoch)
     deterministic: bool = False
     progress_bar: bool = True
     # torch intra-op CPU threads (None: torch's default). Tiny models train faster with 1:

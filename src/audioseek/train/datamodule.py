@@ -33,26 +33,70 @@ DEFAULT_SPLITS = {
 
 
 class EpochSampler(Sampler[int]):
-    """A random permutation of ``range(n)`` that depends only on (seed, epoch)."""
+    """A random permutation of ``range(n)`` that depends only on (seed, epoch).
+
+    :meth:`resume` makes the next iteration of a given epoch skip its first items (the
+    batches a checkpoint had already trained on), for exact mid-epoch resume.
+    """
 
     def __init__(self, n: int, seed: int = 0, dataset=None):
         self.n = n
         self.seed = seed
         self.epoch = 0
         self.dataset = dataset  # its set_epoch (random caption choice) follows ours
+        self._resume: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         if self.dataset is not None and hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
 
+    def resume(self, epoch: int, skip: int) -> None:
+        self.set_epoch(epoch)
+        self._resume = (epoch, skip) if 0 < skip < self.n else None
+
     def __iter__(self):
         g = torch.Generator()
         g.manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        order = torch.randperm(self.n, generator=g).tolist()
+        if self._resume is not None:
+            epoch, skip = self._resume
+            self._resume = None
+            if epoch == self.epoch:
+                order = order[skip:]
+        return iter(order)
 
     def __len__(self) -> int:
         return self.n
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over an :class:`EpochSampler` that Lightning checkpoints and restores
+    (``state_dict`` / ``load_state_dict``): the epoch and how many of its batches were trained,
+    so a run resumed mid-epoch continues with exactly the batches that were left."""
+
+    def __init__(self, *args, progress=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._progress = progress  # () -> batches trained so far in the current epoch
+
+    def state_dict(self) -> dict:
+        done = int(self._progress()) if self._progress is not None else 0
+        return {"epoch": int(self.sampler.epoch), "batches_done": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.resume(int(state["epoch"]), int(state["batches_done"]) * self.batch_size)
+
+
+def trainer_progress(holder):
+    """``progress`` for :class:`ResumableLoader`: batches trained in the current epoch."""
+
+    def progress() -> int:
+        trainer = getattr(holder, "_trainer", None) or getattr(holder, "trainer", None)
+        if trainer is None:
+            return 0
+        return trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
+    return progress
 
 
 class TrainCollate:
@@ -195,8 +239,9 @@ class RetrievalDataModule(L.LightningDataModule):
         sampler = EpochSampler(len(self.train_items), seed=self.cfg.seed, dataset=dataset)
         aug_seed = self.cfg.augment.seed if self.cfg.augment.seed is not None else self.cfg.seed
         collate = TrainCollate(self.tokenizer, d.max_length, self.augmenter, sampler, aug_seed)
-        return DataLoader(
+        return ResumableLoader(
             dataset,
+            progress=trainer_progress(self),
             batch_size=d.batch_size,
             sampler=sampler,
             collate_fn=collate,

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from audioseek.errors import ConfigError
 from audioseek.train.config import TrainConfig
-from audioseek.train.datamodule import EpochSampler, load_items
+from audioseek.train.datamodule import EpochSampler, ResumableLoader, load_items, trainer_progress
 
 log = logging.getLogger(__name__)
 
@@ -341,8 +341,9 @@ class FeatureCacheDataModule(L.LightningDataModule):
         sampler = EpochSampler(n, seed=self.cfg.seed)
         seed = self.cfg.augment.seed if self.cfg.augment.seed is not None else self.cfg.seed
         text_prob = self.cfg.augment.text_prob if self.text_augmenter is not None else 0.0
-        return DataLoader(
+        return ResumableLoader(
             CachedTrainSet(n),
+            progress=trainer_progress(self),
             batch_size=bs,
             sampler=sampler,
             collate_fn=CachedCollate(self.train_feats, text_prob, seed, sampler),

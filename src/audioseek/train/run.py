@@ -163,6 +163,17 @@ def run_training(config, out_dir=None, overrides=(), device="auto", resume=None)
         save_last=True,
     )
     callbacks = [checkpoint]
+    if t.checkpoint_every_n_steps:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="step{step}",
+                auto_insert_metric_name=False,
+                every_n_train_steps=t.checkpoint_every_n_steps,
+                save_top_k=1,  # no monitor: keeps the latest
+                save_last=True,
+            )
+        )
     if t.early_stopping_patience is not None:
         callbacks.append(EarlyStopping(MONITOR, mode="max", patience=t.early_stopping_patience))
     loggers = _loggers(cfg, out)
