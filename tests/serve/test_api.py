@@ -655,3 +655,28 @@ def test_server_timing_header_splits_queue_and_searcher_time(
     assert m, r.headers["server-timing"]
     assert float(m.group(2)) >= 50.0  # the fake sleeps 50 ms inside the searcher call
     assert "server-timing" not in client.get("/healthz").headers
+
+
+@pytest.mark.parametrize(
+    ("roots", "status"),
+    [
+        (None, 200),  # store without roots(): path_allowed decides
+        ([], 200),  # index from before roots were recorded
+        (["{lib}"], 200),
+        (["{lib}/dog_barking.wav"], 200),  # a single indexed file is its own root
+        (["{tmp}/elsewhere"], 403),  # the file is indexed but outside every recorded root
+    ],
+)
+def test_audio_checks_recorded_library_roots(
+    searcher, records, library, tmp_path, make_client, err, roots, status
+):
+    if roots is not None:
+        resolved = [r.format(lib=library.resolve(), tmp=tmp_path) for r in roots]
+        searcher.store.roots = lambda: resolved
+    dog = next(r for r in records if r.path.endswith("dog_barking.wav"))
+    r = make_client(searcher).get(f"/api/audio/{dog.id}")
+    assert r.status_code == status
+    if status == 403:
+        assert "outside the indexed library" in err(r)
+    else:
+        assert r.content == Path(dog.path).read_bytes()

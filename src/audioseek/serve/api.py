@@ -336,7 +336,7 @@ def library_roots(searcher) -> list[str] | None:
     roots = getattr(searcher.store, "roots", None)
     if callable(roots):
         roots = roots()
-    if roots is None:
+    if not roots:  # an index from before roots were recorded: rely on path_allowed
         return None
     return [os.path.realpath(str(r)) for r in roots]
 
