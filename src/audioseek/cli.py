@@ -168,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", required=True, help="index folder")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=50.0,
+        help="largest audio upload accepted by /api/similar, in MB",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for the model (default 1; env AUDIOSEEK_SERVE_THREADS)",
+    )
     _add_model(p)
     _add_device(p)
     p.set_defaults(handler="serve")
