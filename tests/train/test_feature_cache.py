@@ -88,7 +88,11 @@ def test_baseline_from_cache_beats_random_on_held_out_clips(tmp_path):
         ROOT / "configs/smoke/aisfx_minilm_cached.yaml",
         out_dir=tmp_path / "run",
         device="cpu",
-        overrides=["trainer.max_epochs=30"],  # 7 steps per epoch -> 210 steps
+        overrides=[
+            "data.synthetic.n_clips=96",  # 72 training clips, 24 validation clips
+            "data.batch_size=8",
+            "trainer.max_epochs=25",  # 9 steps per epoch -> 225 steps
+        ],
     )
     assert (result.model_dir / "heads.safetensors").is_file()  # baseline exports heads only
     assert len(list((tmp_path / "run" / "feature_cache").glob("*.safetensors"))) == 2
