@@ -6,7 +6,10 @@ import time
 def test_help_is_fast_and_lists_commands():
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "audioseek.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "audioseek.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     elapsed = time.perf_counter() - t0
     for cmd in ["index", "search", "similar", "duplicates", "info", "serve", "train", "evaluate"]:
