@@ -150,9 +150,6 @@ def build_tiny_dual_encoder(out_dir: Path, seed: int = 0, sample_rate: int = SR)
             "embed_dim": 16,
         }
     )
-    # small_cnn records its builder's locals(), which currently include the LogMel class it
-    # imports (not JSON-serialisable); drop it so save_pretrained works either way.
-    model.audio_encoder.init_args.pop("LogMel", None)
     model.eval()
     model.save_pretrained(out_dir)
     return out_dir
