@@ -128,7 +128,7 @@ def test_resume_mid_epoch_is_exact(tmp_path):
             device="cpu",
             resume=resume,
             overrides=[
-                f"data.root={tmp_path / 'data'}",
+                f"data.synthetic.root={tmp_path / 'data'}",
                 f"feature_cache.dir={tmp_path / 'cache'}",
                 "data.synthetic.n_clips=40",  # 30 training clips: 3 batches of 8 per epoch
                 "data.batch_size=8",

@@ -11,6 +11,7 @@ from audioseek.train.config import load_config
 from audioseek.train.run import _loggers, _resolve_resume, default_out_dir
 
 
+@pytest.mark.slow  # importing wandb takes seconds
 def test_csv_tensorboard_and_offline_wandb_loggers(tmp_path, monkeypatch):
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
@@ -38,3 +39,44 @@ def test_default_out_dir_is_named_after_the_config(tmp_path):
     path = tmp_path / "my_run.yaml"
     path.write_text("seed: 1\n")
     assert default_out_dir(load_config(path)).as_posix() == "runs/my_run"
+
+
+TINY = (
+    "model.audio_encoder=small_cnn",
+    "model.audio_encoder_args={sample_rate: 16000, clip_seconds: 1.0, channels: [4, 8]}",
+    "model.text_encoder=minilm",
+    "model.text_encoder_args={max_length: 30}",
+    "model.embed_dim=16",
+    "data.source=synthetic",
+    "data.clip_seconds=1.0",
+    "data.num_workers=0",
+    "data.synthetic.n_clips=12",
+    "data.synthetic.duration=1.0",
+    "data.batch_size=4",
+    "trainer.max_epochs=1",
+    "trainer.num_threads=1",
+    "trainer.progress_bar=false",
+    "logging.loggers=[csv]",
+)
+
+
+@pytest.mark.slow
+def test_paper_config_runs_with_tiny_encoder_overrides(tmp_path):
+    """What the experiment grid does: a paper config, tiny encoders swapped in by --set."""
+    from pathlib import Path
+
+    from audioseek.models.dual_encoder import DualEncoder
+    from audioseek.train.run import run_training
+
+    root = Path(__file__).resolve().parents[2]
+    result = run_training(
+        root / "configs/paper/cnn14_finetune.yaml",
+        out_dir=tmp_path / "run",
+        overrides=(*TINY, "freeze.audio_groups=all", "freeze.layerwise_decay=0.3"),
+        device="cpu",
+    )
+    assert result.best_ckpt is not None and result.best_ckpt.is_file()
+    assert 0.0 <= result.metrics["val/t2a_map10"] <= 1.0
+    assert (tmp_path / "run" / "logs" / "metrics.csv").is_file()
+    model = DualEncoder.from_pretrained(result.model_dir)  # finetune: full export
+    assert model.encode_text(["a bell"]).shape == (1, 16)

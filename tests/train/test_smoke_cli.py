@@ -31,7 +31,7 @@ def _train(out: Path, data: Path, *extra: str) -> dict:
         "--device",
         "cpu",
         "--set",
-        f"data.root={data}",
+        f"data.synthetic.root={data}",
         "--set",
         "data.synthetic.n_clips=24",
         "--set",

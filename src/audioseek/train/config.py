@@ -40,6 +40,7 @@ DataSource = Literal["clotho", "audiocaps", "manifest", "synthetic"]
 class SyntheticConfig:
     """Procedural captioned clips (audioseek.data.synthetic) for smoke runs and tests."""
 
+    root: str | None = None  # folder to write the clips to (default: <run>/synthetic)
     n_clips: int = 96
     val_fraction: float = 0.25  # held-out clips (the "val" split)
     sample_rate: int = 16000
@@ -50,8 +51,8 @@ class SyntheticConfig:
 @dataclass
 class DataConfig:
     source: DataSource = "synthetic"
-    # dataset folder (clotho/audiocaps), manifest file (manifest; val_manifest for validation)
-    # or folder to write synthetic data to (default: <run>/synthetic)
+    # dataset folder (clotho/audiocaps) or manifest file (manifest; val_manifest for
+    # validation); unused by source "synthetic" (see synthetic.root)
     root: str | None = None
     val_manifest: str | None = None
     # None: the source's usual names (clotho: development/validation, others: train/val)

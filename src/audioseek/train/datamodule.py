@@ -143,7 +143,7 @@ def synthetic_manifest(cfg: TrainConfig, work_dir: str | Path) -> Path:
     from audioseek.data.synthetic import write_synthetic_manifest
 
     s = cfg.data.synthetic
-    root = Path(cfg.data.root) if cfg.data.root else Path(work_dir) / "synthetic"
+    root = Path(s.root) if s.root else Path(work_dir) / "synthetic"
     tag = f"n{s.n_clips}_s{s.seed}_sr{s.sample_rate}_d{s.duration}_v{s.val_fraction}"
     root = root / tag
     manifest = root / "manifest.csv"
@@ -183,7 +183,7 @@ def load_items(cfg: TrainConfig, work_dir: str | Path) -> tuple[list[dict], list
         train = train[: d.max_train_clips]
     if d.max_val_clips is not None:
         val = val[: d.max_val_clips]
-    where = d.root or "synthetic data"
+    where = d.root if d.source != "synthetic" else "synthetic data"
     if len(train) < 2:
         raise DatasetError(f"{where!r}: training split {train_split!r} has {len(train)} clips")
     if not val:
