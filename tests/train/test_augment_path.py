@@ -77,6 +77,7 @@ def test_training_mode_augments_audio_but_frozen_encoders_stay_eval(parts):
     torch.testing.assert_close(text, text_clean)  # text is augmented in the collate, not here
 
 
+@pytest.mark.slow  # loads WordNet
 def test_text_augmentation_in_the_train_collate_only():
     from audioseek.text.augment import TextAugmenter
 

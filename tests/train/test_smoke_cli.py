@@ -80,6 +80,7 @@ def test_cli_trains_checkpoints_resumes_exactly(tmp_path):
     assert torch.linalg.vector_norm(emb, dim=-1).item() == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.slow  # a subprocess
 def test_cli_reports_bad_config_in_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim:\n  lrr: 0.1\n")
