@@ -26,12 +26,12 @@ step "2/5 indexing $LIB (default model; offline here -> bundled offline model)"
 "${AS[@]}" info --db "$DB"
 
 step "3/5 searching by description (ranked files, best window start-end)"
-for q in "a dog barking" "a rooster crowing" "a drum loop" "a choir singing" \
-         "a vacuum cleaner" "buzzing insect" "a violin" "fireworks exploding" \
-         "a telephone ringing" "a crow"; do
-  printf '\n$ audioseek search "%s" --db %s -k 5\n' "$q" "$DB"
-  "${AS[@]}" search "$q" --db "$DB" -k 5
-done
+# one process for all queries (the model loads once)
+printf '%s\n' "a dog barking" "a rooster crowing" "a drum loop" "a choir singing" \
+  "a vacuum cleaner" "buzzing insect" "a violin" "fireworks exploding" \
+  "a telephone ringing" "a crow" > demo/queries.txt
+printf '$ audioseek search --queries demo/queries.txt --db %s -k 5\n' "$DB"
+"${AS[@]}" search --queries demo/queries.txt --db "$DB" -k 5
 printf '\nmixtape.wav holds these sounds (start time, sound), to check the timestamps above:\n'
 cat "$LIB/mixtape.txt"
 
