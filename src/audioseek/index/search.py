@@ -51,6 +51,7 @@ ANN_CANDIDATES = 512
 AUDIO_MATCH_THRESHOLD = 0.5
 SIGNATURE_SR = 8000
 SIGNATURE_HOP_S = 0.01
+SIGNATURE_MIN_STD = 0.05  # log-energy std (~0.2 dB) below which a band is "steady"
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,9 @@ def audio_signature(path, sr: int = SIGNATURE_SR) -> np.ndarray | None:
     """A model-independent fingerprint of a recording: log energies in 24 log-spaced bands
     every 10 ms (64 ms frames at 8 kHz), each band z-scored over time, so what remains is how
     the sound *changes* (the same in every encoding of one recording, unrelated between two
-    recordings). ``(frames, 24)`` float32, or ``None`` if the file cannot be decoded."""
+    recordings). Bands more than 50 dB below the loudest one, or that hardly change (a steady
+    tone), carry no such information and are zero. ``(frames, 24)`` float32, or ``None`` if
+    the file cannot be decoded."""
     dec = read_file(str(path), sr)
     if dec.error is not None or dec.wave is None:
         log.debug("no audio signature for %r: %s", path, dec.error)
@@ -194,24 +197,34 @@ def audio_signature(path, sr: int = SIGNATURE_SR) -> np.ndarray | None:
     keep = freqs >= edges[0]
     energy = np.zeros((len(frames), 24), np.float64)
     np.add.at(energy.T, band[keep], power[:, keep].T)
-    logs = np.log(energy + 1e-10)
+    mean = energy.mean(axis=0)
+    loud = mean >= mean.max() * 1e-5  # within 50 dB of the loudest band
+    logs = np.log(energy + mean.max() * 1e-6 + 1e-20)
     logs -= logs.mean(axis=0)
-    logs /= np.maximum(logs.std(axis=0), 1e-6)
-    return logs.astype(np.float32)
+    std = logs.std(axis=0)
+    informative = loud & (std > SIGNATURE_MIN_STD)
+    out = np.zeros_like(logs, dtype=np.float32)
+    out[:, informative] = logs[:, informative] / std[informative]
+    return out
 
 
-def signature_match(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
+def signature_match(a: np.ndarray, b: np.ndarray, max_shift: int) -> float | None:
     """Best normalised cross-correlation of two signatures over time shifts up to
-    ``max_shift`` frames that overlap at least 80 % of the shorter one (FFT, all bands)."""
+    ``max_shift`` frames that overlap at least 80 % of the shorter one (FFT, all bands);
+    ``None`` when either recording is too steady to tell (no informative band)."""
+    bands_a, bands_b = int(np.any(a, axis=0).sum()), int(np.any(b, axis=0).sum())
+    if bands_a == 0 or bands_b == 0:
+        return None
     na, nb = len(a), len(b)
     size = 1 << int(np.ceil(np.log2(na + nb)))
     spec = np.fft.rfft(a, size, axis=0) * np.conj(np.fft.rfft(b, size, axis=0))
     corr = np.fft.irfft(spec, size, axis=0).sum(axis=1)  # corr[L] = sum_t a[t + L] . b[t]
+    norm = np.sqrt(bands_a * bands_b)
     best, need = -1.0, max(1, int(0.8 * min(na, nb)))
     for lag in range(-min(max_shift, nb - 1), min(max_shift, na - 1) + 1):
         overlap = min(na, nb + lag) - max(0, lag)
         if overlap >= need:
-            best = max(best, float(corr[lag % size]) / (overlap * a.shape[1]))
+            best = max(best, float(corr[lag % size]) / (overlap * norm))
     return best
 
 
@@ -436,7 +449,7 @@ class Searcher:
         can have near-identical embeddings (and an untrained model maps everything close
         together). With ``verify_audio`` (default) each embedding match is confirmed on the
         audio itself: :func:`audio_signature` correlation ``>= AUDIO_MATCH_THRESHOLD`` (files
-        that can no longer be read keep the embedding verdict). Links are joined into groups
+        that can no longer be read, or too steady to tell, keep the embedding verdict). Links are joined into groups
         (union-find)."""
         t = DUPLICATE_THRESHOLD if threshold is None else threshold
         if isinstance(t, bool) or not isinstance(t, int | float) or not -1.0 < t <= 1.0:
@@ -491,8 +504,8 @@ class Searcher:
                     sa, sb = signature(i), signature(j)
                     if sa is not None and sb is not None:
                         audio = signature_match(sa, sb, int(np.ceil(tol / SIGNATURE_HOP_S)))
-                        log.debug("audio match %d, %d: %.3f", i, j, audio)
-                        if audio < AUDIO_MATCH_THRESHOLD:
+                        log.debug("audio match %d, %d: %s", i, j, audio)
+                        if audio is not None and audio < AUDIO_MATCH_THRESHOLD:
                             continue
                 if score >= t:
                     edges.append((i, j, score))
