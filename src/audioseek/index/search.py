@@ -43,12 +43,13 @@ from audioseek.index.store import FileRecord, Store, WindowTable
 MAX_QUERY_CHARS = 1000
 MAX_QUERIES = 10_000
 MAX_K = 10_000
-DUPLICATE_THRESHOLD = 0.98
+DUPLICATE_THRESHOLD = 0.85  # window-embedding agreement, when the audio confirms
+UNVERIFIED_THRESHOLD = 0.98  # ... when it cannot (steady sounds, unreadable, no check)
 DUPLICATE_PREFILTER_MARGIN = 0.15
 DURATION_TOLERANCE_S = 2.0
 DURATION_TOLERANCE_REL = 0.1
 ANN_CANDIDATES = 512
-AUDIO_MATCH_THRESHOLD = 0.5
+AUDIO_MATCH_THRESHOLD = 0.9
 SIGNATURE_SR = 8000
 SIGNATURE_HOP_S = 0.01
 SIGNATURE_MIN_STD = 0.05  # log-energy std (~0.2 dB) below which a band is "steady"
@@ -442,15 +443,19 @@ class Searcher:
         """Groups of files that hold the same recording (other formats, bitrates, small
         trims). Two files are linked when their durations agree within
         ``tol = max(2 s, 10 %)`` and their window sequences, aligned in time (shifts up to
-        ``tol``), are near-identical: :func:`alignment_score` ``>= threshold`` (cosine). A
-        pre-filter on the files' mean vectors keeps this far from all-pairs work.
+        ``tol``), agree: :func:`alignment_score` ``>= threshold`` (cosine, default
+        :data:`DUPLICATE_THRESHOLD`). A pre-filter on the files' mean vectors keeps this far
+        from all-pairs work.
 
-        Embeddings describe what a sound *is*, so two recordings of the same kind of sound
-        can have near-identical embeddings (and an untrained model maps everything close
-        together). With ``verify_audio`` (default) each embedding match is confirmed on the
-        audio itself: :func:`audio_signature` correlation ``>= AUDIO_MATCH_THRESHOLD`` (files
-        that can no longer be read, or too steady to tell, keep the embedding verdict). Links are joined into groups
-        (union-find)."""
+        Embeddings describe what a sound *is*: two recordings of the same kind of sound can
+        have near-identical embeddings (and an untrained model maps everything close
+        together), while a codec's delay can move a short clip's embedding. So each
+        embedding match is confirmed on the audio itself (``verify_audio``, default): the
+        :func:`audio_signature` correlation must reach :data:`AUDIO_MATCH_THRESHOLD`. Where
+        the audio cannot tell (steady sounds, files no longer readable) or ``verify_audio``
+        is off, the embeddings alone decide with the stricter
+        ``max(threshold, UNVERIFIED_THRESHOLD)``. Links are joined into groups (union-find).
+        """
         t = DUPLICATE_THRESHOLD if threshold is None else threshold
         if isinstance(t, bool) or not isinstance(t, int | float) or not -1.0 < t <= 1.0:
             raise QueryError(f"threshold must be a similarity in (-1, 1], got {threshold!r}")
@@ -500,14 +505,15 @@ class Searcher:
                 log.debug("duplicate candidates %d, %d: score %.4f", i, j, score)
                 if score < t:
                     continue
+                audio = None
                 if verify_audio:
                     sa, sb = signature(i), signature(j)
                     if sa is not None and sb is not None:
                         audio = signature_match(sa, sb, int(np.ceil(tol / SIGNATURE_HOP_S)))
                         log.debug("audio match %d, %d: %s", i, j, audio)
-                        if audio is not None and audio < AUDIO_MATCH_THRESHOLD:
-                            continue
-                if score >= t:
+                if audio is not None and audio < AUDIO_MATCH_THRESHOLD:
+                    continue
+                if audio is not None or score >= max(t, UNVERIFIED_THRESHOLD):
                     edges.append((i, j, score))
                     parent[find(i)] = find(j)
         groups: dict[int, list[int]] = {}
