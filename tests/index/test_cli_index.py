@@ -31,6 +31,22 @@ def stored(db) -> dict[tuple[str, int], np.ndarray]:
         return out
 
 
+def child_pids(pid: int) -> list[int]:
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def cli(capsys, *argv) -> tuple[int, str, str]:
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -67,8 +83,9 @@ def test_kill_and_resume_gives_the_uninterrupted_index(
     tmp_path, library, tiny_model_dir, one_thread
 ):
     """Reference: one uninterrupted run (batch size 1, 2 decoding workers). Then a CLI run
-    in a subprocess (batch size 3, no workers) killed with SIGKILL mid-way, and a re-run
-    (batch size 7) to complete it: same files, bit-identical vectors."""
+    in a subprocess (batch size 3, 1 worker) killed with SIGKILL mid-way (its worker exits
+    too), and a re-run (batch size 7, no workers) to complete it: same files, bit-identical
+    vectors."""
     from audioseek.models.hub import load_model
 
     ref, killed = tmp_path / "ref", tmp_path / "killed"
@@ -77,9 +94,10 @@ def test_kill_and_resume_gives_the_uninterrupted_index(
     total = Store.open(ref).counts()["windows"]
 
     args = ["index", library, "--db", killed, "--model", tiny_model_dir]
-    args += ["--window", "4", "--hop", "2", "--workers", "0", "--json"]
+    args += ["--window", "4", "--hop", "2", "--json"]
     env = {**one_thread, "AUDIOSEEK_INDEX_BATCH_DELAY": "0.5"}
     cmd = [sys.executable, "-m", "audioseek.cli", *map(str, args), "--batch-size", "3"]
+    cmd += ["--workers", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
@@ -91,6 +109,7 @@ def test_kill_and_resume_gives_the_uninterrupted_index(
             continue
         if written >= total // 3:
             break
+    children = child_pids(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
@@ -98,8 +117,13 @@ def test_kill_and_resume_gives_the_uninterrupted_index(
         partial = store.counts()
     assert 0 < partial["windows"] < total
     assert partial["complete_files"] < 8
+    assert children, "the decoding worker should have been running"
+    deadline = time.monotonic() + 10  # decoding workers exit with the indexer
+    while time.monotonic() < deadline and any(alive(p) for p in children):
+        time.sleep(0.2)
+    assert not any(alive(p) for p in children)
 
-    assert main([str(a) for a in [*args, "--batch-size", "7"]]) == 0
+    assert main([str(a) for a in [*args, "--batch-size", "7", "--workers", "0"]]) == 0
     a, b = stored(ref), stored(killed)
     assert a.keys() == b.keys() and len(a) == total
     for key in a:

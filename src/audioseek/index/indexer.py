@@ -165,6 +165,18 @@ def read_file(path: str, sr: int) -> Decoded:
         return Decoded(path, None, {}, f"{type(e).__name__}: {e}")
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: exit when the indexer dies (e.g. ``kill -9``) instead of lingering."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def iter_decoded(paths: list[str], sr: int, workers: int) -> Iterator[Decoded]:
     """Decoded files in the order of ``paths``; ``workers`` spawn processes (0 = inline)."""
     if workers <= 0:
@@ -172,7 +184,9 @@ def iter_decoded(paths: list[str], sr: int, workers: int) -> Iterator[Decoded]:
             yield read_file(p, sr)
         return
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_exit_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         pending: collections.deque = collections.deque()
         it = iter(paths)
         for p in it:
