@@ -296,7 +296,7 @@ class TimeStretch(_RandomAugment):
         return f"stretch_range={self.stretch_range}, p={self.p}"
 
 
-class SpectrogramAugment(nn.Module):
+class SpectrogramAugment(_RandomAugment):
     """The paper's audio augmentation: time stretch, then time and frequency masks.
 
     Inserted by training between the front end and the backbone (``AudioEncoder.augment``).
@@ -318,23 +318,18 @@ class SpectrogramAugment(nn.Module):
         mask_value: str | float = "mean",
         seed: int | None = None,
     ):
-        super().__init__()
+        super().__init__(p)
         self.masks = SpecAugment(
             time_masks, time_mask_param, freq_masks, freq_mask_param,
             max_time_proportion, mask_value, p=1.0,
         )  # fmt: skip
         self.stretch = None if stretch_range is None else TimeStretch(stretch_range, p=1.0)
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be in [0, 1], got {p!r}")
-        self.p = float(p)
-        self.generator: torch.Generator | None = None
         if seed is not None:
             self.reseed(seed)
 
     def reseed(self, seed: int) -> None:
         """(Re)start the shared random stream from ``seed``."""
-        self.generator = torch.Generator(device="cpu")
-        self.generator.manual_seed(int(seed))
+        super().reseed(seed)
         self._share()
 
     def _share(self) -> None:

@@ -24,7 +24,12 @@ from torch import nn
 from audioseek.errors import ModelLoadError
 from audioseek.models.audio_encoders import AudioEncoder
 from audioseek.models.registry import register_audio_encoder, register_text_encoder
-from audioseek.models.text_encoders import TextEncoder, load_tokenizer, transformer_block_groups
+from audioseek.models.text_encoders import (
+    TextEncoder,
+    load_tokenizer,
+    tokenize_padded,
+    transformer_block_groups,
+)
 
 log = logging.getLogger(__name__)
 
@@ -178,18 +183,7 @@ class ClapTextEncoder(TextEncoder):
         self.output_dim = int(self.model.config.projection_dim)
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        from audioseek.errors import ConfigError
-
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-            raise ConfigError(f"tokenize expects a list of strings, got {texts!r:.80}")
-        enc = self.tokenizer(
-            list(texts),
-            padding="max_length",
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        return tokenize_padded(self.tokenizer, texts, self.max_length)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).text_embeds

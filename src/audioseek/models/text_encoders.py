@@ -101,6 +101,21 @@ def load_tokenizer(source: str):
         raise ModelLoadError(f"cannot load tokenizer {source!r}: {_first_line(e)}") from None
 
 
+def tokenize_padded(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Tokenise ``texts`` padded/truncated to ``max_length``: ``input_ids`` and
+    ``attention_mask``, each ``(len(texts), max_length)``."""
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise ConfigError(f"tokenize expects a list of strings, got {texts!r:.80}")
+    enc = tokenizer(
+        list(texts),
+        padding="max_length",
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    )
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+
 class HFTextEncoder(TextEncoder):
     """Any Hugging Face encoder by id or local path.
 
@@ -158,16 +173,7 @@ class HFTextEncoder(TextEncoder):
             raise ModelLoadError(f"text encoder path not found: {source!r}")
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-            raise ConfigError(f"tokenize expects a list of strings, got {texts!r:.80}")
-        enc = self.tokenizer(
-            list(texts),
-            padding="max_length",
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        return tokenize_padded(self.tokenizer, texts, self.max_length)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.model(input_ids=input_ids, attention_mask=attention_mask)
