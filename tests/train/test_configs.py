@@ -112,3 +112,18 @@ def test_overrides_are_yaml_parsed_and_checked():
         load_config(ROOT / "configs/nope.yaml")
     with pytest.raises(ConfigError, match="feature_cache.enabled needs frozen encoders"):
         load_config(path, ["feature_cache.enabled=true"])
+
+
+def test_bad_yaml_is_one_line_naming_file_and_place(tmp_path):
+    path = ROOT / "configs/smoke/aisfx_minilm_finetune.yaml"
+    with pytest.raises(ConfigError, match=r"'model\.x=\{bad'.*line 1, column 5") as e:
+        load_config(path, ["model.x={bad"])
+    assert "\n" not in str(e.value)
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"'.*broken\.yaml' is not valid YAML.*line 2") as e:
+        load_config(bad)
+    assert "\n" not in str(e.value) and "  " not in str(e.value)
+    bad.write_bytes(b"\xff\xfe\x00\x01")
+    with pytest.raises(ConfigError, match=r"broken\.yaml' is not UTF-8"):
+        load_config(bad)

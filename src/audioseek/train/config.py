@@ -270,8 +270,20 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({e})") from None
+        raise ConfigError(
+            f"override {text!r}: value is not valid YAML ({yaml_problem(e)})"
+        ) from None
     return parts, value
+
+
+def yaml_problem(e: Exception) -> str:
+    """A one-line description of a ``yaml.YAMLError``: the problem and where it is."""
+    problem = getattr(e, "problem", None) or getattr(e, "context", None)
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    if problem is None:
+        return " ".join(str(e).split())
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def apply_overrides(raw: dict, overrides) -> dict:
@@ -301,8 +313,10 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
         raw = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text ({e.reason})") from None
     except yaml.YAMLError as e:
-        msg = str(e).replace("\n", " ")
+        msg = yaml_problem(e)
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {msg}") from None
     if raw is None:
         raw = {}

@@ -17,8 +17,10 @@ def resolve_device(device: str | None = "auto"):
         return torch.device("cpu")
     try:
         dev = torch.device(device)
-    except RuntimeError as e:
-        raise ConfigError(f"unknown device {device!r}: {e}") from None
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"unknown device {device!r}; expected auto, cpu, cuda, cuda:N or mps"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} requested but CUDA is not available on this machine")
     return dev
