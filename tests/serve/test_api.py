@@ -123,7 +123,7 @@ def test_search_post_not_json(client, err):
         "/api/search", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert r.status_code == 400
-    err(r)
+    assert "request body is not valid JSON" in err(r)
 
 
 def test_search_post_oversized_body_is_413(client, searcher, err):

@@ -306,7 +306,14 @@ def _validation_message(exc: RequestValidationError) -> str:
     for err in exc.errors():
         loc = [str(x) for x in err.get("loc", ()) if x not in ("query", "body", "path")]
         name = ".".join(loc) or "request"
-        if "input" in err and err.get("type") != "missing":
+        if err.get("type") == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "")
+            parts.append(
+                f"request body is not valid JSON ({reason})"
+                if reason
+                else "request body is not valid JSON"
+            )
+        elif "input" in err and err.get("type") != "missing":
             parts.append(f"invalid {name} {err['input']!r}: {err.get('msg', '')}")
         else:
             parts.append(f"{name}: {err.get('msg', 'invalid')}")
