@@ -118,6 +118,16 @@ def test_missing_or_empty_config_folder(tmp_path):
         find_configs(tmp_path)
 
 
+@pytest.mark.parametrize("bad", ["trainer.max_steps", "optim.lrr=1", "model.x={bad"])
+def test_bad_override_fails_before_any_run(tmp_path, capsys, bad):
+    out = tmp_path / "grid"
+    argv = ["experiments", str(PAPER_CONFIGS), "--out", str(out), "--set", bad]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_experiments_grid_end_to_end(
     tiny_text_dir, clotho_root, small_cnn_weights, tmp_path, capsys

@@ -182,7 +182,11 @@ def write_table5(runs: list[dict], out_dir: str | Path) -> dict[str, Path]:
 
 def cli_experiments(args) -> int:
     """``audioseek experiments CONFIG_DIR [--out DIR] [--set k=v ...] [--device D]``."""
+    from audioseek.train.config import load_config
+
     configs = find_configs(args.config_dir)
+    for path in configs:  # a bad config or --set fails now, not after hours of training
+        load_config(path, args.overrides)
     out_dir = Path(args.out).expanduser()
     from tqdm.auto import tqdm
 
