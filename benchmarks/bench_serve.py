@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_index import make_library  # the same generated library of 30 s WAV files
 
 log = logging.getLogger("bench_serve")
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_serve.json"
@@ -63,27 +64,6 @@ QUERIES = [
     "applause from a large crowd",
     "water dripping from a tap",
 ]
-
-
-def make_library(root: Path, n_files: int, sr: int = 32000, seed: int = 0) -> list[Path]:
-    """``n_files`` 30 s WAV files of chirps, noise bursts and tones."""
-    import soundfile as sf
-
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    paths = []
-    t = np.arange(30 * sr) / sr
-    for i in range(n_files):
-        f0 = rng.uniform(100, 2000)
-        wave = 0.2 * np.sin(2 * np.pi * (f0 + rng.uniform(0, 300) * t) * t)
-        wave += 0.03 * rng.standard_normal(len(t))
-        for _ in range(5):
-            a = rng.integers(0, len(t) - sr)
-            wave[a : a + sr // 2] += 0.4 * rng.standard_normal(sr // 2)
-        path = root / f"bench_{i:03d}.wav"
-        sf.write(path, np.clip(wave, -1, 1).astype(np.float32), sr, subtype="PCM_16")
-        paths.append(path)
-    return paths
 
 
 def model_spec(tmp: Path) -> tuple[str, str]:
@@ -246,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, model_desc = model_spec(tmp)
         log.info("model: %s", model_desc)
-        make_library(tmp / "library", args.files)
+        make_library(tmp / "library", 30 * args.files, sr=32000)  # args.files x 30 s WAV
         from audioseek.index.indexer import index_paths
 
         t0 = time.perf_counter()
