@@ -31,8 +31,3 @@ def match_case(template: str, word: str) -> str:
     if template[:1].isupper():
         return word[:1].upper() + word[1:]
     return word
-
-
-def normalize_caption(text: str) -> str:
-    """Collapse whitespace and strip; the form captions are compared in."""
-    return " ".join(text.split())
