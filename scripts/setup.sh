@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   ffmpeg sox espeak-ng fluidsynth fluid-soundfont-gm   # decoding, rendering, speech
   sonic-pi-samples tuxpaint-stamps-default hydrogen-drumkits   # real CC0 / free sounds
+  sound-theme-freedesktop minetest-data wesnoth-1.16-data   # more real sounds (offline corpus)
   wordnet-base wordnet-sense-index                   # offline WordNet for text augmentation
   chromium chromium-driver                           # browser tests of the web page
 )
