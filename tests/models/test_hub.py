@@ -54,6 +54,26 @@ def test_default_falls_back_to_offline_with_one_warning(empty_hf_cache, fake_off
     assert again.fingerprint == fingerprint
 
 
+def test_hub_retry_warnings_do_not_add_lines(fake_offline_dir, caplog, monkeypatch):
+    """No network: huggingface_hub logs a warning per retry; the user sees only ours."""
+    import huggingface_hub
+
+    def unreachable(repo_id, filename, **kwargs):
+        for attempt in range(3):
+            logging.getLogger("huggingface_hub.utils._http").warning("retry %d", attempt)
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
+    level = logging.getLogger("huggingface_hub").level
+    with caplog.at_level(logging.WARNING):
+        hub.load_model(None, device="cpu")
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.name for r in warnings] == ["audioseek.models.hub"]
+    with pytest.raises(ModelLoadError, match="'foo/bar'.*Name or service"):
+        hub.load_model("foo/bar", device="cpu")
+    assert logging.getLogger("huggingface_hub").level == level  # restored
+
+
 def test_default_without_offline_model_names_both_failures(empty_hf_cache, tmp_path, monkeypatch):
     monkeypatch.setattr(hub, "offline_model_dir", lambda: tmp_path / "not-built")
     with pytest.raises(ModelLoadError) as ei:

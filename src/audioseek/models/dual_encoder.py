@@ -18,6 +18,7 @@ heads and CLAP's logit scale.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -415,11 +416,25 @@ def from_clap(source: str, model_id: str | None = None) -> DualEncoder:
     return model
 
 
+@contextlib.contextmanager
+def _quiet_hub():
+    """Silence huggingface_hub's per-retry network warnings: a failure becomes ONE
+    ModelLoadError (or the default model's one fallback warning), not a screenful."""
+    hub_log = logging.getLogger("huggingface_hub")
+    old = hub_log.level
+    hub_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub_log.setLevel(old)
+
+
 def _load_hub(repo_id: str) -> DualEncoder:
     try:
         from huggingface_hub import hf_hub_download, snapshot_download
 
-        cfg_file = hf_hub_download(repo_id, "config.json")
+        with _quiet_hub():
+            cfg_file = hf_hub_download(repo_id, "config.json")
     except Exception as e:  # noqa: BLE001 - offline, not found, gated, network ...
         raise ModelLoadError(
             f"cannot load model {repo_id!r} from the Hugging Face hub: {_first_line(e)}"
