@@ -128,6 +128,15 @@ def test_bad_override_fails_before_any_run(tmp_path, capsys, bad):
     assert not out.exists()
 
 
+def test_out_is_a_file_is_one_line_error(tmp_path, capsys):
+    out = tmp_path / "afile"
+    out.write_text("keep me")
+    assert main(["experiments", str(PAPER_CONFIGS), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot create experiments folder") and "\n" not in err
+    assert out.read_text() == "keep me"
+
+
 @pytest.mark.slow
 def test_experiments_grid_end_to_end(
     tiny_text_dir, clotho_root, small_cnn_weights, tmp_path, capsys

@@ -93,3 +93,16 @@ def test_cli_reports_bad_config_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "optim.lrr" in proc.stderr and "bad.yaml" in proc.stderr
+
+
+@pytest.mark.parametrize("sub", ["", "sub"])
+def test_out_is_a_file_is_one_line_error(tmp_path, capsys, sub):
+    from audioseek.cli import main
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    out = blocker / sub if sub else blocker
+    assert main(["train", "--config", str(CONFIG), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot create run folder") and repr(str(out)) in err
+    assert "\n" not in err and blocker.read_text() == "keep me"

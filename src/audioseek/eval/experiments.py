@@ -183,11 +183,12 @@ def write_table5(runs: list[dict], out_dir: str | Path) -> dict[str, Path]:
 def cli_experiments(args) -> int:
     """``audioseek experiments CONFIG_DIR [--out DIR] [--set k=v ...] [--device D]``."""
     from audioseek.train.config import load_config
+    from audioseek.utils.paths import make_dir
 
     configs = find_configs(args.config_dir)
     for path in configs:  # a bad config or --set fails now, not after hours of training
         load_config(path, args.overrides)
-    out_dir = Path(args.out).expanduser()
+    out_dir = make_dir(args.out, "experiments folder")
     from tqdm.auto import tqdm
 
     runs = []

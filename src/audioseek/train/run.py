@@ -138,10 +138,10 @@ def run_training(config, out_dir=None, overrides=(), device="auto", resume=None)
     from audioseek.train.config import load_config
     from audioseek.train.module import MONITOR
     from audioseek.utils.device import resolve_device
+    from audioseek.utils.paths import make_dir
 
     cfg = load_config(config, overrides)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir if out_dir is not None else default_out_dir(cfg), "run folder")
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     ckpt_dir = out / "checkpoints"
     resume_path = _resolve_resume(resume, ckpt_dir)
