@@ -152,6 +152,9 @@ def test_bad_arguments(tmp_path, band_model, kit):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(IndexError_, match="afile"):
         index_paths([tmp_path], tmp_path / "afile", model=band_model, workers=0)
+    with pytest.raises(IndexError_, match=r"cannot create index folder '.*afile/db'"):
+        index_paths([tmp_path], tmp_path / "afile" / "db", model=band_model, workers=0)
+    assert (tmp_path / "afile").read_text() == "x"
 
 
 def test_scan_is_recursive_sorted_and_stays_inside_roots(tmp_path, kit):

@@ -208,7 +208,12 @@ class Store:
         db_dir = Path(db_dir)
         if db_dir.exists() and not db_dir.is_dir():
             raise IndexError_(f"index path {str(db_dir)!r} exists and is not a folder")
-        db_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            db_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise IndexError_(
+                f"cannot create index folder {str(db_dir)!r}: {e.strerror or e}"
+            ) from None
         path = db_dir / DB_NAME
         if path.exists():
             raise IndexError_(f"an index already exists at {str(db_dir)!r}")
