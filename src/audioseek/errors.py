@@ -3,6 +3,13 @@ message that names the offending file or value; the CLI prints it as
 ``error: <message>`` and exits with status 2."""
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of ``e``'s message (its type name when empty): third-party errors
+    (Hugging Face, torch) become one-line reasons inside our messages."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 class AudioseekError(Exception):
     """Base class for errors that are the user's input, not a bug."""
 

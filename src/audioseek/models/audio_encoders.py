@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audioseek.errors import ModelLoadError
+from audioseek.errors import ModelLoadError, first_line
 from audioseek.models.registry import register_audio_encoder
 
 log = logging.getLogger(__name__)
@@ -136,12 +136,12 @@ def load_state_dict_file(path, *, key: str | None = None, allow_pickle: bool = F
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
         if not allow_pickle or not isinstance(e, pickle.UnpicklingError):
-            raise ModelLoadError(f"cannot read checkpoint {str(p)!r}: {_first_line(e)}") from None
+            raise ModelLoadError(f"cannot read checkpoint {str(p)!r}: {first_line(e)}") from None
         log.warning("checkpoint %s needs full unpickling; loading it as a trusted file", p)
         try:
             ckpt = torch.load(p, map_location="cpu", weights_only=False)
         except Exception as e2:  # noqa: BLE001 - any unpickling failure is a bad checkpoint
-            raise ModelLoadError(f"cannot read checkpoint {str(p)!r}: {_first_line(e2)}") from None
+            raise ModelLoadError(f"cannot read checkpoint {str(p)!r}: {first_line(e2)}") from None
     if key is not None:
         if not isinstance(ckpt, dict) or key not in ckpt:
             raise ModelLoadError(f"checkpoint {str(p)!r} has no {key!r} entry")
@@ -160,11 +160,6 @@ def load_into(module: nn.Module, state_dict: dict, source, strict: bool = True) 
         if len(msg) > 300:
             msg = msg[:300] + "..."
         raise ModelLoadError(f"checkpoint {str(source)!r} does not fit the model: {msg}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip().splitlines()
-    return s[0] if s else type(e).__name__
 
 
 # --------------------------------------------------------------------------------------
@@ -196,7 +191,7 @@ def _torchvision_model(arch: str, weights_enum: str, pretrained: bool, weights_p
             return ctor(weights=weights)
         except Exception as e:  # noqa: BLE001 - network/cache failures of the download
             raise ModelLoadError(
-                f"cannot load torchvision weights {weights_enum!r}: {_first_line(e)}"
+                f"cannot load torchvision weights {weights_enum!r}: {first_line(e)}"
             ) from None
     return ctor(weights=None)
 
@@ -478,7 +473,7 @@ def load_aisfx_weights(net: AisfxNet, path: str | Path | None = None) -> None:
     try:  # (state_dict, ds_dict) with numpy ints: a trusted file shipped in the wheel
         obj = torch.load(p, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001
-        raise ModelLoadError(f"cannot read aisfx checkpoint {str(p)!r}: {_first_line(e)}") from None
+        raise ModelLoadError(f"cannot read aisfx checkpoint {str(p)!r}: {first_line(e)}") from None
     sd = obj[0] if isinstance(obj, (tuple, list)) else obj
     if not isinstance(sd, dict):
         raise ModelLoadError(f"aisfx checkpoint {str(p)!r} does not hold a state dict")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from audioseek.errors import ModelLoadError
+from audioseek.errors import ModelLoadError, first_line
 from audioseek.models.audio_encoders import AudioEncoder
 from audioseek.models.registry import register_audio_encoder, register_text_encoder
 from audioseek.models.text_encoders import (
@@ -34,11 +34,6 @@ from audioseek.models.text_encoders import (
 log = logging.getLogger(__name__)
 
 CLAP_DEFAULT_ID = "laion/clap-htsat-unfused"
-
-
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip().splitlines()
-    return s[0] if s else type(e).__name__
 
 
 def _check_source(source: str) -> None:
@@ -99,7 +94,7 @@ def _load_hf(cls, source: str, pretrained: bool, sub: str):
             return cls(getattr(ClapConfig.from_pretrained(source), sub))
         model, info = cls.from_pretrained(source, output_loading_info=True)
     except Exception as e:  # noqa: BLE001 - HF raises OSError/ValueError/EnvironmentError...
-        raise ModelLoadError(f"cannot load CLAP model {source!r}: {_first_line(e)}") from None
+        raise ModelLoadError(f"cannot load CLAP model {source!r}: {first_line(e)}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
     missing = sorted(info.get("missing_keys") or [])
@@ -137,7 +132,7 @@ def clap_htsat_audio(source: str = CLAP_DEFAULT_ID, pretrained: bool = True) -> 
         full_config = ClapConfig.from_pretrained(source)
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(
-            f"cannot load CLAP feature extractor {source!r}: {_first_line(e)}"
+            f"cannot load CLAP feature extractor {source!r}: {first_line(e)}"
         ) from None
     enc = model.audio_model.audio_encoder
     groups = [("patch_embed", [enc.patch_embed])]
@@ -178,7 +173,7 @@ class ClapTextEncoder(TextEncoder):
             self._full_config = ClapConfig.from_pretrained(self.source)
         except Exception as e:  # noqa: BLE001
             raise ModelLoadError(
-                f"cannot load CLAP config {self.source!r}: {_first_line(e)}"
+                f"cannot load CLAP config {self.source!r}: {first_line(e)}"
             ) from None
         self.output_dim = int(self.model.config.projection_dim)
 
@@ -222,5 +217,5 @@ def clap_logit_scale(source: str) -> float:
     try:
         model = ClapModel.from_pretrained(source)
     except Exception as e:  # noqa: BLE001
-        raise ModelLoadError(f"cannot load CLAP model {source!r}: {_first_line(e)}") from None
+        raise ModelLoadError(f"cannot load CLAP model {source!r}: {first_line(e)}") from None
     return float(model.logit_scale_t.detach().exp())

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audioseek.errors import ConfigError, ModelLoadError
+from audioseek.errors import ConfigError, ModelLoadError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -437,7 +437,7 @@ def _load_hub(repo_id: str) -> DualEncoder:
             cfg_file = hf_hub_download(repo_id, "config.json")
     except Exception as e:  # noqa: BLE001 - offline, not found, gated, network ...
         raise ModelLoadError(
-            f"cannot load model {repo_id!r} from the Hugging Face hub: {_first_line(e)}"
+            f"cannot load model {repo_id!r} from the Hugging Face hub: {first_line(e)}"
         ) from None
     cfg = _read_config(Path(cfg_file).parent)
     if cfg.get("model_type") == "clap":
@@ -446,14 +446,9 @@ def _load_hub(repo_id: str) -> DualEncoder:
         try:
             local = snapshot_download(repo_id)
         except Exception as e:  # noqa: BLE001
-            raise ModelLoadError(f"cannot download model {repo_id!r}: {_first_line(e)}") from None
+            raise ModelLoadError(f"cannot download model {repo_id!r}: {first_line(e)}") from None
         return _load_audioseek_dir(Path(local), cfg, model_id=repo_id)
     raise ModelLoadError(
         f"hub model {repo_id!r} is neither an audioseek DualEncoder nor a CLAP model "
         f"(model_type={cfg.get('model_type')!r})"
     )
-
-
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip().splitlines()
-    return s[0] if s else type(e).__name__

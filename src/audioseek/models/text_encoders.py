@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from audioseek.errors import ConfigError, ModelLoadError
+from audioseek.errors import ConfigError, ModelLoadError, first_line
 from audioseek.models.registry import register_text_encoder
 
 log = logging.getLogger(__name__)
@@ -87,18 +87,13 @@ def _find_layers(body: nn.Module) -> list[nn.Module]:
     return []
 
 
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip().splitlines()
-    return s[0] if s else type(e).__name__
-
-
 def load_tokenizer(source: str):
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(source)
     except Exception as e:  # noqa: BLE001 - HF raises many types (OSError, ValueError, ...)
-        raise ModelLoadError(f"cannot load tokenizer {source!r}: {_first_line(e)}") from None
+        raise ModelLoadError(f"cannot load tokenizer {source!r}: {first_line(e)}") from None
 
 
 def tokenize_padded(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
@@ -159,7 +154,7 @@ class HFTextEncoder(TextEncoder):
             else:
                 model = AutoModel.from_config(AutoConfig.from_pretrained(source))
         except Exception as e:  # noqa: BLE001
-            raise ModelLoadError(f"cannot load text encoder {source!r}: {_first_line(e)}") from None
+            raise ModelLoadError(f"cannot load text encoder {source!r}: {first_line(e)}") from None
         if getattr(model, "pooler", None) is not None:
             model.pooler = None  # we pool the hidden states ourselves; keep no unused weights
         self.model = model
