@@ -168,3 +168,14 @@ def test_scan_is_recursive_sorted_and_stays_inside_roots(tmp_path, kit):
     (root / "link_in.wav").symlink_to(root / "b" / "x.wav")
     found = scan_audio([root])
     assert found == sorted([(root / "a.FLAC").resolve(), (root / "b" / "x.wav").resolve()])
+
+
+def test_named_non_audio_file_is_reported_not_silently_dropped(tmp_path, kit, caplog):
+    kit.write_wav(tmp_path / "a.wav", kit.tone(440, 0.5))
+    (tmp_path / "notes.txt").write_text("x")
+    with caplog.at_level("WARNING", logger="audioseek.index.scan"):
+        found = scan_audio([tmp_path / "a.wav", tmp_path / "notes.txt"])
+    assert found == [(tmp_path / "a.wav").resolve()]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipped {str((tmp_path / 'notes.txt').resolve())!r}: '.txt' is not an audio file extension"
+    ]

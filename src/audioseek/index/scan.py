@@ -8,11 +8,14 @@ out link cycles.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from audioseek.errors import IndexError_
+
+log = logging.getLogger(__name__)
 
 
 def _audio_extensions() -> frozenset[str]:
@@ -47,6 +50,8 @@ def scan_audio(
         if root.is_file():
             if root.suffix.lower() in exts:
                 found.add(root)
+            else:  # named on the command line: say why it is not indexed
+                log.warning("skipped %r: %r is not an audio file extension", str(root), root.suffix)
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
