@@ -152,6 +152,11 @@ def test_cli_missing_model_and_json_dir(clotho_root, tmp_path, capsys, tiny_mode
     assert "nomodel" in capsys.readouterr().err
     assert main([*argv, "--model", str(tiny_model_dir), "--json", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("keep me")
+    json_out = tmp_path / "afile" / "out.json"
+    assert main([*argv, "--model", str(tiny_model_dir), "--json", str(json_out)]) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot create folder for --json" in err and len(err.splitlines()) == 1
 
 
 def test_a_heads_only_export_of_a_random_encoder_is_refused(

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from audioseek.errors import ConfigError, DatasetError
 
@@ -269,7 +270,6 @@ def check_reproduces_export(model, model_dir) -> None:
     be those of a different model.
     """
     import json
-    from pathlib import Path
 
     from audioseek.errors import ModelLoadError
 
@@ -304,13 +304,13 @@ def cli_evaluate(args) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size!r}")
     if args.json_out:  # fail before the expensive part
-        from pathlib import Path
+        from audioseek.utils.paths import make_dir
 
         if Path(args.json_out).expanduser().is_dir():
             raise ConfigError(f"--json {args.json_out!r} is a directory; give a file name")
+        make_dir(Path(args.json_out).expanduser().parent, "folder for --json")
     items = load_eval_items(args.data, args.root, args.split)
     model = load_model(args.model, device=args.device)
-    from pathlib import Path
 
     if Path(args.model).expanduser().is_dir():
         check_reproduces_export(model, Path(args.model).expanduser())
