@@ -176,8 +176,15 @@ class Store:
 
     # ---- opening -----------------------------------------------------------------
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
+    def _connect(path: Path, configure: bool = True) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        if configure:
+            Store._configure(conn)
+        return conn
+
+    @staticmethod
+    def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
+        """WAL journal and pragmas; writes to the file, so only once it is known an index."""
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -192,10 +199,16 @@ class Store:
         path = Path(db_dir) / DB_NAME
         if not path.is_file():
             raise IndexError_(f"no index at {str(db_dir)!r} (run 'audioseek index ... --db DIR')")
-        try:
-            conn = cls._connect(path)
-            version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        conn = None
+        try:  # read first: a file that is not an index is left exactly as it was
+            conn = cls._connect(path, configure=False)
+            rows = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchall()
+            version = rows[0] if rows else None
+            if version is not None and version[0] == SCHEMA_VERSION:
+                cls._configure(conn)
         except sqlite3.DatabaseError as e:
+            if conn is not None:
+                conn.close()
             raise IndexError_(f"index {str(path)!r} is damaged or not an index: {e}") from None
         if version is None or version[0] != SCHEMA_VERSION:
             conn.close()
