@@ -2,6 +2,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+from audioseek.cli import main
+
 
 def test_help_is_fast_and_lists_commands():
     t0 = time.perf_counter()
@@ -24,3 +28,11 @@ def test_help_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_group_without_action_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["data"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "audioseek data: error:" in err and "ACTION" in err

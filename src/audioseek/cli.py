@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ---- data ---------------------------------------------------------------------
     p_data = sub.add_parser("data", help="download and prepare datasets")
-    data_sub = p_data.add_subparsers(dest="data_command", metavar="ACTION")
+    data_sub = p_data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = data_sub.add_parser("download", help="download a dataset with checksum verification")
     p.add_argument("dataset", choices=["clotho"], help="dataset name")
     p.add_argument("--root", required=True, help="folder to download and extract into")
