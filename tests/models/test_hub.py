@@ -105,3 +105,52 @@ def test_bundled_offline_model_if_built():
     with torch.no_grad():
         emb = model.encode_text(["a dog barks"])
     assert emb.shape == (1, model.embed_dim)
+
+
+def test_unreachable_hub_falls_back_without_waiting(
+    tmp_path, fake_offline_dir, caplog, monkeypatch
+):
+    """No network and no cache: fall back at once instead of sitting through the retries."""
+    import time
+
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    probed = []
+    monkeypatch.setattr(hub, "_reachable", lambda url, timeout: probed.append(url) or False)
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the hub must not be tried when it cannot be reached")
+
+    from audioseek.models.dual_encoder import DualEncoder
+
+    real = DualEncoder.from_pretrained.__func__
+
+    def guarded(cls, path_or_id, device=None):
+        if str(path_or_id) == hub.CLAP_ID:
+            no_hub()
+        return real(cls, path_or_id, device=device)
+
+    monkeypatch.setattr(DualEncoder, "from_pretrained", classmethod(guarded))
+    t0 = time.perf_counter()
+    with caplog.at_level(logging.WARNING):
+        model = hub.load_model(None, device="cpu")
+    assert time.perf_counter() - t0 < 20
+    assert probed and hub.model_spec_id(model) == "offline"
+    (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "cannot be reached" in warning.getMessage()
+
+
+def test_reachable_probe_is_real():
+    import socket
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        port = srv.getsockname()[1]
+        assert hub._reachable(f"http://127.0.0.1:{port}", 2.0)
+    # the port is closed now: connection refused
+    assert not hub._reachable(f"http://127.0.0.1:{port}", 2.0)

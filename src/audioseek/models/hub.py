@@ -48,10 +48,12 @@ def load_model(spec: str | None = None, device="auto"):
     from audioseek.models.dual_encoder import DualEncoder
 
     if spec is None:
-        try:
-            return DualEncoder.from_pretrained(CLAP_ID, device=_device(device))
-        except ModelLoadError as e:
-            reason = str(e)
+        reason = _why_hub_cannot_serve(CLAP_ID)
+        if reason is None:
+            try:
+                return DualEncoder.from_pretrained(CLAP_ID, device=_device(device))
+            except ModelLoadError as e:
+                reason = str(e)
         try:
             model = load_offline(device)
         except ModelLoadError as e:
@@ -72,6 +74,48 @@ def load_model(spec: str | None = None, device="auto"):
     if spec == OFFLINE:
         return load_offline(device)
     return DualEncoder.from_pretrained(ALIASES.get(spec, spec), device=_device(device))
+
+
+def _why_hub_cannot_serve(repo_id: str, timeout: float = 3.0) -> str | None:
+    """A reason to skip the hub at once, or None to try it.
+
+    Without this, a machine with no network waits through huggingface_hub's retries (about
+    25 s) before the fallback. The model is tried whenever it is in the local cache, when the
+    hub answers a TCP connect within ``timeout`` seconds, or when a proxy is configured (a
+    direct connect says nothing then).
+    """
+    import os
+
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+            return None  # cached: load it offline
+        if constants.HF_HUB_OFFLINE:
+            return f"{repo_id!r} is not in the Hugging Face cache and HF_HUB_OFFLINE is set"
+        endpoint = constants.ENDPOINT
+    except Exception:  # an unusual huggingface_hub: let from_pretrained decide
+        return None
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    if _reachable(endpoint, timeout):
+        return None
+    return f"{repo_id!r} is not in the Hugging Face cache and {endpoint} cannot be reached"
+
+
+def _reachable(url: str, timeout: float) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    if not u.hostname:
+        return True
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        with socket.create_connection((u.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def model_spec_id(model) -> str:
