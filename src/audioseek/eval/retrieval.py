@@ -127,8 +127,7 @@ class _Backoff:
                 new = max(1, self.size // 2)
                 msg = f"out of memory embedding {self.what} with batch size {self.size}; "
                 msg += f"retrying with batch size {new}"
-                log.warning(msg)
-                print(f"warning: {msg}", file=sys.stderr)
+                log.warning(msg)  # the CLI's logging prints it once on stderr
                 self.size = new
                 self.retries += 1
                 continue
