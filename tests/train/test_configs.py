@@ -175,3 +175,12 @@ def test_bad_yaml_is_one_line_naming_file_and_place(tmp_path):
     bad.write_bytes(b"\xff\xfe\x00\x01")
     with pytest.raises(ConfigError, match=r"broken\.yaml' is not UTF-8"):
         load_config(bad)
+
+
+def test_cached_audio_views_need_spec_augment():
+    """Views without SpecAugment would be copies of the clean features: refused, not silent."""
+    path = ROOT / "configs/offline_default.yaml"
+    with pytest.raises(ConfigError, match=r"audio_views=1 needs augment\.spec_augment"):
+        load_config(path, ["feature_cache.audio_views=1"])
+    cfg = load_config(path, ["feature_cache.audio_views=1", "augment.spec_augment=true"])
+    assert cfg.feature_cache.audio_views == 1

@@ -253,6 +253,13 @@ def _validate(cfg: TrainConfig) -> None:
         )
     if cfg.feature_cache.audio_views < 0 or cfg.feature_cache.text_views < 0:
         raise ConfigError(f"feature_cache views must be >= 0{src}")
+    if cfg.feature_cache.audio_views and not cfg.augment.spec_augment:
+        # without SpecAugment the encoder's augment slot is the identity: every "view" would
+        # be a copy of the clean features, silently
+        raise ConfigError(
+            f"feature_cache.audio_views={cfg.feature_cache.audio_views} needs "
+            f"augment.spec_augment: true{src} (otherwise every view equals the clean clip)"
+        )
     if cfg.data.source in ("clotho", "audiocaps", "manifest") and not cfg.data.root:
         raise ConfigError(f"data.root is required for data.source {cfg.data.source!r}{src}")
 
