@@ -22,3 +22,60 @@ def rng() -> np.random.Generator:
 def sine(freq: float, seconds: float, sr: int, amp: float = 0.5) -> np.ndarray:
     t = np.arange(int(round(seconds * sr))) / sr
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+# ---- tiny text models in the real save_pretrained format (shared by several test folders)
+
+CORPUS = [
+    "a dog barks loudly in the distance",
+    "rain falls on a tin roof",
+    "birds sing in the morning while cars pass by",
+    "a person walks on gravel",
+    "water drips into a metal bucket",
+    "an engine idles and then revs up",
+]
+
+
+def tiny_bpe_tokenizer(folder):
+    """A byte-level BPE tokenizer (RoBERTa's scheme) trained on a few captions."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        CORPUS * 5,
+        vocab_size=320,
+        min_frequency=1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    )
+    bpe.save_model(str(folder))
+    return RobertaTokenizer.from_pretrained(str(folder))  # reads vocab.json + merges.txt
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta_dir(tmp_path_factory):
+    """RobertaModel + tokenizer saved with ``save_pretrained`` (random init, 2 layers)."""
+    import torch
+    from transformers import RobertaConfig, RobertaModel
+
+    d = tmp_path_factory.mktemp("tiny_roberta")
+    tok = tiny_bpe_tokenizer(d)
+    cfg = RobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    RobertaModel(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def make_bpe_tokenizer():
+    """:func:`tiny_bpe_tokenizer` for fixtures in other folders (conftests are not importable)."""
+    return tiny_bpe_tokenizer

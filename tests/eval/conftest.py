@@ -4,46 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-CORPUS = [
-    "a dog barks loudly in the distance",
-    "rain falls on a tin roof",
-    "birds sing in the morning while cars pass by",
-    "a high tone rises slowly",
-    "a low hum with short clicks",
-    "noise bursts and a whistle",
-]
-
 
 @pytest.fixture(scope="session")
-def tiny_text_dir(tmp_path_factory):
+def tiny_text_dir(tiny_roberta_dir):
     """A 2-layer RobertaModel + byte-level BPE tokenizer saved with ``save_pretrained``."""
-    import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
-
-    d = tmp_path_factory.mktemp("tiny_text")
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        CORPUS * 5,
-        vocab_size=300,
-        min_frequency=1,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-    )
-    bpe.save_model(str(d))
-    tok = RobertaTokenizer.from_pretrained(str(d))
-    cfg = RobertaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        pad_token_id=tok.pad_token_id,
-    )
-    torch.manual_seed(0)
-    RobertaModel(cfg).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return tiny_roberta_dir
 
 
 def tiny_model_config(text_dir, sample_rate=16000, clip_seconds=1.0) -> dict:

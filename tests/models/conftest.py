@@ -5,63 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-CORPUS = [
-    "a dog barks loudly in the distance",
-    "rain falls on a tin roof",
-    "birds sing in the morning while cars pass by",
-    "a person walks on gravel",
-    "water drips into a metal bucket",
-    "an engine idles and then revs up",
-]
-
-
-def _tiny_bpe_tokenizer(folder):
-    """A byte-level BPE tokenizer (RoBERTa's scheme) trained on a few captions."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaTokenizer
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        CORPUS * 5,
-        vocab_size=320,
-        min_frequency=1,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-    )
-    bpe.save_model(str(folder))
-    return RobertaTokenizer.from_pretrained(str(folder))  # reads vocab.json + merges.txt
-
 
 @pytest.fixture(scope="session")
-def tiny_roberta_dir(tmp_path_factory):
-    """RobertaModel + tokenizer saved with ``save_pretrained`` (random init, 2 layers)."""
-    import torch
-    from transformers import RobertaConfig, RobertaModel
-
-    d = tmp_path_factory.mktemp("tiny_roberta")
-    tok = _tiny_bpe_tokenizer(d)
-    cfg = RobertaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        pad_token_id=tok.pad_token_id,
-    )
-    torch.manual_seed(0)
-    RobertaModel(cfg).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
-
-
-@pytest.fixture(scope="session")
-def tiny_clap_dir(tmp_path_factory):
+def tiny_clap_dir(tmp_path_factory, make_bpe_tokenizer):
     """A random tiny ``ClapModel`` + ``ClapProcessor`` saved with ``save_pretrained``."""
     import torch
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
     d = tmp_path_factory.mktemp("tiny_clap")
-    tok = _tiny_bpe_tokenizer(d)
+    tok = make_bpe_tokenizer(d)
     cfg = ClapConfig(
         text_config=dict(
             vocab_size=len(tok),
