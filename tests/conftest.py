@@ -79,3 +79,21 @@ def tiny_roberta_dir(tmp_path_factory):
 def make_bpe_tokenizer():
     """:func:`tiny_bpe_tokenizer` for fixtures in other folders (conftests are not importable)."""
     return tiny_bpe_tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_clap_audio_config() -> dict:
+    """A tiny HTSAT audio config for random ``ClapModel``s (real architecture, ~100k params)."""
+    return dict(
+        spec_size=256,
+        num_mel_bins=64,
+        patch_size=4,
+        patch_stride=[4, 4],
+        window_size=8,
+        depths=[1, 1],
+        num_attention_heads=[2, 2],
+        patch_embeds_hidden_size=16,
+        hidden_size=32,
+        projection_dim=16,
+        enable_fusion=False,
+    )

@@ -7,7 +7,7 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_clap_dir(tmp_path_factory, make_bpe_tokenizer):
+def tiny_clap_dir(tmp_path_factory, make_bpe_tokenizer, tiny_clap_audio_config):
     """A random tiny ``ClapModel`` + ``ClapProcessor`` saved with ``save_pretrained``."""
     import torch
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
@@ -24,19 +24,7 @@ def tiny_clap_dir(tmp_path_factory, make_bpe_tokenizer):
             max_position_embeddings=80,
             projection_dim=16,
         ),
-        audio_config=dict(
-            spec_size=256,
-            num_mel_bins=64,
-            patch_size=4,
-            patch_stride=[4, 4],
-            window_size=8,
-            depths=[1, 1],
-            num_attention_heads=[2, 2],
-            patch_embeds_hidden_size=16,
-            hidden_size=32,
-            projection_dim=16,
-            enable_fusion=False,
-        ),
+        audio_config=tiny_clap_audio_config,
         projection_dim=16,
     )
     torch.manual_seed(0)

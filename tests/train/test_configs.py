@@ -38,25 +38,13 @@ def test_beyond_configs_are_covered_and_say_what_they_change():
 
 
 @pytest.fixture(scope="module")
-def tiny_clap_config_dir(tmp_path_factory):
+def tiny_clap_config_dir(tmp_path_factory, tiny_clap_audio_config):
     """config.json + preprocessor_config.json of a tiny random CLAP: enough to build the
     clap-htsat audio tower with pretrained=false offline (the real one needs the hub)."""
     from transformers import ClapConfig, ClapFeatureExtractor
 
     d = tmp_path_factory.mktemp("tiny_clap_config")
-    audio = dict(
-        spec_size=256,
-        num_mel_bins=64,
-        patch_size=4,
-        patch_stride=[4, 4],
-        window_size=8,
-        depths=[1, 1],
-        num_attention_heads=[2, 2],
-        patch_embeds_hidden_size=16,
-        hidden_size=32,
-        projection_dim=16,
-        enable_fusion=False,
-    )
+    audio = tiny_clap_audio_config
     text = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, projection_dim=16)
     ClapConfig(text_config=text, audio_config=audio, projection_dim=16).save_pretrained(d)
     ClapFeatureExtractor().save_pretrained(d)
