@@ -191,9 +191,8 @@ def in_process(db: Path, device: str, n: int) -> dict:
     from audioseek.index.search import Searcher
     from audioseek.serve.app import SearcherWorker, open_searcher, serve_threads
 
-    ns = argparse.Namespace(db=str(db), model=None, device=device)
-    threads = serve_threads(ns)
-    worker = SearcherWorker(factory=lambda: open_searcher(Searcher, ns, threads))
+    threads = serve_threads()
+    worker = SearcherWorker(factory=lambda: open_searcher(Searcher, db, None, device, threads))
     worker.run(lambda s: s.search([QUERIES[0]], k=10))  # build the matrix
     lat = []
     t_all = time.perf_counter()

@@ -53,10 +53,27 @@ def test_layering():
     assert not violations, "\n".join(sorted(violations))
 
 
+def _in_cli(path: Path) -> bool:
+    return path.relative_to(PKG).parts[0] == "cli"
+
+
 def test_nothing_imports_cli():
     offenders = [
         str(p.relative_to(PKG))
         for p in PKG.rglob("*.py")
-        if p.name != "cli.py" and "cli" in _imports(p)
+        if not _in_cli(p) and "cli" in _imports(p)
     ]
+    assert offenders == []
+
+
+def test_only_cli_parses_command_lines():
+    """No library module takes an ``argparse.Namespace`` or builds a parser."""
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        if _in_cli(path):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names) or isinstance(node, ast.ImportFrom) and node.module == "argparse":
+                offenders.append(str(path.relative_to(PKG)))
     assert offenders == []

@@ -39,7 +39,7 @@ class ConfigError(AudioseekError):
     """A configuration file or value is invalid."""
 
 
-class IndexError_(AudioseekError):
+class SearchIndexError(AudioseekError):
     """An index is missing, was built with another model, or is damaged."""
 
 

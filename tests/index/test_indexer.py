@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from audioseek.errors import ConfigError, IndexError_
+from audioseek.errors import ConfigError, SearchIndexError
 from audioseek.index.indexer import index_paths
 from audioseek.index.scan import scan_audio
 from audioseek.index.store import Store
@@ -135,24 +135,24 @@ def test_model_mismatch_refused(tmp_path, band_model, kit):
     db = tmp_path / "db"
     index_paths([lib], db, model=band_model, workers=0)
     other = kit.BandModel(salt="-other")
-    with pytest.raises(IndexError_, match="band-model.*band-model-other"):
+    with pytest.raises(SearchIndexError, match="band-model.*band-model-other"):
         index_paths([lib], db, model=other, workers=0)
-    with pytest.raises(IndexError_, match="--window 10 --hop 5"):
+    with pytest.raises(SearchIndexError, match="--window 10 --hop 5"):
         index_paths([lib], db, model=band_model, window=4, hop=2, workers=0)
     with Store.open(db) as store:  # nothing lost
         assert store.counts()["windows"] == 2
 
 
 def test_bad_arguments(tmp_path, band_model, kit):
-    with pytest.raises(IndexError_, match="nope"):
+    with pytest.raises(SearchIndexError, match="nope"):
         index_paths([tmp_path / "nope"], tmp_path / "db", model=band_model)
     for kwargs in ({"window": 0}, {"hop": -1}, {"workers": -1}, {"batch_size": 0}):
         with pytest.raises(ConfigError):
             index_paths([tmp_path], tmp_path / "db", model=band_model, **kwargs)
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(IndexError_, match="afile"):
+    with pytest.raises(SearchIndexError, match="afile"):
         index_paths([tmp_path], tmp_path / "afile", model=band_model, workers=0)
-    with pytest.raises(IndexError_, match=r"cannot create index folder '.*afile/db'"):
+    with pytest.raises(SearchIndexError, match=r"cannot create index folder '.*afile/db'"):
         index_paths([tmp_path], tmp_path / "afile" / "db", model=band_model, workers=0)
     assert (tmp_path / "afile").read_text() == "x"
 

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from audioseek.errors import AudioDecodeError, IndexError_, QueryError
+from audioseek.errors import AudioDecodeError, QueryError, SearchIndexError
 from audioseek.index.indexer import index_paths
 from audioseek.index.search import Searcher
 from audioseek.index.store import Store
@@ -104,9 +104,9 @@ def test_query_errors(event_index, band_model, tmp_path):
             s.search(["tone 1000"], k=k)
     with pytest.raises(QueryError, match="'median'"):
         s.search(["tone 1000"], agg="median")
-    with pytest.raises(IndexError_, match="no index at"):
+    with pytest.raises(SearchIndexError, match="no index at"):
         Searcher(tmp_path / "missing")
-    with pytest.raises(IndexError_, match="band-model-x"):
+    with pytest.raises(SearchIndexError, match="band-model-x"):
         Searcher(db, model=band_model.__class__(salt="-x"))
     with pytest.raises(QueryError, match="nothing.wav"):
         s.similar(path=tmp_path / "nothing.wav")

@@ -1,4 +1,4 @@
-"""``Store.open`` on folders that are not an index: one IndexError_, the file untouched."""
+"""``Store.open`` on folders that are not an index: one SearchIndexError, the file untouched."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from audioseek.errors import IndexError_
+from audioseek.errors import SearchIndexError
 from audioseek.index.store import DB_NAME, Store
 
 
@@ -28,7 +28,7 @@ def test_not_an_index_is_refused_and_left_as_is(tmp_path, kind):
     else:
         _foreign_sqlite(path)
     before = path.read_bytes()
-    with pytest.raises(IndexError_, match=r"damaged or not an index|unknown schema") as e:
+    with pytest.raises(SearchIndexError, match=r"damaged or not an index|unknown schema") as e:
         Store.open(tmp_path)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
     assert path.read_bytes() == before
@@ -36,7 +36,7 @@ def test_not_an_index_is_refused_and_left_as_is(tmp_path, kind):
 
 
 def test_missing_index_names_folder(tmp_path):
-    with pytest.raises(IndexError_, match="no index at"):
+    with pytest.raises(SearchIndexError, match="no index at"):
         Store.open(tmp_path / "nope")
 
 

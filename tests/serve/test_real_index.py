@@ -133,7 +133,15 @@ def test_real_store_refuses_file_swapped_for_symlink_out(real_index, tone_model_
 
 
 def _args(db, host="127.0.0.1", port=0):
-    return argparse.Namespace(db=str(db), host=host, port=port, model=None, device="cpu")
+    return argparse.Namespace(
+        db=str(db),
+        host=host,
+        port=port,
+        model=None,
+        device="cpu",
+        threads=None,
+        max_upload_mb=50.0,
+    )
 
 
 def test_cli_serve_missing_index_is_one_line_error(tmp_path, capsys):
@@ -188,10 +196,10 @@ def fake_uvicorn(monkeypatch, tone_model_cls):
 
 
 def test_cli_serve_loopback(fake_uvicorn, real_index, caplog):
-    from audioseek.serve.app import cli_serve
+    from audioseek.cli.serve import run
 
     with caplog.at_level(logging.WARNING, logger="audioseek.serve.app"):
-        assert cli_serve(_args(real_index[0])) == 0
+        assert run(_args(real_index[0])) == 0
     assert fake_uvicorn["addr"][0] == "127.0.0.1"
     assert fake_uvicorn["search"]["hits"][0]["path"].endswith("late_whistle.wav")
     assert not [r for r in caplog.records if "not loopback" in r.getMessage()]
@@ -203,36 +211,37 @@ def test_serve_threads_setting(monkeypatch):
     from audioseek.errors import ConfigError
     from audioseek.serve.app import serve_threads
 
-    ns = argparse.Namespace()
     monkeypatch.delenv("AUDIOSEEK_SERVE_THREADS", raising=False)
-    assert serve_threads(ns) == 1
+    assert serve_threads() == 1
     monkeypatch.setenv("AUDIOSEEK_SERVE_THREADS", "3")
-    assert serve_threads(ns) == 3
-    assert serve_threads(argparse.Namespace(threads=2)) == 2  # a CLI flag wins
+    assert serve_threads() == 3
+    assert serve_threads(2) == 2  # an explicit value wins
     for bad in ("0", "two", "-1", ""):
         monkeypatch.setenv("AUDIOSEEK_SERVE_THREADS", bad)
         with pytest.raises(ConfigError, match="AUDIOSEEK_SERVE_THREADS"):
-            serve_threads(ns)
+            serve_threads()
+    with pytest.raises(ConfigError, match="threads 0"):
+        serve_threads(0)
 
 
 def test_cli_serve_warns_when_not_loopback(fake_uvicorn, real_index, caplog, capsys):
-    from audioseek.serve.app import cli_serve
+    from audioseek.cli.serve import run
 
     with caplog.at_level(logging.WARNING, logger="audioseek.serve.app"):
-        assert cli_serve(_args(real_index[0], host="0.0.0.0")) == 0
+        assert run(_args(real_index[0], host="0.0.0.0")) == 0
     warnings = [r.getMessage() for r in caplog.records if "not loopback" in r.getMessage()]
     assert warnings and "'0.0.0.0'" in warnings[0] and "no login" in warnings[0]
     assert "WARNING" in capsys.readouterr().err
 
 
 def test_cli_serve_upload_limit_from_args(fake_uvicorn, real_index):
+    from audioseek.cli.serve import run
     from audioseek.errors import ConfigError
-    from audioseek.serve.app import cli_serve
 
     args = _args(real_index[0])
     args.max_upload_mb = 0.5
-    assert cli_serve(args) == 0
+    assert run(args) == 0
     assert fake_uvicorn["app"].state.settings.max_upload_bytes == 512 * 1024
     args.max_upload_mb = 0
     with pytest.raises(ConfigError, match="--max-upload-mb 0"):
-        cli_serve(args)
+        run(args)

@@ -378,24 +378,3 @@ def download_clotho(
         if not keep_archives:
             dest.unlink()
     return root
-
-
-def cli_download(args) -> int:
-    """``audioseek data download clotho --root DIR [--version] [--splits] [--base-url]``."""
-    from audioseek.data.clotho import load_clotho
-
-    if args.dataset != "clotho":
-        raise DatasetError(f"unknown dataset {args.dataset!r}; expected 'clotho'")
-    version = getattr(args, "dataset_version", "v2.1")
-    root = download_clotho(
-        args.root,
-        version=version,
-        splits=args.splits,
-        base_url=args.base_url,
-        keep_archives=args.keep_archives,
-    )
-    splits = args.splits or list(dict.fromkeys(f.split for f in clotho_files(version)))
-    counts = {s: len(load_clotho(root, s, version=version)) for s in splits}
-    summary = ", ".join(f"{s} {n} clips" for s, n in counts.items())
-    print(f"Clotho {version} ready in {str(root)!r}: {summary}")
-    return 0

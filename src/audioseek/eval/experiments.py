@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from audioseek.errors import AudioseekError, ConfigError, DatasetError, ModelLoadError
@@ -180,31 +181,30 @@ def write_table5(runs: list[dict], out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def cli_experiments(args) -> int:
-    """``audioseek experiments CONFIG_DIR [--out DIR] [--set k=v ...] [--device D]``."""
+def run_grid(
+    config_dir, out, overrides: Sequence[str] = (), device: str = "auto"
+) -> tuple[list[dict], dict[str, Path]]:
+    """Train and evaluate every config in ``config_dir`` (with ``overrides``) under ``out``;
+    write Table 5 (markdown, JSON, PNG). Every config is checked before any training.
+    Returns ``(runs, {"markdown"|"json"|"png": path})``."""
+    from tqdm.auto import tqdm
+
     from audioseek.train.config import load_config
     from audioseek.utils.paths import make_dir
 
-    configs = find_configs(args.config_dir)
+    overrides = list(overrides or ())
+    configs = find_configs(config_dir)
     for path in configs:  # a bad config or --set fails now, not after hours of training
-        load_config(path, args.overrides)
-    out_dir = make_dir(args.out, "experiments folder")
-    from tqdm.auto import tqdm
-
+        load_config(path, overrides)
+    out_dir = make_dir(out, "experiments folder")
     runs = []
     bar = tqdm(configs, desc="experiments", unit="config")
     for path in bar:
         bar.set_postfix_str(path.stem)
         log.info("%s: training and evaluating", path.stem)
         try:
-            runs.append(run_one(path, out_dir, args.overrides, args.device))
+            runs.append(run_one(path, out_dir, overrides, device))
         except AudioseekError:
             log.error("experiment grid stopped at %s (finished runs are kept)", path)
             raise
-    paths = write_table5(runs, out_dir)
-    from audioseek.eval.report import markdown_table, table5_comparison_rows
-
-    print(markdown_table(table5_comparison_rows(runs)), end="")
-    for kind, p in paths.items():
-        print(f"wrote {kind}: {p}")
-    return 0
+    return runs, write_table5(runs, out_dir)

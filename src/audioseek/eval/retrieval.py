@@ -11,7 +11,6 @@ one with PANN).
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -295,51 +294,41 @@ def format_results(results: EvalResults, label: str | None = None) -> str:
     return markdown_table(rows)
 
 
-def cli_evaluate(args) -> int:
-    """``audioseek evaluate --model DIR --data clotho|audiocaps|manifest --root DIR ...``."""
-    from audioseek.eval.report import write_json
+def evaluate_spec(
+    model_spec: str,
+    data: str,
+    root: str,
+    split: str = "evaluation",
+    *,
+    batch_size: int = 32,
+    device: str = "auto",
+    progress: bool = False,
+) -> EvalResults:
+    """Load ``model_spec`` (a DualEncoder directory or model id) and evaluate it on
+    ``split`` of dataset ``data`` (``clotho``, ``audiocaps`` or ``manifest``) under ``root``.
+
+    An exported model directory whose weights do not reproduce its fingerprint is refused
+    (:func:`check_reproduces_export`). ``model``, ``data`` and ``split`` are recorded in the
+    result.
+    """
     from audioseek.models.hub import load_model
 
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size!r}")
-    if args.json_out:  # fail before the expensive part
-        from audioseek.utils.paths import make_dir
-
-        if Path(args.json_out).expanduser().is_dir():
-            raise ConfigError(f"--json {args.json_out!r} is a directory; give a file name")
-        make_dir(Path(args.json_out).expanduser().parent, "folder for --json")
-    items = load_eval_items(args.data, args.root, args.split)
-    model = load_model(args.model, device=args.device)
-
-    if Path(args.model).expanduser().is_dir():
-        check_reproduces_export(model, Path(args.model).expanduser())
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch size must be an integer >= 1, got {batch_size!r}")
+    items = load_eval_items(data, root, split)
+    model = load_model(model_spec, device=device)
+    if Path(model_spec).expanduser().is_dir():
+        check_reproduces_export(model, Path(model_spec).expanduser())
     workers = 0 if len(items) < 64 else 2
     results = evaluate_model(
         model,
         items,
-        batch_size=args.batch_size,
-        device=args.device,
+        batch_size=batch_size,
+        device=device,
         num_workers=workers,
-        progress=sys.stderr.isatty(),
+        progress=progress,
     )
-    results.model = str(args.model)
-    results.data = args.data
-    results.split = args.split
-    print(
-        f"{args.data} {args.split}: {results.n_clips} clips, {results.n_captions} captions; "
-        f"model {args.model} on {results.device}"
-    )
-    if sys.stdout.isatty():
-        from rich.console import Console
-
-        from audioseek.eval.report import results_rows, rich_table
-
-        Console().print(rich_table(results_rows(results.metrics, str(args.model))))
-    else:
-        print(format_results(results), end="")
-    if results.oom_retries:
-        print(f"(batch size reduced to {results.final_batch_size} after out-of-memory errors)")
-    if args.json_out:
-        path = write_json(args.json_out, results.to_dict())
-        print(f"wrote {path}")
-    return 0
+    results.model = str(model_spec)
+    results.data = data
+    results.split = split
+    return results

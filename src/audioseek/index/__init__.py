@@ -6,7 +6,6 @@ duplicate recordings.
   incremental scan -> decode -> embed -> write pipeline;
 * :mod:`~audioseek.index.search`: :class:`~audioseek.index.search.Searcher` (exact search,
   or :mod:`~audioseek.index.ann` past a size threshold);
-* :mod:`~audioseek.index.commands`: the CLI's printing.
 
 Nothing heavy is imported here; torch and faiss load when a command needs them.
 """

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioseek.errors import AudioDecodeError, ConfigError, IndexError_
+from audioseek.errors import AudioDecodeError, ConfigError, SearchIndexError
 from audioseek.index.scan import resolve_roots, scan_audio, under_roots
 from audioseek.index.store import FileRecord, Store, file_hash
 
@@ -73,7 +73,7 @@ def spec_id(spec, model) -> str:
 def model_fingerprint(model) -> str:
     fp = getattr(model, "fingerprint", None)
     if not fp:
-        raise IndexError_(f"model {spec_id(None, model)!r} has no fingerprint; cannot index")
+        raise SearchIndexError(f"model {spec_id(None, model)!r} has no fingerprint; cannot index")
     return str(fp)
 
 
@@ -363,7 +363,7 @@ def open_or_create(db: str | os.PathLike, model, spec: str, window: float, hop: 
     """Open the index at ``db`` for ``model`` (or create it, recording the model).
 
     A model other than the recorded one, or other window/hop settings, raise
-    :class:`IndexError_` naming both.
+    :class:`SearchIndexError` naming both.
     """
     fingerprint = model_fingerprint(model)
     if Store.exists(db):
@@ -372,7 +372,7 @@ def open_or_create(db: str | os.PathLike, model, spec: str, window: float, hop: 
             store.check_model(spec, fingerprint)
             have = (float(store.get_meta("window", "nan")), float(store.get_meta("hop", "nan")))
             if have != (float(window), float(hop)):
-                raise IndexError_(
+                raise SearchIndexError(
                     f"index {str(db)!r} uses --window {have[0]:g} --hop {have[1]:g}, "
                     f"not --window {window:g} --hop {hop:g}; use the same values or a new --db"
                 )

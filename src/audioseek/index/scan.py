@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from audioseek.errors import IndexError_
+from audioseek.errors import SearchIndexError
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,12 @@ def _inside(path: Path, roots: Iterable[Path]) -> bool:
 
 
 def resolve_roots(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Absolute, resolved roots; a missing path raises :class:`IndexError_` naming it."""
+    """Absolute, resolved roots; a missing path raises :class:`SearchIndexError` naming it."""
     roots = []
     for p in paths:
         path = Path(p).expanduser()
         if not path.exists():
-            raise IndexError_(f"cannot index {str(p)!r}: no such file or folder")
+            raise SearchIndexError(f"cannot index {str(p)!r}: no such file or folder")
         roots.append(path.resolve())
     return roots
 

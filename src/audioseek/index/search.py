@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioseek.errors import AudioDecodeError, IndexError_, QueryError
+from audioseek.errors import AudioDecodeError, QueryError, SearchIndexError
 from audioseek.index.ann import ANN_THRESHOLD, AnnIndex, ensure_ann
 from audioseek.index.indexer import (
     cut_windows,
@@ -234,7 +234,7 @@ class Searcher:
 
     ``model`` is a loaded model, a spec (``load_model`` argument), or ``None``: the model
     recorded in the index, loaded on first use. A model whose fingerprint differs from the
-    index's raises :class:`IndexError_` naming both.
+    index's raises :class:`SearchIndexError` naming both.
     """
 
     def __init__(self, db, model=None, device="auto", ann_threshold: int = ANN_THRESHOLD):
@@ -374,7 +374,7 @@ class Searcher:
     def _check_dim(self, vecs: np.ndarray) -> None:
         dim = self.store.dim
         if dim and vecs.shape[1] != dim:
-            raise IndexError_(
+            raise SearchIndexError(
                 f"model gives {vecs.shape[1]}-d vectors but index {str(self.db)!r} holds {dim}-d"
             )
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioseek.errors import IndexError_
+from audioseek.errors import SearchIndexError
 
 DB_NAME = "index.sqlite"
 SCHEMA_VERSION = "1"
@@ -164,7 +164,7 @@ def decode_vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
 class Store:
     """SQLite-backed index folder. Thread-safe: one connection guarded by a lock.
 
-    Use :meth:`open` for an existing index (raises :class:`IndexError_` if missing) and
+    Use :meth:`open` for an existing index (raises :class:`SearchIndexError` if missing) and
     :meth:`create` for a new one. Writes go through :meth:`transaction`.
     """
 
@@ -198,7 +198,9 @@ class Store:
     def open(cls, db_dir: str | os.PathLike) -> Store:
         path = Path(db_dir) / DB_NAME
         if not path.is_file():
-            raise IndexError_(f"no index at {str(db_dir)!r} (run 'audioseek index ... --db DIR')")
+            raise SearchIndexError(
+                f"no index at {str(db_dir)!r} (run 'audioseek index ... --db DIR')"
+            )
         conn = None
         try:  # read first: a file that is not an index is left exactly as it was
             conn = cls._connect(path, configure=False)
@@ -209,10 +211,10 @@ class Store:
         except sqlite3.DatabaseError as e:
             if conn is not None:
                 conn.close()
-            raise IndexError_(f"index {str(path)!r} is damaged or not an index: {e}") from None
+            raise SearchIndexError(f"index {str(path)!r} is damaged or not an index: {e}") from None
         if version is None or version[0] != SCHEMA_VERSION:
             conn.close()
-            raise IndexError_(f"index {str(path)!r} has an unknown schema version {version!r}")
+            raise SearchIndexError(f"index {str(path)!r} has an unknown schema version {version!r}")
         return cls(db_dir, conn)
 
     @classmethod
@@ -220,16 +222,16 @@ class Store:
         """Create a new index folder recording ``meta`` (model spec, fingerprint, window...)."""
         db_dir = Path(db_dir)
         if db_dir.exists() and not db_dir.is_dir():
-            raise IndexError_(f"index path {str(db_dir)!r} exists and is not a folder")
+            raise SearchIndexError(f"index path {str(db_dir)!r} exists and is not a folder")
         try:
             db_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise IndexError_(
+            raise SearchIndexError(
                 f"cannot create index folder {str(db_dir)!r}: {e.strerror or e}"
             ) from None
         path = db_dir / DB_NAME
         if path.exists():
-            raise IndexError_(f"an index already exists at {str(db_dir)!r}")
+            raise SearchIndexError(f"an index already exists at {str(db_dir)!r}")
         conn = cls._connect(path)
         store = cls(db_dir, conn)
         with store.transaction() as c:
@@ -300,11 +302,11 @@ class Store:
         self.set_meta(c, "roots", json.dumps(sorted(have | {str(r) for r in roots})))
 
     def check_model(self, spec: str | None, fingerprint: str) -> None:
-        """Raise :class:`IndexError_` naming both models unless ``fingerprint`` matches."""
+        """Raise :class:`SearchIndexError` naming both models unless ``fingerprint`` matches."""
         have = self.get_meta("model_fingerprint")
         if have is not None and have != fingerprint:
             theirs = self.get_meta("model_spec") or self.get_meta("model_id")
-            raise IndexError_(
+            raise SearchIndexError(
                 f"index {str(self.db_dir)!r} was built with model {theirs!r} "
                 f"(fingerprint {have[:12]}), not {spec!r} (fingerprint {fingerprint[:12]}); "
                 "use the same model or a new --db"

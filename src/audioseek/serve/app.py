@@ -1,4 +1,4 @@
-"""``audioseek serve``: the FastAPI app (``create_app``) and its uvicorn runner (``cli_serve``).
+"""``audioseek serve``: the FastAPI app (``create_app``) and its uvicorn runner (``run_server``).
 
 The app takes a ready ``Searcher`` (or anything with its interface) by injection; the
 routes live in :mod:`audioseek.serve.api`, the page in ``serve/static``. One dedicated
@@ -33,9 +33,9 @@ from audioseek.errors import (
     AudioDecodeError,
     AudioseekError,
     ConfigError,
-    IndexError_,
     ModelLoadError,
     QueryError,
+    SearchIndexError,
 )
 from audioseek.serve.api import error_response, router
 
@@ -292,7 +292,7 @@ def status_for(exc: AudioseekError) -> int:
         return 400
     if isinstance(exc, AudioDecodeError):
         return 422
-    if isinstance(exc, ModelLoadError | IndexError_):
+    if isinstance(exc, ModelLoadError | SearchIndexError):
         return 503
     return 400
 
@@ -461,8 +461,8 @@ def is_loopback(sock: socket.socket) -> bool:
 THREADS_ENV = "AUDIOSEEK_SERVE_THREADS"
 
 
-def serve_threads(args) -> int:
-    """Torch intra-op threads for the server: ``args.threads`` if the CLI has the flag, else
+def serve_threads(threads: int | None = None) -> int:
+    """Torch intra-op threads for the server: ``threads`` if given, else
     ``$AUDIOSEEK_SERVE_THREADS``, else 1.
 
     One query is a tiny computation: on a busy 2-core machine, 2 intra-op threads made a
@@ -470,12 +470,11 @@ def serve_threads(args) -> int:
     ``benchmarks/bench_serve.py``'s in-process reference), because the threads wait on each
     other; requests are serialised anyway. Raise it on an idle many-core machine.
     """
-    raw = getattr(args, "threads", None)
-    source = "--threads"
+    raw, source = threads, "threads"
     if raw is None:
         raw, source = os.environ.get(THREADS_ENV, "1"), THREADS_ENV
     try:
-        n = int(raw)
+        n = int(raw) if not isinstance(raw, bool) else 0
     except (TypeError, ValueError):
         n = 0
     if n < 1:
@@ -483,20 +482,29 @@ def serve_threads(args) -> int:
     return n
 
 
-def open_searcher(searcher_cls, args, threads: int = 1):
+def open_searcher(searcher_cls, db, model=None, device="auto", threads: int = 1):
     """The index's searcher with its model loaded now (once per process), not on the first
     request; a missing index or model fails here, before the server starts. Runs on the
     searcher thread, which also gets the torch thread setting."""
     import torch
 
     torch.set_num_threads(threads)
-    searcher = searcher_cls(args.db, model=args.model, device=args.device)
+    searcher = searcher_cls(db, model=model, device=device)
     _ = searcher.model
     return searcher
 
 
-def cli_serve(args) -> int:
-    """``audioseek serve --db DIR [--host] [--port] [--model] [--device]``."""
+def run_server(
+    db,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    model=None,
+    device: str = "auto",
+    threads: int | None = None,
+    max_upload_mb: float | None = None,
+) -> None:
+    """Serve the index at ``db`` over HTTP until interrupted (uvicorn on one socket)."""
     import uvicorn
     from rich.console import Console
 
@@ -504,32 +512,30 @@ def cli_serve(args) -> int:
 
     console = Console(stderr=True)
     settings = ServeSettings()
-    max_upload_mb = getattr(args, "max_upload_mb", None)  # if the CLI offers the flag
     if max_upload_mb is not None:
         if not max_upload_mb > 0:
-            raise ConfigError(f"invalid --max-upload-mb {max_upload_mb!r}: must be > 0")
+            raise ConfigError(f"invalid upload limit {max_upload_mb!r} MB: must be > 0")
         settings.max_upload_bytes = int(max_upload_mb * MiB)
-    threads = serve_threads(args)
-    sock = bind_socket(args.host, args.port)
+    n_threads = serve_threads(threads)
+    sock = bind_socket(host, port)
     try:
-        host, port = sock.getsockname()[:2]
+        bound_host, bound_port = sock.getsockname()[:2]
         if not is_loopback(sock):
             message = (
-                f"serving on {host!r}, not loopback: anyone who can reach this machine can "
-                "search the library and download its audio files (there is no login)"
+                f"serving on {bound_host!r}, not loopback: anyone who can reach this machine "
+                "can search the library and download its audio files (there is no login)"
             )
             log.warning(message)
             console.print(f"[bold yellow]WARNING[/]: {message}")
-        with console.status(f"loading the index {args.db!r} and its model"):
+        with console.status(f"loading the index {str(db)!r} and its model"):
             worker = SearcherWorker(
-                factory=lambda: open_searcher(Searcher, args, threads),
+                factory=lambda: open_searcher(Searcher, db, model, device, n_threads),
                 max_batch=settings.max_batch,
             )
         app = create_app(worker=worker, settings=settings)
-        shown = f"[{host}]" if ":" in host else host
-        console.print(f"audioseek: http://{shown}:{port}/  (API docs: /docs)  Ctrl+C stops")
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        console.print(f"audioseek: http://{shown}:{bound_port}/  (API docs: /docs)  Ctrl+C stops")
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
-    return 0

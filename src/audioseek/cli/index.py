@@ -1,13 +1,70 @@
-"""CLI-facing functions for ``index``, ``search``, ``similar``, ``duplicates``, ``info``:
-parse the Namespace, call the library, print the result (text or JSON lines)."""
+"""``index``, ``search``, ``similar``, ``duplicates``, ``info``: parse the flags, call the
+library, print the result (text or JSON lines)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
+from audioseek.cli.common import add_device, add_model
 from audioseek.errors import QueryError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("index", help="index audio files (incremental)")
+    p.add_argument("paths", nargs="+", help="folders or files to index")
+    p.add_argument("--db", required=True, help="index folder")
+    add_model(p)
+    p.add_argument("--window", type=float, default=10.0, help="window length in seconds")
+    p.add_argument("--hop", type=float, default=5.0, help="hop between windows in seconds")
+    p.add_argument("--workers", type=int, default=2, help="decoding worker processes")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per embedding batch")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_device(p)
+    p.set_defaults(func=cli_index)
+
+    p = sub.add_parser("search", help="search the index by text")
+    p.add_argument("query", nargs="?", default=None, help="what to look for")
+    p.add_argument("--db", required=True, help="index folder")
+    p.add_argument("-k", type=int, default=10, help="number of results")
+    p.add_argument("--queries", default=None, help="file: one query per line, or JSONL with 'text'")
+    p.add_argument(
+        "--agg",
+        default="max",
+        help="file score from window scores: 'max' or 'topN-mean' (e.g. top3-mean)",
+    )
+    p.add_argument("--json", action="store_true", help="JSON output (one line per query)")
+    add_model(p)
+    add_device(p)
+    p.set_defaults(func=cli_search)
+
+    p = sub.add_parser("similar", help="search the index by example audio file")
+    p.add_argument("file", help="audio file, indexed or not")
+    p.add_argument("--db", required=True, help="index folder")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    add_model(p)
+    add_device(p)
+    p.set_defaults(func=cli_similar)
+
+    p = sub.add_parser("duplicates", help="groups of recordings of the same audio")
+    p.add_argument("--db", required=True, help="index folder")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="window-embedding similarity linking two files (default 0.85, confirmed on the "
+        "audio; 0.98 when the audio cannot tell)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cli_duplicates)
+
+    p = sub.add_parser("info", help="what the index holds")
+    p.add_argument("--db", required=True, help="index folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cli_info)
 
 
 def _fmt_time(seconds: float) -> str:
@@ -51,7 +108,7 @@ def read_queries(path: str) -> list[dict]:
     return out
 
 
-def cli_index(args) -> int:
+def cli_index(args: argparse.Namespace) -> int:
     from audioseek.index.indexer import index_paths, index_summary_text
 
     summary = index_paths(
@@ -72,7 +129,7 @@ def cli_index(args) -> int:
     return 0
 
 
-def cli_search(args) -> int:
+def cli_search(args: argparse.Namespace) -> int:
     from audioseek.index.search import Searcher
 
     if (args.query is None) == (args.queries is None):
@@ -95,7 +152,7 @@ def cli_search(args) -> int:
     return 0
 
 
-def cli_similar(args) -> int:
+def cli_similar(args: argparse.Namespace) -> int:
     from audioseek.index.search import Searcher
 
     searcher = Searcher(args.db, model=args.model, device=args.device)
@@ -110,7 +167,7 @@ def cli_similar(args) -> int:
     return 0
 
 
-def cli_duplicates(args) -> int:
+def cli_duplicates(args: argparse.Namespace) -> int:
     from audioseek.index.search import Searcher
 
     groups = Searcher(args.db).duplicates(threshold=args.threshold)
@@ -126,7 +183,7 @@ def cli_duplicates(args) -> int:
     return 0
 
 
-def cli_info(args) -> int:
+def cli_info(args: argparse.Namespace) -> int:
     from audioseek.index.search import Searcher
 
     info = Searcher(args.db).info()

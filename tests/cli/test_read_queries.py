@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from audioseek.cli.index import read_queries
 from audioseek.errors import QueryError
-from audioseek.index.commands import read_queries
 
 
 def test_lines_and_jsonl(tmp_path):

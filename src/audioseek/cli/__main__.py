@@ -1,0 +1,5 @@
+import sys
+
+from audioseek.cli.main import main
+
+sys.exit(main())
