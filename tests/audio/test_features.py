@@ -306,3 +306,102 @@ def test_clap_log_mel_matches_transformers_clap_feature_extractor(variant):
     ref = fe._np_extract_fbank_features(x.numpy(), filters).T  # (n_mels, frames), dB
     ours = log_mel(x, **{**CLAP_LOGMEL, **variant}).numpy()
     np.testing.assert_allclose(ours, ref, atol=1e-4)
+
+
+# ---- LAION-CLAP front end (length rule + log-mel) against transformers' ClapFeatureExtractor
+
+SONIC_PI = "/usr/share/sonic-pi/samples"
+# short one-shots (repeat-padded), a 10 s clip, one just over 10 s (centre-cropped)
+REAL_CLIPS = ("bd_gas", "drum_cymbal_closed", "misc_crow", "ambi_choir", "ambi_glass_hum",
+              "loop_tabla")  # fmt: skip
+
+
+def _clap_extractor(**kw):
+    clap = pytest.importorskip("transformers.models.clap.feature_extraction_clap")
+    args = dict(truncation="rand_trunc", padding="repeatpad", frequency_min=50, frequency_max=14000)
+    return clap.ClapFeatureExtractor(**{**args, **kw})
+
+
+def _extract(fe, clips: list[np.ndarray]) -> np.ndarray:
+    """The extractor's features ``(batch, channels, n_mels, frames)``; clips longer than its
+    maximum are centre-cropped first (its own crop is random)."""
+    cropped = []
+    for c in clips:
+        over = len(c) - fe.nb_max_samples
+        cropped.append(c[over // 2 : over // 2 + fe.nb_max_samples] if over > 0 else c)
+    out = fe([c.astype(np.float64) for c in cropped], sampling_rate=fe.sampling_rate)
+    return np.asarray(out["input_features"]).transpose(0, 1, 3, 2)
+
+
+def _batch(clips: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(c) for c in clips])
+    x = torch.zeros(len(clips), int(lengths.max()))
+    for i, c in enumerate(clips):
+        x[i, : len(c)] = torch.from_numpy(c)
+    return x, lengths
+
+
+def test_clap_log_mel_equals_clap_feature_extractor_on_real_recordings():
+    from pathlib import Path
+
+    from audioseek.audio.features import ClapLogMel
+    from audioseek.audio.io import load_audio
+
+    paths = [Path(SONIC_PI) / f"{n}.flac" for n in REAL_CLIPS]
+    if not all(p.is_file() for p in paths):
+        pytest.skip(f"sonic-pi samples not installed in {SONIC_PI}")
+    clips = [load_audio(p, 48000) for p in paths]
+    assert min(map(len, clips)) < 48000 and max(map(len, clips)) > 480000  # both rules used
+    fe = _clap_extractor()
+    ref = _extract(fe, clips)[:, 0]
+    front = ClapLogMel.from_extractor(fe).eval()
+    x, lengths = _batch(clips)
+    ours = front(x, lengths)
+    assert ours.dtype == torch.float32 and ours.shape == ref.shape == (len(clips), 64, 1001)
+    np.testing.assert_allclose(ours.numpy(), ref, atol=1e-4, rtol=0)
+    for i, c in enumerate(clips):  # alone == in the batch, bit for bit
+        assert torch.equal(front(torch.from_numpy(c)[None])[0], ours[i])
+
+
+@pytest.mark.parametrize(
+    "kw", [{"padding": "repeat"}, {"padding": "pad"}, {"truncation": "fusion", "frequency_min": 0}]
+)
+def test_clap_log_mel_equals_extractor_for_each_padding_and_fusion(kw):
+    """Generated audio with a quiet high band (where float32 STFTs drift), each CLAP rule."""
+    from audioseek.audio.features import ClapLogMel
+
+    g = np.random.default_rng(1)
+    clips = []
+    for seconds in (0.3, 2.7, 10.0, 11.5):
+        t = np.arange(int(seconds * 48000)) / 48000
+        x = 0.5 * np.sin(2 * np.pi * 220 * t) + 1e-4 * g.standard_normal(t.size)
+        clips.append((x * np.exp(-t)).astype(np.float32))
+    fe = _clap_extractor(**kw)
+    ref = _extract(fe, clips)
+    ours = ClapLogMel.from_extractor(fe).eval()(*_batch(clips))
+    if kw.get("truncation") == "fusion":
+        assert ours.shape == ref.shape == (4, 4, 64, 1001)
+    else:
+        ours = ours[:, None]
+    np.testing.assert_allclose(ours.numpy(), ref, atol=1e-4, rtol=0)
+
+
+def test_clap_fit_length_rules_and_random_crop_only_in_training():
+    from audioseek.audio.features import ClapLogMel, clap_fit_length
+
+    torch.manual_seed(0)
+    x = torch.arange(1, 8, dtype=torch.float32)  # 7 samples
+    assert clap_fit_length(x, 16, "repeatpad").tolist() == list(range(1, 8)) * 2 + [0, 0]
+    assert clap_fit_length(x, 16, "repeat").tolist() == (list(range(1, 8)) * 3)[:16]
+    assert clap_fit_length(x, 10, "pad").tolist() == list(range(1, 8)) + [0, 0, 0]
+    assert clap_fit_length(x, 3, "pad").tolist() == [3.0, 4.0, 5.0]  # centre crop
+    crops = {tuple(clap_fit_length(x, 3, random_crop=True).tolist()) for _ in range(60)}
+    assert len(crops) > 1 and all(c[0] in range(1, 6) and c == tuple(c[0] + i for i in range(3))
+                                  for c in crops)  # fmt: skip
+    with pytest.raises(ValueError, match="'loop'"):
+        clap_fit_length(x, 16, "loop")
+    long = torch.from_numpy(np.random.default_rng(0).standard_normal(530000).astype(np.float32))
+    front = ClapLogMel()
+    assert not torch.equal(front.train()(long), front(long))  # rand_trunc while training
+    front.eval()
+    assert torch.equal(front(long), front(long))

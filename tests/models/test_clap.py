@@ -83,3 +83,43 @@ def test_clap_dual_encoder_full_export_round_trip(tmp_path, tiny_clap_dir, noise
     with torch.no_grad():
         assert torch.equal(back.encode_audio(wave), de.encode_audio(wave))
         assert torch.equal(back.encode_text(["rain"]), de.encode_text(["rain"]))
+
+
+def _real_or_generated(noise) -> list[np.ndarray]:
+    """Real recordings at 48 kHz when the sonic-pi samples are installed (one-shots and an
+    11 s loop), else generated clips of the same lengths."""
+    from pathlib import Path
+
+    from audioseek.audio.io import load_audio
+
+    names = ("bd_gas", "misc_crow", "ambi_choir", "loop_tabla")
+    paths = [Path("/usr/share/sonic-pi/samples") / f"{n}.flac" for n in names]
+    if all(p.is_file() for p in paths):
+        return [load_audio(p, 48000) for p in paths]
+    return [noise(1, s, 48000, seed=i)[0] for i, s in enumerate((0.45, 0.48, 1.57, 10.67))]
+
+
+def test_torch_front_end_embeddings_match_the_extractor_path(tiny_clap_dir, noise):
+    """The DualEncoder (torch ClapLogMel) == ClapFeatureExtractor + ClapModel (the old path),
+    clips of mixed lengths in one batch == each clip alone (bit for bit)."""
+    from audioseek.models.clap import clap_fit_batch
+
+    model, proc = _clap(tiny_clap_dir)
+    de = DualEncoder.from_pretrained(tiny_clap_dir)
+    clips = _real_or_generated(noise)
+    fe = proc.feature_extractor
+    cropped = []
+    for c in clips:  # the extractor's own crop of a long clip is random: give it the centre
+        over = len(c) - fe.nb_max_samples
+        cropped.append(c[over // 2 : over // 2 + fe.nb_max_samples] if over > 0 else c)
+    with torch.no_grad():
+        ref = model.get_audio_features(
+            **fe([c.astype(np.float64) for c in cropped], sampling_rate=48000, return_tensors="pt")
+        ).pooler_output
+        batch = de.encode_audio(clap_fit_batch(de.audio_encoder, clips))
+        alone = [de.encode_audio(clap_fit_batch(de.audio_encoder, [c])) for c in clips]
+    torch.testing.assert_close(batch, torch.nn.functional.normalize(ref, dim=-1), atol=1e-5, rtol=0)
+    for i, a in enumerate(alone):
+        torch.testing.assert_close(batch[i], a[0], atol=1e-6, rtol=0)
+        # a clip given at its own length is the same as the fitted clip
+        assert torch.equal(a, de.encode_audio(torch.from_numpy(clips[i])[None]))

@@ -9,6 +9,10 @@ checkpoint).
   Slaney or HTK scale, ``librosa.power_to_db``), as in PANN's torchlibrosa front end.
   :data:`PANN_LOGMEL` and :data:`CLAP_LOGMEL` are ready-made keyword sets.
 * :func:`image_adapter`: spectrogram -> ImageNet-style ``(batch, 3, 224, 224)`` input.
+* :func:`clap_fit_length` + :class:`ClapLogMel`: LAION-CLAP's whole audio front end (its
+  ``repeatpad`` / ``repeat`` / ``pad`` rule to 10 s, ``rand_trunc`` only while training, a
+  deterministic centre crop otherwise, then the CLAP log-mel), equal to
+  ``transformers.ClapFeatureExtractor`` to ~1e-5 dB, batched, on the input's device.
 
 All functions also accept a single unbatched waveform ``(samples,)`` and then return no batch
 axis. STFTs are centred (frame ``t`` is centred on sample ``t * hop_length``), so a waveform of
@@ -25,6 +29,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "CLAP_LOGMEL",
+    "CLAP_PADDINGS",
+    "ClapLogMel",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PANN_LOGMEL",
@@ -32,6 +38,7 @@ __all__ = [
     "LogMel",
     "Spectrogram",
     "hz_to_mel",
+    "clap_fit_length",
     "image_adapter",
     "log_mel",
     "mel_filterbank",
@@ -456,3 +463,171 @@ class ImageAdapter(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
+
+
+# --------------------------------------------------------------------------------------------
+# LAION-CLAP front end (length rule + log-mel)
+
+CLAP_PADDINGS = ("repeatpad", "repeat", "pad")
+
+
+def clap_fit_length(
+    wave: Tensor,
+    max_samples: int,
+    padding: str = "repeatpad",
+    lengths: Tensor | None = None,
+    random_crop: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """CLAP's length rule: ``(batch, samples)`` -> ``(batch, max_samples)``.
+
+    Item ``i`` is ``wave[i, :lengths[i]]`` (default: every row is a whole clip). A clip longer
+    than ``max_samples`` is cropped: at a uniformly random offset when ``random_crop``
+    (LAION-CLAP's ``rand_trunc``, for training), else to its centre (deterministic inference).
+    A shorter clip of ``n`` samples is padded as ``ClapFeatureExtractor`` pads it:
+
+    * ``"repeatpad"``: tiled ``max_samples // n`` times, then zero-padded on the right;
+    * ``"repeat"``: tiled until it fills ``max_samples``;
+    * ``"pad"``: zero-padded on the right.
+
+    Pure indexing (no arithmetic on samples), so each row depends only on its own clip.
+    """
+    x, single = _as_batch(wave)
+    if padding not in CLAP_PADDINGS:
+        raise ValueError(f"unknown CLAP padding {padding!r}; expected one of {CLAP_PADDINGS}")
+    max_samples = int(max_samples)
+    b, s = x.shape
+    if lengths is None:
+        n = torch.full((b,), s, dtype=torch.long, device=x.device)
+    else:
+        n = torch.as_tensor(lengths, dtype=torch.long, device=x.device).reshape(-1)
+        if n.shape[0] != b or bool(((n < 1) | (n > s)).any()):
+            raise ValueError(f"lengths must be {b} values in [1, {s}], got {n.tolist()!r}")
+    if s == 0:
+        raise ValueError("cannot fit an empty waveform")
+    # crop offset for clips longer than max_samples
+    over = (n - max_samples).clamp_min(0)
+    if random_crop:
+        u = torch.rand(b, generator=generator, dtype=torch.float64).to(x.device)
+        start = torch.minimum((u * (over + 1).double()).floor().long(), over)
+    else:
+        start = over // 2
+    idx = torch.arange(max_samples, device=x.device)[None, :]  # (1, max_samples)
+    short = n < max_samples
+    m = n.clamp(max=max_samples)[:, None]  # samples of real audio per row, at most max_samples
+    if padding == "pad":
+        src, keep = idx, idx < m
+    else:
+        src = idx % m
+        if padding == "repeatpad":
+            keep = idx < (max_samples // m) * m
+        else:
+            keep = torch.ones_like(idx, dtype=torch.bool).expand(b, -1)
+    src = torch.where(short[:, None], src, idx) + start[:, None]
+    keep = torch.where(short[:, None], keep, torch.ones_like(keep))
+    out = torch.gather(x, 1, src.clamp(max=s - 1))
+    out = torch.where(keep, out, torch.zeros((), dtype=out.dtype, device=out.device))
+    return out[0] if single else out
+
+
+class ClapLogMel(nn.Module):
+    """LAION-CLAP's audio front end: ``(batch, samples)`` -> ``(batch, n_mels, frames)``
+    (``fusion``: ``(batch, 4, n_mels, frames)``, four copies as the extractor gives a clip
+    that needs no fusion), frames = ``max_samples // hop_length + 1``.
+
+    :func:`clap_fit_length` (random crop only in ``training`` mode), then :func:`log_mel` with
+    ``truncation="rand_trunc"``'s Slaney filters or ``"fusion"``'s HTK filters. The STFT and mel
+    run in float64 (as the numpy extractor does: float32 is up to 0.04 dB off in quiet bands of
+    real recordings) and the result is float32.
+
+    Args mirror ``ClapFeatureExtractor``'s: sample_rate, n_fft (``fft_window_size``),
+    hop_length, n_mels (``feature_size``), f_min, f_max, max_samples (``nb_max_samples``),
+    padding, truncation, top_db. :meth:`from_extractor` copies them from one.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 48000,
+        n_fft: int = 1024,
+        hop_length: int = 480,
+        n_mels: int = 64,
+        f_min: float = 50.0,
+        f_max: float = 14000.0,
+        max_samples: int = 480000,
+        padding: str = "repeatpad",
+        truncation: str = "rand_trunc",
+        top_db: float | None = None,
+    ):
+        super().__init__()
+        if truncation not in ("rand_trunc", "fusion"):
+            raise ValueError(
+                f"unknown CLAP truncation {truncation!r}; expected 'rand_trunc' or 'fusion'"
+            )
+        if padding not in CLAP_PADDINGS:
+            raise ValueError(f"unknown CLAP padding {padding!r}; expected one of {CLAP_PADDINGS}")
+        self.sample_rate, self.n_fft, self.hop_length = (
+            int(sample_rate),
+            int(n_fft),
+            int(hop_length),
+        )
+        self.n_mels, self.f_min, self.f_max = int(n_mels), float(f_min), float(f_max)
+        self.max_samples, self.padding, self.truncation = int(max_samples), padding, truncation
+        self.top_db = top_db
+        fusion = truncation == "fusion"
+        fb = mel_filterbank(
+            self.sample_rate,
+            self.n_fft,
+            self.n_mels,
+            self.f_min,
+            self.f_max,
+            htk=fusion,
+            norm=None if fusion else "slaney",
+        )
+        self.register_buffer("filterbank", torch.from_numpy(fb.astype(np.float64)), False)
+        self.register_buffer("window", _window("hann", self.n_fft, None, torch.float64), False)
+
+    @classmethod
+    def from_extractor(cls, fe) -> ClapLogMel:
+        """The same front end as a ``transformers.ClapFeatureExtractor`` instance."""
+        return cls(
+            sample_rate=int(fe.sampling_rate),
+            n_fft=int(fe.fft_window_size),
+            hop_length=int(fe.hop_length),
+            n_mels=int(fe.feature_size),
+            f_min=float(fe.frequency_min),
+            f_max=float(fe.frequency_max),
+            max_samples=int(fe.nb_max_samples),
+            padding=str(fe.padding),
+            truncation=str(fe.truncation),
+        )  # fe.top_db is not passed on: the extractor's own dB conversion never applies it
+
+    @property
+    def frames(self) -> int:
+        return self.max_samples // self.hop_length + 1
+
+    def forward(self, wave: Tensor, lengths: Tensor | None = None) -> Tensor:
+        x, single = _as_batch(wave)
+        x = clap_fit_length(x.double(), self.max_samples, self.padding, lengths, self.training)
+        mel = log_mel(
+            x,
+            self.sample_rate,
+            self.n_fft,
+            self.hop_length,
+            self.n_mels,
+            window=self.window.to(x.device),
+            power=2.0,
+            ref=1.0,
+            amin=1e-10,
+            top_db=self.top_db,
+            filterbank=self.filterbank,
+        ).float()
+        if self.truncation == "fusion":
+            mel = mel.unsqueeze(1).expand(-1, 4, -1, -1).contiguous()
+        return mel[0] if single else mel
+
+    def extra_repr(self) -> str:
+        return (
+            f"sample_rate={self.sample_rate}, n_mels={self.n_mels}, f_min={self.f_min}, "
+            f"f_max={self.f_max}, max_samples={self.max_samples}, padding={self.padding!r}, "
+            f"truncation={self.truncation!r}"
+        )

@@ -5,11 +5,15 @@ Registered as ``clap-htsat`` for both audio and text. The towers are
 ``ClapModel`` id or directory (default ``laion/clap-htsat-unfused``), their
 projections included (512-d).
 
-Audio input follows ``ClapFeatureExtractor`` (48 kHz, 64 mel bands, hop 480, 10 s) with
-one change that makes embeddings deterministic: the extractor crops clips longer than
-10 s at a *random* offset (``rand_trunc``) or picks random chunks (``fusion``), so this
-front end first crops such clips to their central 10 s; shorter clips are repeat-padded
-by the extractor exactly as in CLAP, and ``is_longer`` is always False (no random fusion).
+Audio input follows ``ClapFeatureExtractor`` (48 kHz, 64 mel bands, hop 480, 10 s), computed
+in torch by :class:`audioseek.audio.features.ClapLogMel` (batched, on the model's device, equal
+to the numpy extractor to ~1e-5 dB) with one change that makes embeddings deterministic: the
+extractor crops clips longer than 10 s at a *random* offset (``rand_trunc``) or picks random
+chunks (``fusion``); here a random crop happens only in training mode, and in eval mode such
+clips are cropped to their central 10 s. Shorter clips are padded by the checkpoint's own rule
+(``repeatpad`` for the LAION checkpoints), and ``is_longer`` is always False (no random fusion).
+A batch of clips of different lengths is embedded with :func:`clap_fit_batch` first (each clip
+padded by that rule at its own length, then one ``(batch, 10 s)`` tensor).
 """
 
 from __future__ import annotations
@@ -39,30 +43,6 @@ CLAP_DEFAULT_ID = "laion/clap-htsat-unfused"
 def _check_source(source: str) -> None:
     if source.startswith((".", "/", "~")) and not Path(source).expanduser().exists():
         raise ModelLoadError(f"CLAP model path not found: {source!r}")
-
-
-class ClapFrontend(nn.Module):
-    """``(batch, samples)`` at 48 kHz -> CLAP log-mel ``(batch, 64, frames)`` (fused models:
-    ``(batch, 4, 64, frames)``), via the model's own ``ClapFeatureExtractor``."""
-
-    def __init__(self, feature_extractor):
-        super().__init__()
-        self.extractor = feature_extractor
-        self.max_samples = int(feature_extractor.nb_max_samples)
-
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        arrays = []
-        for w in wave.detach().float().cpu().numpy():
-            if w.shape[-1] > self.max_samples:  # deterministic centre crop
-                start = (w.shape[-1] - self.max_samples) // 2
-                w = w[start : start + self.max_samples]
-            arrays.append(np.ascontiguousarray(w, dtype=np.float64))
-        feats = self.extractor(
-            arrays, sampling_rate=self.extractor.sampling_rate, return_tensors="np"
-        )["input_features"]  # (batch, channels, frames, 64)
-        x = torch.from_numpy(np.asarray(feats, dtype=np.float32)).to(wave.device)
-        x = x.transpose(-1, -2)  # (batch, channels, 64, frames)
-        return x.squeeze(1) if x.shape[1] == 1 else x
 
 
 class ClapAudioTower(nn.Module):
@@ -125,6 +105,8 @@ def clap_htsat_audio(source: str = CLAP_DEFAULT_ID, pretrained: bool = True) -> 
     """
     from transformers import ClapAudioModelWithProjection, ClapConfig, ClapFeatureExtractor
 
+    from audioseek.audio.features import ClapLogMel
+
     source = str(source)
     model = _load_hf(ClapAudioModelWithProjection, source, pretrained, "audio_config")
     try:
@@ -140,7 +122,7 @@ def clap_htsat_audio(source: str = CLAP_DEFAULT_ID, pretrained: bool = True) -> 
     groups.append(("head", [model]))  # remaining: norms, head, audio_projection
     encoder = AudioEncoder(
         "clap-htsat",
-        ClapFrontend(extractor),
+        ClapLogMel.from_extractor(extractor),  # the extractor's rule in torch, batched
         ClapAudioTower(model),
         output_dim=int(model.config.projection_dim),
         sample_rate=int(extractor.sampling_rate),
@@ -219,3 +201,23 @@ def clap_logit_scale(source: str) -> float:
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(f"cannot load CLAP model {source!r}: {first_line(e)}") from None
     return float(model.logit_scale_t.detach().exp())
+
+
+def clap_fit_batch(encoder, waves) -> torch.Tensor:
+    """Clips of any lengths (a list of 1-D arrays/tensors at the encoder's rate) -> one
+    ``(batch, clip_samples)`` float32 tensor, each clip padded / centre-cropped by the CLAP
+    encoder's own rule (``repeatpad`` pads a 0.5 s hit by repeating it, not with silence).
+    Feeding the result to the encoder gives each clip the vector it gets alone."""
+    from audioseek.audio.features import ClapLogMel, clap_fit_length
+
+    fe = getattr(encoder, "frontend", None)
+    if not isinstance(fe, ClapLogMel):
+        raise TypeError(f"clap_fit_batch needs a CLAP audio encoder, got {type(encoder).__name__}")
+    rows = [torch.as_tensor(np.asarray(w, dtype=np.float32)).reshape(-1) for w in waves]
+    if not rows or any(r.numel() == 0 for r in rows):
+        raise ValueError("clap_fit_batch needs at least one non-empty clip")
+    lengths = torch.tensor([r.numel() for r in rows])
+    x = torch.zeros(len(rows), int(lengths.max()))
+    for i, r in enumerate(rows):
+        x[i, : r.numel()] = r
+    return clap_fit_length(x, fe.max_samples, fe.padding, lengths, random_crop=False)
