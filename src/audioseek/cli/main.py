@@ -14,7 +14,7 @@ import logging
 import sys
 
 from audioseek import __version__
-from audioseek.cli import data, evaluate, index, serve, train
+from audioseek.cli import data, evaluate, index, merge, serve, train
 from audioseek.errors import AudioseekError
 
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    for module in (data, train, evaluate, index, serve):
+    for module in (data, train, evaluate, index, merge, serve):
         module.register(sub)
     return parser
 
