@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from audioseek.train.losses import info_nce
+from audioseek.train.losses import info_nce, info_nce_rows
 
 # query rows q_i, key rows k_j (already unit length); logits = q @ k.T:
 # [[1.0, 0.0, 0.8],
@@ -107,3 +107,16 @@ def test_gradients_flow_to_embeddings_and_scale():
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="same D"):
         info_nce(torch.zeros(3, 4), torch.zeros(3, 5), 1.0)
+
+
+def test_rows_are_the_per_query_terms_of_the_one_directional_loss():
+    ids = torch.tensor([0, 0, 1])
+    rows = info_nce_rows(Q, K, 1.0, ids, ids)
+    assert rows.shape == (3,)
+    assert rows.mean().item() == pytest.approx(
+        info_nce(Q, K, 1.0, query_ids=ids, key_ids=ids, symmetric=False).item(), abs=1e-7
+    )
+    # row 2 has one positive (key 2): its term is the plain cross-entropy of that row
+    assert rows[2].item() == pytest.approx(-(0.96 - _lse(0.6, 0.8, 0.96)), abs=1e-6)
+    with pytest.raises(ValueError, match="at least one positive"):
+        info_nce_rows(Q, K, 1.0, torch.tensor([0, 1, 2]), torch.tensor([5, 6, 7]))

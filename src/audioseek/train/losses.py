@@ -1,20 +1,35 @@
 """Contrastive losses.
 
-``info_nce`` is CLIP's symmetric InfoNCE with a learnable temperature, or the paper's
-one-directional equation (1) with ``symmetric=False``. Generic names: a ``query`` batch is
-scored against a ``key`` batch; nothing here knows which side is audio.
+``info_nce`` is CLIP's symmetric InfoNCE, or the paper's one-directional equation (1) with
+``symmetric=False`` (the paper's scale is a fixed 1: pass ``logit_scale=1.0``). Generic
+names: a ``query`` batch is scored against a ``key`` batch; nothing here knows which side
+is audio.
+
+``contrastive_loss`` is what training calls: a batch of items (clips) and their captions,
+with global negatives across ranks (:mod:`audioseek.train.distributed`) and open_clip's
+``local_loss`` option. In one process it is ``info_nce`` on the batch.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+LossKind = Literal["symmetric", "one_directional"]
+LOSS_KINDS: tuple[str, ...] = ("symmetric", "one_directional")
+
+
+def _soft_ce_rows(logits: Tensor, targets: Tensor) -> Tensor:
+    """Per-row cross-entropy (N,) of ``logits`` (N, M) against row-stochastic ``targets``."""
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1)
+
 
 def _soft_ce(logits: Tensor, targets: Tensor) -> Tensor:
     """Mean cross-entropy of ``logits`` (N, M) against row-stochastic ``targets`` (N, M)."""
-    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    return _soft_ce_rows(logits, targets).mean()
 
 
 def positive_mask(
@@ -91,3 +106,100 @@ def info_nce(
     targets_t = targets.t()
     loss_kq = _soft_ce(logits.t(), targets_t / targets_t.sum(dim=1, keepdim=True))
     return 0.5 * (loss_qk + loss_kq)
+
+
+def info_nce_rows(
+    query: Tensor,
+    key: Tensor,
+    logit_scale: Tensor | float,
+    query_ids: Tensor,
+    key_ids: Tensor,
+) -> Tensor:
+    """Per-query InfoNCE terms (Nq,) of ``query`` (Nq, D) against ``key`` (Nk, D):
+    ``-sum_k target[q, k] * log softmax_k(logit_scale * q . k)``, the target spread uniformly
+    over the keys that share the query's id. ``info_nce(..., symmetric=False)`` is their mean.
+    """
+    if query.ndim != 2 or key.ndim != 2 or query.shape[1] != key.shape[1]:
+        raise ValueError(
+            f"query and key must be (N, D) with the same D: got {tuple(query.shape)} "
+            f"and {tuple(key.shape)}"
+        )
+    pos = positive_mask(query.shape[0], key.shape[0], query_ids, key_ids, device=query.device)
+    if not bool(pos.any(dim=1).all()):
+        raise ValueError("every query needs at least one positive key")
+    logits = logit_scale * (query @ key.t())
+    targets = pos.to(logits.dtype)
+    return _soft_ce_rows(logits, targets / targets.sum(dim=1, keepdim=True))
+
+
+def contrastive_loss(
+    items: Tensor,
+    captions: Tensor,
+    caption_item: Tensor,
+    logit_scale: Tensor | float,
+    kind: LossKind = "symmetric",
+    item_ids: Tensor | None = None,
+    local_loss: bool = False,
+    gather: bool = True,
+    gather_with_grad: bool = True,
+    group=None,
+) -> Tensor:
+    """InfoNCE between a batch of ``items`` (B, D) and their ``captions`` (N, D), with the
+    negatives of every rank.
+
+    ``caption_item`` (N,): the local row of ``items`` each caption describes.
+    ``item_ids`` (B,): optional dataset-wide item identity; rows with equal ids are positives
+    wherever they sit (see :func:`audioseek.train.distributed.gather_pairs`). Without it,
+    ids are the local rows offset per rank.
+    ``kind``: ``"symmetric"`` (CLIP: mean of captions->items and items->captions) or
+    ``"one_directional"`` (the paper's equation (1): each item against all captions).
+    Use ``logit_scale=1.0`` for equation (1) as printed.
+
+    Distributed (``torch.distributed`` initialised, world > 1, ``gather=True``): embeddings
+    are all-gathered from every rank (with gradients unless ``gather_with_grad=False``).
+
+    - ``local_loss=False``: every rank computes the loss on the whole global batch (the same
+      number everywhere), the returned value equals the single-process loss on the
+      concatenated batch, and DDP's average of the parameter gradients equals its gradient.
+    - ``local_loss=True`` (open_clip): each rank scores only its own rows against the global
+      columns ((n_local x N_all) instead of (N_all x N_all) logits). The rank's row terms are
+      summed and divided by the *global* row count times ``1 / world_size``, so the mean of
+      the ranks' losses (what DDP's gradient averaging differentiates) is exactly the
+      single-process loss, even for shards of different sizes; a single rank's value is its
+      share scaled by the world size, not the global loss.
+
+    One process: ``info_nce`` on the batch, whatever ``local_loss`` and ``gather`` say.
+    Returns a scalar tensor.
+    """
+    from audioseek.train.distributed import gather_pairs
+
+    if kind not in LOSS_KINDS:
+        raise ValueError(f"unknown loss kind {kind!r}; expected one of {LOSS_KINDS}")
+    if items.ndim != 2 or captions.ndim != 2 or items.shape[1] != captions.shape[1]:
+        raise ValueError(
+            f"items and captions must be (N, D) with the same D: got {tuple(items.shape)} "
+            f"and {tuple(captions.shape)}"
+        )
+    g = gather_pairs(
+        items, captions, caption_item, item_ids, gather_with_grad, group, enabled=gather
+    )
+    if not local_loss or g.world_size == 1:
+        if kind == "symmetric":
+            return info_nce(
+                g.captions, g.items, logit_scale, g.caption_ids, g.item_ids, symmetric=True
+            )
+        return info_nce(
+            g.items, g.captions, logit_scale, g.item_ids, g.caption_ids, symmetric=False
+        )
+    n_items_all, n_captions_all = g.items.shape[0], g.captions.shape[0]
+    item_rows = info_nce_rows(
+        g.local_items, g.captions, logit_scale, g.local_item_ids, g.caption_ids
+    )
+    item_term = item_rows.sum() * (g.world_size / n_items_all)
+    if kind == "one_directional":
+        return item_term
+    caption_rows = info_nce_rows(
+        g.local_captions, g.items, logit_scale, g.local_caption_ids, g.item_ids
+    )
+    caption_term = caption_rows.sum() * (g.world_size / n_captions_all)
+    return 0.5 * (caption_term + item_term)
