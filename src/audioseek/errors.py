@@ -23,6 +23,15 @@ class AudioDecodeError(AudioseekError):
         super().__init__(f"cannot decode audio file {self.path!r}: {reason}")
 
 
+class AudioTooLongError(AudioDecodeError):
+    """A file decodes to more than an allowed duration (e.g. an upload limit); decoding stopped
+    as soon as the limit was passed."""
+
+    def __init__(self, path, max_seconds: float):
+        self.max_seconds = float(max_seconds)
+        super().__init__(path, f"longer than the limit of {self.max_seconds:g} s")
+
+
 class DatasetError(AudioseekError):
     """A dataset folder, CSV or manifest is missing or malformed."""
 

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from audioseek.audio.windows import Window, frame, pad_or_crop_center, sliding_windows
+from audioseek.audio.windows import (
+    Window,
+    frame,
+    pad_or_crop_center,
+    sliding_windows,
+    stream_windows,
+)
 from audioseek.errors import ConfigError
 
 
@@ -103,3 +109,63 @@ def test_frame_rows_are_the_windows():
     assert short.shape == (1, 30) and short.sum() == 7 and wins[0].stop == 7
     with pytest.raises(ValueError, match="mono"):
         frame(np.ones((2, 100)), 10, 3.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# stream_windows: the same windows from a stream of chunks
+
+
+def _chunked(x: np.ndarray, sizes) -> list[np.ndarray]:
+    out, i = [], 0
+    for n in sizes:
+        out.append(x[i : i + n])
+        i += n
+    return out
+
+
+@pytest.mark.parametrize("n", [0, 1, 99, 100, 101, 150, 170, 171, 1000, 1003])
+@pytest.mark.parametrize("window_s,hop_s", [(1.0, 0.5), (1.0, 1.0), (1.0, 0.3), (0.07, 0.05)])
+def test_stream_windows_equal_sliding_windows_for_any_chunking(n, window_s, hop_s):
+    sr = 100
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    ref = sliding_windows(n, sr, window_s, hop_s)
+    rng = np.random.default_rng(7)
+    chunkings = [
+        [n],  # one chunk
+        [1] * n,  # sample by sample
+        list(rng.integers(0, 250, 2 * n + 2)),  # random sizes, empty chunks included
+    ]
+    for sizes in chunkings:
+        got = list(stream_windows(_chunked(x, sizes), sr, window_s, hop_s))
+        assert [w for w, _ in got] == ref
+        for w, y in got:
+            assert y.dtype == np.float32
+            assert np.array_equal(y, x[w.start : w.stop])
+
+
+def test_stream_windows_yield_as_soon_as_a_window_is_complete():
+    """A window comes out when its last sample arrives, not at the end of the stream."""
+    sr, fed = 10, []
+
+    def chunks():
+        for i in range(10):
+            fed.append(i)
+            yield np.full(5, i, np.float32)
+
+    it = stream_windows(chunks(), sr, 1.0, 0.5)  # 10-sample windows every 5
+    w, y = next(it)
+    assert (w.start, w.stop) == (0, 10) and len(fed) == 2
+    w, y = next(it)
+    assert (w.start, w.stop) == (5, 15) and len(fed) == 3
+    assert np.array_equal(y, np.repeat([1.0, 2.0], 5))
+
+
+def test_stream_windows_copies_and_bad_input():
+    x = np.arange(30, dtype=np.float32)
+    (w0, y0), *_ = stream_windows([x], 10, 1.0, 1.0)
+    y0[:] = -1  # the caller owns what it gets
+    assert x[0] == 0
+    with pytest.raises(ValueError, match="mono"):
+        list(stream_windows([np.zeros((4, 2))], 10, 1.0, 1.0))
+    with pytest.raises(ConfigError):
+        stream_windows([x], 10, 1.0, 2.0)  # checked before any chunk is read

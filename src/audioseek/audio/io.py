@@ -9,6 +9,19 @@ Two decoders sit behind one function:
 
 Resampling uses soxr in high-quality mode; channels are mixed down by averaging.
 
+**Streaming.** :func:`iter_chunks` decodes block by block (raw libsndfile reads, PyAV frame by
+frame), mixes each block down and resamples it with a streaming ``soxr.ResampleStream``;
+:func:`iter_windows` cuts that stream into the windows of
+:func:`audioseek.audio.windows.sliding_windows`. Peak memory is a few blocks and one window
+whatever the file's duration, and nothing is allocated from what a header claims (a WAV whose
+header says 4 GB costs what its data costs). soxr's streaming output does not depend on how the
+input is chunked and equals its one-shot output bit for bit, and :func:`load_audio` of a whole
+file is the concatenation of the same stream, so every window from :func:`iter_windows` equals
+the slice of :func:`load_audio`'s full read exactly. ``max_seconds`` refuses a file with
+:class:`audioseek.errors.AudioTooLongError` as soon as the decoded duration passes the limit,
+without decoding the rest. :func:`probe_duration` and :func:`audio_info` read headers (or, for
+containers without a duration, count demuxed packets) and never decode the audio.
+
 Windowed reads (``start``/``end`` in seconds) seek instead of decoding the whole file.
 The returned samples are *defined* as the slice ``[round(start * sr), round(end * sr))`` of the
 full read at ``sr``: the read starts at a native frame on the common grid of both rates (a
@@ -31,12 +44,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from audioseek.errors import AudioDecodeError, ConfigError
+from audioseek.audio.windows import Window, stream_windows, window_bounds
+from audioseek.errors import AudioDecodeError, AudioTooLongError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +73,7 @@ _SNDFILE_EXTENSIONS = frozenset(
 )  # fmt: skip
 
 _LARGE = 1 << 20  # frames per block of a normal read (bounds peak memory of long files)
+_STREAM_BYTES = 1 << 20  # bytes of interleaved float32 per raw libsndfile block when streaming
 _BLOCK = 4096  # frames per block when salvaging a damaged file (at most this much is lost)
 # Native frames decoded before a window and dropped: a lossy decoder that starts at a seek point
 # (MP3 bit reservoir, MDCT overlap) only matches a full decode after a frame or two.
@@ -103,29 +119,30 @@ def load_audio(
     *,
     start: float | None = None,
     end: float | None = None,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
     """Decode ``path`` to a mono float32 array ``(samples,)`` at ``sr`` Hz.
 
     ``start``/``end`` (seconds, ``None`` = file start / file end) select the window
     ``[round(start * sr), round(end * sr))`` of the full read; an ``end`` past the end of the
     file is clipped, a ``start`` at or past the end gives an empty array. Raises
-    :class:`AudioDecodeError` for any file that cannot be decoded.
+    :class:`AudioDecodeError` for any file that cannot be decoded. A whole-file read is the
+    concatenation of :func:`iter_chunks` (``max_seconds`` as there; it does not apply to
+    windowed reads, which are bounded by their window). To bound memory on long or untrusted
+    files, use :func:`iter_windows` instead.
     """
     sr = _check_rate(sr)
     path = _check_path(path)
     s0, s1 = _check_window(path, start, end)
+    limit = _check_limit(max_seconds)
     out_start = 0 if s0 is None else int(round(s0 * sr))
     out_stop = None if s1 is None else int(round(s1 * sr))
+    if out_start == 0 and out_stop is None:  # the whole file: the stream, concatenated
+        parts = list(_chunks(path, sr, limit))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
     try:
         with _open(path) as dec:
-            native = dec.sample_rate
-            if out_start == 0 and out_stop is None:
-                mono = dec.read(0, None)
-                if mono.size == 0:
-                    raise AudioDecodeError(path, _no_audio(dec))
-                y = _resample(mono, native, sr)
-            else:
-                y = _read_window(dec, native, sr, out_start, out_stop)
+            y = _read_window(dec, dec.sample_rate, sr, out_start, out_stop)
     except AudioDecodeError:
         raise
     except MemoryError:
@@ -137,13 +154,73 @@ def load_audio(
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+def iter_chunks(
+    path: str | os.PathLike, sr: int, *, max_seconds: float | None = None
+) -> Iterator[np.ndarray]:
+    """Decode ``path`` as a stream of mono float32 chunks ``(n,)`` at ``sr`` Hz.
+
+    The concatenation of the chunks is :func:`load_audio` ``(path, sr)`` exactly; chunk lengths
+    are the decoder's (a few thousand to ~65 000 samples) and carry no meaning. Memory is a few
+    blocks whatever the duration. ``max_seconds`` (decoded seconds, ``None`` = no limit) raises
+    :class:`AudioTooLongError` as soon as more than that has been decoded. The path, rate and
+    limit are checked when this is called; decoding errors (:class:`AudioDecodeError`) are
+    raised while iterating. The file stays open until the iterator is exhausted or closed.
+    """
+    sr = _check_rate(sr)
+    path = _check_path(path)
+    return _chunks(path, sr, _check_limit(max_seconds))
+
+
+def iter_windows(
+    path: str | os.PathLike,
+    sr: int,
+    window_s: float,
+    hop_s: float,
+    *,
+    max_seconds: float | None = None,
+) -> Iterator[tuple[Window, np.ndarray]]:
+    """Decode ``path`` window by window: ``(Window, samples)`` for every window of
+    :func:`audioseek.audio.windows.sliding_windows` over the file at ``sr`` Hz.
+
+    ``samples`` is mono float32 and equals ``load_audio(path, sr)[w.start:w.stop]`` bit for
+    bit; the last window is shorter (not padded: the caller pads, e.g. with
+    :func:`audioseek.audio.windows.frame`'s convention) and its ``end_s`` is the decoded
+    duration. Peak memory is about one window plus a few decoder blocks, whatever the
+    duration; nothing is decoded before the caller asks for the next window.
+    ``max_seconds`` as in :func:`iter_chunks`: the windows before the limit are yielded, then
+    :class:`AudioTooLongError` is raised. Window/hop and path errors are raised when this is
+    called (:class:`ConfigError`, :class:`AudioDecodeError`), decoding errors while iterating.
+    """
+    sr = _check_rate(sr)
+    window_bounds(sr, window_s, hop_s)
+    chunks = iter_chunks(path, sr, max_seconds=max_seconds)
+    return stream_windows(chunks, sr, window_s, hop_s)
+
+
+def probe_duration(path: str | os.PathLike) -> float:
+    """The file's duration in seconds from its headers, without decoding any audio (containers
+    that store none: the sum of the demuxed packets' durations). A header cannot make this
+    allocate: libsndfile bounds a PCM length by the file's size. It is what the file *claims*;
+    the decoded duration (the last window's ``end_s``) is authoritative. Raises
+    :class:`AudioDecodeError`."""
+    return _header_info(_check_path(path)).duration
+
+
 def audio_info(path: str | os.PathLike) -> AudioInfo:
     """Read duration, rate, channels, container, codec and tags from the file's headers.
 
-    Does not decode the audio, except for containers that store no duration at all (then
-    the packets are decoded once to count samples). Raises :class:`AudioDecodeError`.
+    Never decodes the audio (containers that store no duration at all: the demuxed packets'
+    durations are summed). Raises :class:`AudioDecodeError`.
     """
     path = _check_path(path)
+    info = _header_info(path)
+    tags = _read_tags(path)
+    for k, v in info.tags.items():
+        tags.setdefault(k, v)
+    return AudioInfo(info.duration, info.sample_rate, info.channels, info.format, info.codec, tags)
+
+
+def _header_info(path: Path) -> AudioInfo:
     try:
         info = _sf_info(path) if _use_sndfile_first(path) else None
         if info is None:
@@ -156,14 +233,55 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         raise AudioDecodeError(path, _reason(e)) from e
     if not info.duration > 0:
         raise AudioDecodeError(path, "no audio frames (zero duration)")
-    tags = _read_tags(path)
-    for k, v in info.tags.items():
-        tags.setdefault(k, v)
-    return AudioInfo(info.duration, info.sample_rate, info.channels, info.format, info.codec, tags)
+    return info
+
+
+def _chunks(path: Path, sr: int, limit: float | None) -> Iterator[np.ndarray]:
+    """The stream behind :func:`iter_chunks` (arguments already checked)."""
+    try:
+        with _open(path) as dec:
+            native = dec.sample_rate
+            rs = None
+            if native != sr:
+                import soxr
+
+                rs = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ")
+            max_in = None if limit is None else limit * native
+            n_in = 0
+            for x in dec.stream():
+                if not np.all(np.isfinite(x)):
+                    raise AudioDecodeError(path, "contains non-finite samples (NaN or inf)")
+                n_in += len(x)
+                if max_in is not None and n_in > max_in:
+                    raise AudioTooLongError(path, limit)
+                y = x if rs is None else rs.resample_chunk(x, last=False)
+                if len(y):
+                    yield y
+            if n_in == 0:
+                raise AudioDecodeError(path, _no_audio(dec))
+            if rs is not None:
+                y = rs.resample_chunk(np.zeros(0, np.float32), last=True)
+                if len(y):
+                    yield y
+    except AudioDecodeError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as e:  # any decoder failure becomes one typed, one-line error
+        raise AudioDecodeError(path, _reason(e)) from e
 
 
 # --------------------------------------------------------------------------------------------
 # validation
+
+
+def _check_limit(max_seconds) -> float | None:
+    if max_seconds is None:
+        return None
+    ok = not isinstance(max_seconds, bool) and isinstance(max_seconds, int | float | np.number)
+    if not ok or not math.isfinite(max_seconds) or max_seconds <= 0:
+        raise ConfigError(f"invalid max_seconds={max_seconds!r}; expected seconds > 0 or None")
+    return float(max_seconds)
 
 
 def _check_rate(sr) -> int:
@@ -324,6 +442,7 @@ class _SndfileDecoder:
         self.sample_rate = int(self._f.samplerate)
         self.channels = int(self._f.channels)
         self.error: str | None = None
+        self._fresh = True  # nothing read or sought yet
 
     def __enter__(self):
         return self
@@ -336,6 +455,7 @@ class _SndfileDecoder:
 
     def read(self, start: int, stop: int | None) -> np.ndarray:
         """Mono float32 native-rate frames ``[start, stop)``; short at a (truncated) end."""
+        self._fresh = False
         f = self._f
         if stop is not None and stop <= start:
             return np.zeros(0, np.float32)
@@ -370,6 +490,62 @@ class _SndfileDecoder:
                 except Exception:
                     return self._read_by_skipping(start, stop)
             return self._read_blocks(n)[skip:]
+
+    def stream(self) -> Iterator[np.ndarray]:
+        """Mono float32 native-rate blocks from the file's start to its end.
+
+        Raw ``sf_readf_float`` calls into one reused buffer: soundfile's ``read`` asks for the
+        position and re-seeks around every call (which restarts libsndfile 1.2's MP3 decoder
+        without its bit reservoir, and can misplace Vorbis near the end) and allocates what
+        the header claims; a raw read does neither. Its output equals one full read. If
+        libsndfile reports an error part-way, FFmpeg continues from the same frame when it can
+        read the file at the same rate; otherwise the audio before the error is kept (with a
+        warning).
+        """
+        from soundfile import _ffi, _snd
+
+        if not self._fresh:  # a fresh handle is at frame 0 (asking would seek: see above)
+            self._reopen()
+        self._fresh = False
+        f = self._f
+        block = max(1024, _STREAM_BYTES // (4 * self.channels))
+        buf = np.empty((block, self.channels), np.float32)
+        ptr = _ffi.cast("float *", buf.ctypes.data)
+        pos = 0
+        while True:
+            n = int(_snd.sf_readf_float(f._file, ptr, block))
+            if n > 0:
+                yield _mixdown(buf[:n]) if self.channels > 1 else buf[:n, 0].copy()
+                pos += n
+            if n < block:
+                code = _snd.sf_error(f._file)
+                if code:
+                    reason = _ffi.string(_snd.sf_error_number(code)).decode("utf-8", "replace")
+                    yield from self._continue_with_ffmpeg(pos, reason)
+                return
+
+    def _continue_with_ffmpeg(self, pos: int, reason: str) -> Iterator[np.ndarray]:
+        log.debug("libsndfile failed on %s at frame %d (%s); trying FFmpeg", self.path, pos, reason)
+        got = 0
+        try:
+            with _PyAVDecoder(self.path) as dec:
+                if dec.sample_rate == self.sample_rate:
+                    at = 0
+                    for x in dec.stream():
+                        if at + len(x) > pos:
+                            part = x[max(0, pos - at) :]
+                            got += len(part)
+                            yield part
+                        at += len(x)
+                    if dec.error:
+                        reason = dec.error
+        except _CannotOpen:
+            pass
+        if pos == 0 and got == 0:
+            raise AudioDecodeError(self.path, reason)
+        self.error = reason
+        log.warning("%s is damaged or truncated (%s); keeping the audio before it",
+                    self.path, reason)  # fmt: skip
 
     def _read_with_ffmpeg(self, start: int, stop: int | None) -> np.ndarray | None:
         """The same frames decoded by PyAV, or None if FFmpeg cannot do better."""
@@ -515,6 +691,12 @@ class _PyAVDecoder:
     def is_empty(self) -> bool:
         return self.read(0, 1).size == 0
 
+    def stream(self) -> Iterator[np.ndarray]:
+        """Mono float32 native-rate chunks (one per decoded frame) from the file's start."""
+        self._rewind()
+        for _pts, x in self._frames():
+            yield x
+
     def _frames(self):
         """Yield ``(pts, mono float32 chunk)``; stops (with a warning) at damaged data."""
         try:
@@ -580,9 +762,12 @@ class _PyAVDecoder:
             duration = float(s.duration * s.time_base)
         elif c.duration is not None:
             duration = c.duration / 1_000_000  # AV_TIME_BASE
-        if duration is None:
-            log.info("%s stores no duration; decoding once to measure it", self.path)
-            duration = sum(len(x) for _, x in self._frames()) / self.sample_rate
+        if duration is None:  # count the packets' durations: demuxing only, no decoding
+            log.info("%s stores no duration; counting its packets", self.path)
+            ticks = 0
+            for packet in c.demux(s):
+                ticks += packet.duration or 0
+            duration = float(ticks * s.time_base) if s.time_base is not None else 0.0
         names = c.format.name.split(",")
         ext = self.path.suffix.lower().lstrip(".")
         fmt = ext if ext in names else names[0]

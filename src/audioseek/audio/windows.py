@@ -5,6 +5,8 @@
 * :func:`sliding_windows`: windows of ``window_s`` every ``hop_s`` seconds covering a whole
   file, with sample-exact bounds and their times.
 * :func:`frame`: the windows' samples stacked into one ``(n_windows, window_samples)`` array.
+* :func:`stream_windows`: the same windows cut from a stream of chunks (a decoder's output),
+  holding at most one window plus one chunk, so memory does not grow with the duration.
 
 Convention for the last window: windows start at ``k * hop`` and the last one is the first that
 reaches the end of the file; it is **shorter** than the others (its ``stop`` is the file's last
@@ -16,6 +18,7 @@ sample and ``end_s`` the file's true duration, so timestamps never point past th
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,7 +26,14 @@ import numpy as np
 
 from audioseek.errors import ConfigError
 
-__all__ = ["Window", "frame", "pad_or_crop_center", "sliding_windows", "window_bounds"]
+__all__ = [
+    "Window",
+    "frame",
+    "pad_or_crop_center",
+    "sliding_windows",
+    "stream_windows",
+    "window_bounds",
+]
 
 
 @dataclass(frozen=True)
@@ -137,3 +147,55 @@ def frame(
         else:
             out[w.index] = pad_or_crop_center(seg, win)
     return out, wins
+
+
+def stream_windows(
+    chunks: Iterable[np.ndarray], sr: int, window_s: float, hop_s: float
+) -> Iterator[tuple[Window, np.ndarray]]:
+    """The windows of :func:`sliding_windows` over the concatenation of ``chunks``, each with its
+    samples, without ever holding the whole signal.
+
+    ``chunks`` are 1-D arrays of any lengths (empty ones are skipped) whose concatenation is the
+    signal. Yields ``(Window, samples)`` in order; ``samples`` is a fresh array equal to
+    ``signal[w.start:w.stop]`` (the last window is shorter, not padded). A window is yielded as
+    soon as its last sample has arrived; the last, short window (and the only one of a signal
+    shorter than a window) when ``chunks`` is exhausted. Holds at most one window plus one
+    chunk. The window/hop are checked (:class:`ConfigError`) before the first chunk is read.
+    """
+    win, hop = window_bounds(sr, window_s, hop_s)
+    return _stream_windows(iter(chunks), sr, win, hop)
+
+
+def _stream_windows(chunks, sr: int, win: int, hop: int) -> Iterator[tuple[Window, np.ndarray]]:
+    pending: list[np.ndarray] = []  # samples [base, total) of the signal
+    base = total = 0
+    k = 0  # next window
+    for chunk in chunks:
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 1:
+            raise ValueError(f"expected mono chunks (samples,), got shape {chunk.shape}")
+        if chunk.size == 0:
+            continue
+        pending.append(chunk)
+        total += len(chunk)
+        if k * hop + win > total:
+            continue
+        buf = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        while k * hop + win <= total:  # window k is complete (and exists: window k-1 ended
+            start = k * hop  # before `total`, since hop > 0)
+            yield (
+                Window(k, start / sr, (start + win) / sr, start, start + win),
+                buf[start - base : start - base + win].copy(),
+            )
+            k += 1
+        # keep samples from the next window's start on (fewer than one window: copy them, so
+        # a huge chunk is not kept alive by a view)
+        pending = [buf[k * hop - base :].copy()]
+        base = k * hop
+    if total == 0:
+        return
+    if k > 0 and (k - 1) * hop + win >= total:  # the last complete window reached the end
+        return
+    start = k * hop
+    rest = np.concatenate(pending) if len(pending) > 1 else pending[0]
+    yield Window(k, start / sr, total / sr, start, total), np.array(rest[start - base :])
