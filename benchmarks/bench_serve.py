@@ -12,7 +12,7 @@ What runs, all in one invocation:
 3. for each concurrency level, ``--requests`` searches with varied queries are sent by that
    many httpx clients (bounded: fixed request count and ``--time-cap`` seconds per level);
 4. references measured in the same run: ``GET /healthz`` at the same concurrency (the HTTP
-   floor: no model, no index); ``Searcher.search`` called in-process for the same queries
+   floor: no model, no index); ``Index.search`` called in-process for the same queries
    on a searcher thread set up like the server's (the search itself, no HTTP); and a second
    server with torch's default intra-op threads (one per core) instead of the server's
    default of 1 (``AUDIOSEEK_SERVE_THREADS``), at concurrency 1.
@@ -186,13 +186,12 @@ async def load(url: str, path: str, concurrency: int, n_requests: int, time_cap:
 
 
 def in_process(db: Path, device: str, n: int) -> dict:
-    """Reference: the server's own compute path without HTTP: ``Searcher.search`` for the
-    same queries, one at a time, on a ``SearcherWorker`` thread set up like the server's."""
-    from audioseek.index.search import Searcher
-    from audioseek.serve.app import SearcherWorker, open_searcher, serve_threads
+    """Reference: the server's own compute path without HTTP: ``Index.search`` for the
+    same queries, one at a time, on a ``ServiceWorker`` thread set up like the server's."""
+    from audioseek.serve.app import ServiceWorker, open_service, serve_threads
 
     threads = serve_threads()
-    worker = SearcherWorker(factory=lambda: open_searcher(Searcher, db, None, device, threads))
+    worker = ServiceWorker(factory=lambda: open_service(db, None, device, threads))
     worker.run(lambda s: s.search([QUERIES[0]], k=10))  # build the matrix
     lat = []
     t_all = time.perf_counter()

@@ -1,10 +1,10 @@
-"""Fixtures for the HTTP API tests: a generated audio library and a fake ``Searcher``.
+"""Fixtures for the HTTP API tests: a generated audio library and a fake ``SearchService``.
 
-The fake has exactly the contract interface of ``audioseek.index.search.Searcher``
-(docs/architecture.md) and a store whose ``path_allowed`` behaves like the real one
-(an indexed file's resolved path). It scores files by word overlap with their names, so
-the API's behaviour can be checked without a model; ``test_real_index.py`` runs the same
-app on a real index.
+The fake implements the ``SearchService`` protocol of :mod:`audioseek.index.types` and
+returns its real dataclasses (``Hit``, ``IndexedFile``, ``DuplicateGroup``, ``IndexInfo``),
+exactly what ``audioseek.Index`` returns. It scores files by word overlap with their names,
+so the API's behaviour can be checked without a model; ``test_real_index.py`` runs the same
+app (and ``audioseek.Client``) on a real index.
 """
 
 from __future__ import annotations
@@ -19,28 +19,16 @@ import pytest
 import soundfile as sf
 
 from audioseek.errors import AudioDecodeError, QueryError
+from audioseek.index.types import DuplicateGroup, DuplicatePair, Hit, IndexedFile, IndexInfo
 
 SR = 16000
-
-
-@dataclass
-class Hit:
-    file_id: int
-    path: str
-    score: float
-    start: float
-    end: float
-    duration: float
-    sample_rate: int
-    format: str
-    title: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    genre: str | None = None
+HOSTED = "http://localhost"  # the TestClient's default 'testserver' is not an allowed Host
 
 
 @dataclass
 class Record:
+    """What the fake holds about one file (an ``IndexedFile`` plus tags)."""
+
     id: int
     path: str
     duration: float
@@ -51,37 +39,28 @@ class Record:
     album: str | None = None
     genre: str | None = None
 
+    def indexed_file(self) -> IndexedFile:
+        size = Path(self.path).stat().st_size if Path(self.path).is_file() else None
+        return IndexedFile(
+            self.id, self.path, self.duration, self.sample_rate, 1, self.format, size
+        )
 
-@dataclass
-class DuplicateGroup:
-    files: list[int]
-    score: float
 
+class FakeService:
+    """``SearchService`` stand-in; counts concurrent calls to check the server's threads."""
 
-class FakeStore:
-    def __init__(self, records: list[Record]):
+    def __init__(self, records: list[Record], delay: float = 0.0, roots: list[str] | None = None):
         self.records = {r.id: r for r in records}
-
-    def get_file(self, file_id: int) -> Record | None:
-        return self.records.get(file_id)
-
-    def files(self) -> list[Record]:
-        return list(self.records.values())
-
-    def path_allowed(self, path) -> bool:
-        resolved = str(Path(path).resolve())
-        return any(r.path == resolved for r in self.records.values())
-
-
-class FakeSearcher:
-    """Contract-shaped stand-in; counts concurrent calls to check the server's lock."""
-
-    def __init__(self, records: list[Record], delay: float = 0.0):
-        self.store = FakeStore(records)
+        self.roots = (
+            list(roots)
+            if roots is not None
+            else sorted({str(Path(r.path).parent) for r in records})
+        )
         self.delay = delay
         self.calls: list[tuple] = []
         self.active = 0
         self.max_active = 0
+        self.closed = False
         self._guard = threading.Lock()
 
     def _enter(self, *call):
@@ -98,51 +77,60 @@ class FakeSearcher:
 
     def _hit(self, r: Record, score: float, start: float = 0.0) -> Hit:
         return Hit(
-            r.id,
-            r.path,
-            score,
-            start,
-            min(start + 1.0, r.duration),
-            r.duration,
-            r.sample_rate,
-            r.format,
-            r.title,
-            r.artist,
-            r.album,
-            r.genre,
+            file_id=r.id,
+            path=r.path,
+            score=score,
+            start=start,
+            end=min(start + 1.0, r.duration),
+            duration=r.duration,
+            sample_rate=r.sample_rate,
+            channels=1,
+            format=r.format,
+            title=r.title,
+            artist=r.artist,
+            album=r.album,
+            genre=r.genre,
         )
 
-    def search(self, queries: list[str], k: int = 10, agg: str = "max") -> list[list[Hit]]:
-        self._enter("search", tuple(queries), k, agg)
+    def _rank(self, q: str, k: int) -> list[Hit]:
+        words = set(q.lower().split())
+        scored = []
+        for r in self.records.values():
+            name = set(Path(r.path).stem.lower().replace("_", " ").split())
+            score = len(words & name) / max(len(words), 1)
+            scored.append(self._hit(r, score, start=1.5 if score else 0.0))
+        scored.sort(key=lambda h: (-h.score, h.file_id))
+        return scored[:k]
+
+    def search(self, queries: str | list[str], k: int = 10, agg: str = "max"):
+        one = isinstance(queries, str)
+        batch = [queries] if one else list(queries)
+        self._enter("search", tuple(batch), k, agg)
         try:
-            out = []
-            for q in queries:
-                words = set(q.lower().split())
-                scored = []
-                for r in self.store.files():
-                    name = set(Path(r.path).stem.lower().replace("_", " ").split())
-                    score = len(words & name) / max(len(words), 1)
-                    scored.append(self._hit(r, score, start=1.5 if score else 0.0))
-                scored.sort(key=lambda h: (-h.score, h.file_id))
-                out.append(scored[:k])
-            return out
+            out = [self._rank(q, k) for q in batch]
+            return out[0] if one else out
         finally:
             self._exit()
 
-    def similar(self, path=None, file_id=None, k: int = 10) -> list[Hit]:
-        self._enter("similar", str(path) if path else None, file_id, k)
+    def similar(self, query: str | int, k: int = 10) -> list[Hit]:
+        self._enter("similar", query, k)
         try:
-            if path is not None:
-                try:
-                    wave, _ = sf.read(str(path))
-                except Exception as e:
-                    raise AudioDecodeError(path, str(e).splitlines()[0]) from None
-                energy = float(np.abs(wave).mean())
-            elif self.store.get_file(file_id) is None:
-                raise QueryError(f"unknown file id {file_id!r}")
+            if isinstance(query, int) and not isinstance(query, bool):
+                if query not in self.records:
+                    raise QueryError(f"no indexed file with id {query!r}")
+                energy = float(query)
+                exclude = {query}
             else:
-                energy = float(file_id)
-            hits = [self._hit(r, 1.0 / (1.0 + abs(energy - r.id))) for r in self.store.files()]
+                try:
+                    wave, _ = sf.read(str(query))
+                except Exception as e:
+                    raise AudioDecodeError(query, str(e).splitlines()[0]) from None
+                energy, exclude = float(np.abs(wave).mean()), set()
+            hits = [
+                self._hit(r, 1.0 / (1.0 + abs(energy - r.id)))
+                for r in self.records.values()
+                if r.id not in exclude
+            ]
             hits.sort(key=lambda h: -h.score)
             return hits[:k]
         finally:
@@ -151,22 +139,49 @@ class FakeSearcher:
     def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
         self._enter("duplicates", threshold)
         try:
-            ids = sorted(self.store.records)
-            return [DuplicateGroup(files=ids[:2], score=0.99)] if len(ids) >= 2 else []
+            ids = sorted(self.records)
+            if len(ids) < 2:
+                return []
+            files = [self.records[i].indexed_file() for i in ids[:2]]
+            pairs = [DuplicatePair(ids[0], ids[1], embedding_score=0.99, audio_score=0.97)]
+            return [DuplicateGroup(files=files, score=0.99, pairs=pairs, confirmed="audio")]
         finally:
             self._exit()
 
-    def info(self) -> dict:
+    def info(self) -> IndexInfo:
         self._enter("info")
         try:
-            return {
-                "files": len(self.store.records),
-                "windows": 3 * len(self.store.records),
-                "model_id": "fake",
-                "db": Path("/tmp/fake-db"),
-            }
+            n = len(self.records)
+            return IndexInfo(
+                db="/tmp/fake-db",
+                model="fake",
+                model_id="fake-model",
+                model_fingerprint="f" * 16,
+                sample_rate=SR,
+                dim=8,
+                window_s=1.0,
+                hop_s=0.5,
+                files=n,
+                incomplete_files=0,
+                windows=3 * n,
+                audio_hours=sum(r.duration for r in self.records.values()) / 3600,
+                size_bytes=4096,
+                ann=False,
+                roots=list(self.roots),
+            )
         finally:
             self._exit()
+
+    def file(self, file_id: int) -> IndexedFile | None:
+        self._enter("file", file_id)
+        try:
+            r = self.records.get(file_id)
+            return r.indexed_file() if r is not None else None
+        finally:
+            self._exit()
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def write_tone(path: Path, freq: float, seconds: float = 3.0, sr: int = SR) -> Path:
@@ -210,17 +225,17 @@ def records(library) -> list[Record]:
 
 
 @pytest.fixture
-def searcher(records) -> FakeSearcher:
-    return FakeSearcher(records)
+def service(records) -> FakeService:
+    return FakeService(records)
 
 
 @pytest.fixture
-def client(searcher):
+def client(service):
     from fastapi.testclient import TestClient
 
     from audioseek.serve.app import create_app
 
-    with TestClient(create_app(searcher)) as c:
+    with TestClient(create_app(service), base_url=HOSTED) as c:
         yield c
 
 
@@ -239,15 +254,16 @@ def err():
 
 @pytest.fixture
 def make_client():
-    """``make_client(searcher, **settings)`` -> a TestClient on a fresh app (closed at teardown)."""
+    """``make_client(service, **settings)`` -> a TestClient on a fresh app (closed at teardown)."""
     from fastapi.testclient import TestClient
 
     from audioseek.serve.app import ServeSettings, create_app
 
     clients = []
 
-    def make(searcher, **settings):
-        c = TestClient(create_app(searcher, settings=ServeSettings(**settings)))
+    def make(service, base_url=HOSTED, raise_server_exceptions=True, **settings):
+        app = create_app(service, settings=ServeSettings(**settings))
+        c = TestClient(app, base_url=base_url, raise_server_exceptions=raise_server_exceptions)
         c.__enter__()
         clients.append(c)
         return c
@@ -258,8 +274,8 @@ def make_client():
 
 
 @pytest.fixture
-def fake_searcher_cls():
-    return FakeSearcher
+def fake_service_cls():
+    return FakeService
 
 
 @pytest.fixture
@@ -372,13 +388,13 @@ def real_index(tmp_path_factory):
 
 
 @pytest.fixture
-def real_searcher(real_index):
-    from audioseek.index.search import Searcher
+def real_service(real_index):
+    """The real index behind the ``SearchService`` protocol."""
+    from audioseek.index.service import Index
 
     db, _ = real_index
-    searcher = Searcher(db, model=ToneModel())
-    yield searcher
-    searcher.close()
+    with Index(db, model=ToneModel()) as index:
+        yield index
 
 
 @pytest.fixture

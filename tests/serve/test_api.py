@@ -22,13 +22,29 @@ def test_healthz(client):
     assert r.json() == {"status": "ok"}
 
 
-def test_info_is_json_of_searcher_info(client):
+def test_info_is_the_services_index_info(client, service, library):
+    from dataclasses import asdict
+
     r = client.get("/api/info")
     assert r.status_code == 200
-    assert r.json() == {"files": 3, "windows": 9, "model_id": "fake", "db": "/tmp/fake-db"}
+    body = r.json()
+    assert body == asdict(service.info())  # every field of IndexInfo, no more, no less
+    assert body["files"] == 3 and body["windows"] == 9 and body["model_id"] == "fake-model"
+    assert body["roots"] == [str(library.resolve())]
 
 
-def test_search_get_returns_ranked_hits_with_metadata(client, searcher, records):
+def test_info_non_finite_numbers_are_null(records, fake_service_cls, make_client):
+    import dataclasses
+
+    class NaNInfo(fake_service_cls):
+        def info(self):
+            return dataclasses.replace(super().info(), window_s=float("nan"))
+
+    body = make_client(NaNInfo(records)).get("/api/info").json()
+    assert body["window_s"] is None and body["hop_s"] == 0.5
+
+
+def test_search_get_returns_ranked_hits_with_metadata(client, service, records):
     r = client.get("/api/search", params={"q": "  dog barking ", "k": 2})
     assert r.status_code == 200
     body = r.json()
@@ -41,7 +57,7 @@ def test_search_get_returns_ranked_hits_with_metadata(client, searcher, records)
     assert top["score"] == 1.0 and top["start"] == 1.5 and top["end"] == 2.5
     assert top["duration"] == 3.0 and top["sample_rate"] == 16000 and top["format"] == "wav"
     assert top["audio_url"] == f"/api/audio/{dog.id}"
-    assert searcher.calls[-1] == ("search", ("dog barking",), 2, "max")
+    assert service.calls[-1] == ("search", ("dog barking",), 2, "max")
 
 
 def test_search_hit_tags_are_passed_through(client):
@@ -58,10 +74,10 @@ def test_search_hit_tags_are_passed_through(client):
     assert untagged["title"] is None and untagged["artist"] is None
 
 
-def test_search_passes_agg(client, searcher):
+def test_search_passes_agg(client, service):
     r = client.get("/api/search", params={"q": "bells", "agg": "top3-mean"})
     assert r.status_code == 200
-    assert searcher.calls[-1][-1] == "top3-mean"
+    assert service.calls[-1][-1] == "top3-mean"
 
 
 @pytest.mark.parametrize(
@@ -79,14 +95,14 @@ def test_search_passes_agg(client, searcher):
         ({"q": "rain", "agg": "median"}, "invalid agg 'median'"),
     ],
 )
-def test_search_get_bad_input_is_400_with_json_error(client, searcher, err, params, needle):
+def test_search_get_bad_input_is_400_with_json_error(client, service, err, params, needle):
     r = client.get("/api/search", params=params)
     assert r.status_code == 400
     assert needle in err(r)
-    assert not searcher.calls  # nothing reached the model
+    assert not service.calls  # nothing reached the model
 
 
-def test_search_post_batch(client, searcher):
+def test_search_post_batch(client, service):
     r = client.post("/api/search", json={"queries": ["church bells", "rain"], "k": 1})
     assert r.status_code == 200
     results = r.json()["results"]
@@ -94,7 +110,7 @@ def test_search_post_batch(client, searcher):
     assert results[0]["hits"][0]["name"] == "church_bells.wav"
     assert results[1]["hits"][0]["name"] == "rain_on_roof.wav"
     assert all(len(x["hits"]) == 1 for x in results)
-    assert searcher.calls == [("search", ("church bells", "rain"), 1, "max")]  # one batch call
+    assert service.calls == [("search", ("church bells", "rain"), 1, "max")]  # one batch call
 
 
 @pytest.mark.parametrize(
@@ -111,11 +127,11 @@ def test_search_post_batch(client, searcher):
         ({"queries": ["rain"], "agg": "top0-mean"}, "invalid agg"),
     ],
 )
-def test_search_post_bad_input(client, searcher, err, body, needle):
+def test_search_post_bad_input(client, service, err, body, needle):
     r = client.post("/api/search", json=body)
     assert r.status_code == 400
     assert needle in err(r)
-    assert not searcher.calls
+    assert not service.calls
 
 
 def test_search_post_not_json(client, err):
@@ -126,15 +142,15 @@ def test_search_post_not_json(client, err):
     assert "request body is not valid JSON" in err(r)
 
 
-def test_search_post_oversized_body_is_413(client, searcher, err):
+def test_search_post_oversized_body_is_413(client, service, err):
     big = {"queries": ["a" * 900] * 2000}  # ~1.8 MB > the 1 MiB body limit
     r = client.post("/api/search", json=big)
     assert r.status_code == 413
     assert "exceeds" in err(r)
-    assert not searcher.calls
+    assert not service.calls
 
 
-def test_oversized_chunked_body_without_length_is_413(client, searcher, err):
+def test_oversized_chunked_body_without_length_is_413(client, service, err):
     def chunks():
         for _ in range(40):
             yield b"x" * 65536  # 2.5 MiB, streamed without Content-Length
@@ -142,7 +158,7 @@ def test_oversized_chunked_body_without_length_is_413(client, searcher, err):
     r = client.post("/api/search", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert "larger than" in err(r)
-    assert not searcher.calls
+    assert not service.calls
 
 
 def test_invalid_content_length_is_400(client, err):
@@ -157,23 +173,23 @@ def test_invalid_content_length_is_400(client, err):
 # ---- similar ---------------------------------------------------------------------------------
 
 
-def test_similar_by_json_file_id(client, searcher):
+def test_similar_by_json_file_id(client, service):
     r = client.post("/api/similar", json={"file_id": 2, "k": 2})
     assert r.status_code == 200
     body = r.json()
     assert body["source"] == {"file_id": 2} and body["k"] == 2
-    assert body["hits"][0]["file_id"] == 2 and len(body["hits"]) == 2
-    assert searcher.calls[-1] == ("similar", None, 2, 2)
+    assert [h["file_id"] for h in body["hits"]] == [1, 3]  # the query file is excluded
+    assert service.calls[-1] == ("similar", 2, 2)
 
 
-def test_similar_by_form_file_id(client, searcher):
+def test_similar_by_form_file_id(client, service):
     r = client.post("/api/similar", data={"file_id": "3", "k": "1"})
     assert r.status_code == 200
-    assert r.json()["hits"][0]["file_id"] == 3
-    assert searcher.calls[-1] == ("similar", None, 3, 1)
+    assert [h["file_id"] for h in r.json()["hits"]] == [2]
+    assert service.calls[-1] == ("similar", 3, 1)
 
 
-def test_similar_by_upload(client, searcher, library, tone, tmp_path):
+def test_similar_by_upload(client, service, library, tone, tmp_path):
     wav = tone(tmp_path / "my clip.wav", 300)
     with open(wav, "rb") as f:
         r = client.post("/api/similar", files={"file": ("my clip.wav", f, "audio/wav")})
@@ -181,8 +197,8 @@ def test_similar_by_upload(client, searcher, library, tone, tmp_path):
     body = r.json()
     assert body["source"] == {"upload": "my clip.wav", "bytes": wav.stat().st_size}
     assert len(body["hits"]) == 3
-    call = searcher.calls[-1]
-    assert call[0] == "similar" and call[1].endswith("upload.wav") and call[3] == 10
+    call = service.calls[-1]
+    assert call[0] == "similar" and call[1].endswith("upload.wav") and call[2] == 10
     assert not Path(call[1]).exists()  # the temporary copy is removed
 
 
@@ -202,19 +218,19 @@ def test_similar_empty_upload_is_400(client, err):
     assert "'empty.wav' is empty" in err(r)
 
 
-def test_similar_upload_over_limit_is_413(searcher, make_client, err, tone, tmp_path):
-    small = make_client(searcher, max_upload_bytes=4096)
+def test_similar_upload_over_limit_is_413(service, make_client, err, tone, tmp_path):
+    small = make_client(service, max_upload_bytes=4096)
     wav = tone(tmp_path / "long.wav", 300, seconds=2.0)  # 64 kB
     with open(wav, "rb") as f:
         r = small.post("/api/similar", files={"file": ("long.wav", f, "audio/wav")})
     assert r.status_code == 413
     assert "4096" in err(r)
-    assert not searcher.calls
+    assert not service.calls
 
 
-def test_similar_upload_over_limit_while_streaming_is_413(searcher, make_client, err):
+def test_similar_upload_over_limit_while_streaming_is_413(service, make_client, err):
     # a multipart body streamed without Content-Length: counted while it is read
-    small = make_client(searcher, max_upload_bytes=4096)
+    small = make_client(service, max_upload_bytes=4096)
     boundary = "xyz"
     head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
@@ -234,7 +250,7 @@ def test_similar_upload_over_limit_while_streaming_is_413(searcher, make_client,
     )
     assert r.status_code == 413
     err(r)
-    assert not searcher.calls
+    assert not service.calls
 
 
 @pytest.mark.parametrize(
@@ -256,33 +272,55 @@ def test_similar_upload_over_limit_while_streaming_is_413(searcher, make_client,
         ({"content": b"{oops", "headers": {"content-type": "application/json"}}, 400, "JSON"),
     ],
 )
-def test_similar_bad_input(client, searcher, err, kwargs, status, needle):
+def test_similar_bad_input(client, service, err, kwargs, status, needle):
     r = client.post("/api/similar", **kwargs)
     assert r.status_code == status
     assert needle in err(r)
-    assert not [c for c in searcher.calls if c[0] == "similar"]
+    assert not [c for c in service.calls if c[0] == "similar"]
 
 
 # ---- duplicates ------------------------------------------------------------------------------
 
 
-def test_duplicates_groups_resolve_file_ids_to_files(client, searcher, records):
+def test_duplicates_are_the_services_groups(client, service, records):
+    from dataclasses import asdict
+
     r = client.get("/api/duplicates", params={"threshold": 0.9})
     assert r.status_code == 200
     body = r.json()
     assert body["threshold"] == 0.9
-    assert len(body["groups"]) == 1
-    group = body["groups"][0]
-    assert group["score"] == 0.99
-    assert [f["file_id"] for f in group["files"]] == [1, 2]
+    assert service.calls[-1] == ("duplicates", 0.9)
+    (expected,) = service.duplicates(0.9)
+    (group,) = body["groups"]
+    assert group["score"] == expected.score == 0.99
+    assert group["confirmed"] == "audio"
+    assert group["pairs"] == [asdict(p) for p in expected.pairs]
+    assert group["pairs"] == [{"a": 1, "b": 2, "embedding_score": 0.99, "audio_score": 0.97}]
+    # each file is the IndexedFile, plus the name and audio URL the page uses
+    for f, want in zip(group["files"], expected.files, strict=True):
+        assert f == {
+            **asdict(want),
+            "name": Path(want.path).name,
+            "audio_url": f"/api/audio/{want.file_id}",
+        }
     assert group["files"][0]["path"] == records[0].path
-    assert group["files"][1]["audio_url"] == "/api/audio/2"
-    assert searcher.calls[-1] == ("duplicates", 0.9)
+    assert group["files"][0]["size"] == Path(records[0].path).stat().st_size
 
 
-def test_duplicates_default_threshold(client, searcher):
+def test_file_by_id(client, records, err):
+    r = client.get(f"/api/files/{records[1].id}")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["file_id"] == records[1].id and body["path"] == records[1].path
+    assert body["name"] == Path(records[1].path).name
+    r = client.get("/api/files/999")
+    assert r.status_code == 404
+    assert "unknown file id 999" in err(r)
+
+
+def test_duplicates_default_threshold(client, service):
     assert client.get("/api/duplicates").status_code == 200
-    assert searcher.calls[-1] == ("duplicates", None)
+    assert service.calls[-1] == ("duplicates", None)
 
 
 @pytest.mark.parametrize("threshold", ["2", "-1.5", "high", "nan"])
@@ -401,16 +439,16 @@ def test_audio_unknown_id_is_404(client, err, file_id):
         "/api/audio/1?path=/etc/passwd",
     ],
 )
-def test_audio_path_traversal_is_impossible(searcher, err, raw_path):
+def test_audio_path_traversal_is_impossible(service, err, raw_path):
     """Raw URLs (no client-side normalisation) sent straight to the ASGI app."""
     from audioseek.serve.app import create_app
 
-    app = create_app(searcher)
+    app = create_app(service)
 
     async def fetch():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            request = c.build_request("GET", "http://t/")
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+            request = c.build_request("GET", "http://localhost/")
             request.url = request.url.copy_with(raw_path=raw_path.encode())
             return await c.send(request)
 
@@ -425,13 +463,13 @@ def test_audio_path_traversal_is_impossible(searcher, err, raw_path):
 
 
 def test_audio_refuses_symlink_pointing_out_of_library(
-    library, tmp_path, record_cls, fake_searcher_cls, make_client, err
+    library, tmp_path, record_cls, fake_service_cls, make_client, err
 ):
     # a library file that is a symlink to a file outside the library
     link = library / "sneaky.wav"
     link.symlink_to(tmp_path / "outside" / "secret.txt")
     rec = record_cls(7, str(link), 1.0, 16000, "wav")  # as if stored unresolved
-    client = make_client(fake_searcher_cls([rec]))
+    client = make_client(fake_service_cls([rec]))
     r = client.get("/api/audio/7")
     assert r.status_code == 403
     assert "outside the indexed library" in err(r)
@@ -449,46 +487,35 @@ def test_audio_refuses_indexed_file_replaced_by_symlink(client, records, library
 
 
 def test_audio_refuses_symlinked_dir_escape(
-    library, tmp_path, record_cls, fake_searcher_cls, make_client, err
+    library, tmp_path, record_cls, fake_service_cls, make_client, err
 ):
     (library / "linkdir").symlink_to(tmp_path / "outside", target_is_directory=True)
     rec = record_cls(8, str(library / "linkdir" / "secret.txt"), 1.0, 16000, "wav")
-    client = make_client(fake_searcher_cls([rec]))
+    client = make_client(fake_service_cls([rec]))
     r = client.get("/api/audio/8")
     assert r.status_code == 403
     assert b"TOP SECRET" not in r.content
 
 
-def test_audio_refuses_relative_and_unlisted_paths(
-    tmp_path, record_cls, fake_searcher_cls, make_client, err
+def test_audio_refuses_relative_paths_and_paths_outside_the_roots(
+    tmp_path, library, record_cls, fake_service_cls, make_client, err
 ):
-    class LyingStore:  # a store whose record names a path it does not list as indexed
-        def __init__(self, rec):
-            self.rec = rec
-
-        def get_file(self, file_id):
-            return self.rec if file_id == self.rec.id else None
-
-        def path_allowed(self, path):
-            return False
-
     secret = tmp_path / "outside" / "secret.txt"
-    secret.parent.mkdir(exist_ok=True)
-    secret.write_text("TOP SECRET")
-    s = fake_searcher_cls([])
-    s.store = LyingStore(record_cls(5, str(secret), 1.0, 16000, "wav"))
+    # a service whose record names a file outside the library roots it reports
+    s = fake_service_cls([record_cls(5, str(secret), 1.0, 16000, "wav")], roots=[str(library)])
     r = make_client(s).get("/api/audio/5")
     assert r.status_code == 403
-    s.store = LyingStore(record_cls(5, "outside/secret.txt", 1.0, 16000, "wav"))
+    assert "outside the indexed library" in err(r)
+    s = fake_service_cls([record_cls(5, "outside/secret.txt", 1.0, 16000, "wav")])
     r = make_client(s).get("/api/audio/5")
     assert r.status_code == 403
     assert "not absolute" in err(r)
 
 
-def test_audio_refuses_directory(library, record_cls, fake_searcher_cls, make_client, err):
+def test_audio_refuses_directory(library, record_cls, fake_service_cls, make_client, err):
     sub = library / "folder.wav"
     sub.mkdir()
-    client = make_client(fake_searcher_cls([record_cls(4, str(sub), 1.0, 16000, "wav")]))
+    client = make_client(fake_service_cls([record_cls(4, str(sub), 1.0, 16000, "wav")]))
     r = client.get("/api/audio/4")
     assert r.status_code == 403
     assert "not a file" in err(r)
@@ -498,8 +525,8 @@ def test_audio_missing_file_is_404(client, records, err):
     rec, _ = _file(records, "rain_on_roof.wav")
     os.remove(rec.path)
     r = client.get(f"/api/audio/{rec.id}")
-    assert r.status_code in (403, 404)  # the store no longer lists it as a file either way
-    err(r)
+    assert r.status_code == 404
+    assert f"{rec.path!r} no longer exists" in err(r)
 
 
 # ---- errors, concurrency, page, docs ----------------------------------------------------------
@@ -514,8 +541,8 @@ def test_unknown_endpoint_and_method_are_json(client, err):
     assert "DELETE" in err(r)
 
 
-def test_searcher_failure_is_500_json(records, fake_searcher_cls, make_client, err):
-    class Broken(fake_searcher_cls):
+def test_searcher_failure_is_500_json(records, fake_service_cls, make_client, err):
+    class Broken(fake_service_cls):
         def search(self, queries, k=10, agg="max"):
             raise RuntimeError("boom")
 
@@ -523,22 +550,23 @@ def test_searcher_failure_is_500_json(records, fake_searcher_cls, make_client, e
 
     from audioseek.serve.app import create_app
 
-    with TestClient(create_app(Broken(records)), raise_server_exceptions=False) as c:
+    app = create_app(Broken(records))
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as c:
         r = c.get("/api/search", params={"q": "rain"})
     assert r.status_code == 500
     assert "internal server error" in err(r)
 
 
-def test_concurrent_requests_never_overlap_in_the_searcher(records, fake_searcher_cls):
+def test_concurrent_requests_never_overlap_in_the_searcher(records, fake_service_cls):
     from audioseek.serve.app import create_app
 
-    searcher = fake_searcher_cls(records, delay=0.02)
-    app = create_app(searcher)
+    service = fake_service_cls(records, delay=0.02)
+    app = create_app(service)
     words = ["rain", "dog", "church", "bells", "barking", "roof"]
 
     async def burst():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             reqs = [c.get("/api/search", params={"q": words[i % 6], "k": 1}) for i in range(12)]
             reqs += [c.get("/api/search", params={"q": "dog", "k": 2}) for _ in range(3)]
             reqs += [c.post("/api/similar", json={"file_id": 1}) for _ in range(3)]
@@ -547,7 +575,7 @@ def test_concurrent_requests_never_overlap_in_the_searcher(records, fake_searche
 
     responses = asyncio.run(burst())
     assert [r.status_code for r in responses] == [200] * 20
-    assert searcher.max_active == 1  # one call at a time in the searcher
+    assert service.max_active == 1  # one call at a time in the service
     # every request got the answer to its own query, batched or not
     expected = {
         "rain": "rain_on_roof.wav",
@@ -565,17 +593,17 @@ def test_concurrent_requests_never_overlap_in_the_searcher(records, fake_searche
         assert [h["name"] for h in r.json()["hits"]][:1] == ["dog_barking.wav"]
         assert len(r.json()["hits"]) == 2
     # queries that waited together were encoded together, grouped by k
-    search_calls = [c for c in searcher.calls if c[0] == "search"]
+    search_calls = [c for c in service.calls if c[0] == "search"]
     assert sum(len(c[1]) for c in search_calls) == 15
     assert len(search_calls) < 15
     assert all(c[2] == 1 or set(c[1]) == {"dog"} for c in search_calls)
 
 
-def test_batched_search_error_reaches_every_request(records, fake_searcher_cls, err):
+def test_batched_search_error_reaches_every_request(records, fake_service_cls, err):
     from audioseek.errors import QueryError
     from audioseek.serve.app import create_app
 
-    class Refusing(fake_searcher_cls):
+    class Refusing(fake_service_cls):
         def search(self, queries, k=10, agg="max"):
             self._enter("search", tuple(queries), k, agg)
             try:
@@ -587,7 +615,7 @@ def test_batched_search_error_reaches_every_request(records, fake_searcher_cls, 
 
     async def burst():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             return await asyncio.gather(
                 *[c.get("/api/search", params={"q": f"q{i}"}) for i in range(6)]
             )
@@ -597,28 +625,30 @@ def test_batched_search_error_reaches_every_request(records, fake_searcher_cls, 
         assert err(r).startswith("refused")
 
 
-def test_create_app_needs_exactly_one_searcher(searcher):
-    from audioseek.serve.app import SearcherWorker, create_app
+def test_create_app_needs_exactly_one_service(service):
+    from audioseek.serve.app import ServiceWorker, create_app
 
     with pytest.raises(ValueError):
         create_app()
     with pytest.raises(ValueError):
-        create_app(searcher, worker=SearcherWorker(searcher=searcher))
+        create_app(service, worker=ServiceWorker(service=service))
 
 
-def test_worker_builds_searcher_on_its_own_thread():
+def test_worker_builds_the_service_on_its_own_thread(fake_service_cls):
     import threading
 
-    from audioseek.serve.app import SearcherWorker
+    from audioseek.serve.app import ServiceWorker
 
     made_on = []
-    worker = SearcherWorker(factory=lambda: made_on.append(threading.get_ident()) or "s")
+    built = fake_service_cls([])
+    worker = ServiceWorker(factory=lambda: made_on.append(threading.get_ident()) or built)
     try:
-        assert worker.searcher == "s"
+        assert worker.service is built
         assert worker.run(lambda s: threading.get_ident()) == made_on[0]
         assert made_on[0] != threading.get_ident()
     finally:
         worker.close()
+    assert built.closed  # a service the worker built is closed with it
 
 
 def test_bind_socket_errors_are_clear():
@@ -645,36 +675,34 @@ def test_bind_socket_errors_are_clear():
 
 
 def test_server_timing_header_splits_queue_and_searcher_time(
-    records, fake_searcher_cls, make_client
+    records, fake_service_cls, make_client
 ):
     import re
 
-    client = make_client(fake_searcher_cls(records, delay=0.05))
+    client = make_client(fake_service_cls(records, delay=0.05))
     r = client.get("/api/search", params={"q": "rain"})
     m = re.fullmatch(r"queue;dur=([\d.]+), searcher;dur=([\d.]+)", r.headers["server-timing"])
     assert m, r.headers["server-timing"]
-    assert float(m.group(2)) >= 50.0  # the fake sleeps 50 ms inside the searcher call
+    assert float(m.group(2)) >= 50.0  # the fake sleeps 50 ms inside the service call
     assert "server-timing" not in client.get("/healthz").headers
 
 
 @pytest.mark.parametrize(
     ("roots", "status"),
     [
-        (None, 200),  # store without roots(): path_allowed decides
-        ([], 200),  # index from before roots were recorded
+        ([], 200),  # index from before roots were recorded: the recorded path decides
         (["{lib}"], 200),
         (["{lib}/dog_barking.wav"], 200),  # a single indexed file is its own root
         (["{tmp}/elsewhere"], 403),  # the file is indexed but outside every recorded root
     ],
 )
 def test_audio_checks_recorded_library_roots(
-    searcher, records, library, tmp_path, make_client, err, roots, status
+    records, library, tmp_path, fake_service_cls, make_client, err, roots, status
 ):
-    if roots is not None:
-        resolved = [r.format(lib=library.resolve(), tmp=tmp_path) for r in roots]
-        searcher.store.roots = lambda: resolved
+    resolved = [r.format(lib=library.resolve(), tmp=tmp_path) for r in roots]
+    service = fake_service_cls(records, roots=resolved)
     dog = next(r for r in records if r.path.endswith("dog_barking.wav"))
-    r = make_client(searcher).get(f"/api/audio/{dog.id}")
+    r = make_client(service).get(f"/api/audio/{dog.id}")
     assert r.status_code == status
     if status == 403:
         assert "outside the indexed library" in err(r)

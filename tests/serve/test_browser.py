@@ -34,10 +34,10 @@ def browser():
 
 
 @pytest.fixture
-def site(real_searcher, live_server):
+def site(real_service, live_server):
     from audioseek.serve.app import create_app
 
-    return live_server(create_app(real_searcher))
+    return live_server(create_app(real_service))
 
 
 @pytest.fixture

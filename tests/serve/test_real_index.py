@@ -1,5 +1,5 @@
-"""The API on a real index (``audioseek.index`` + ``Searcher``) built with a tiny model, and
-the ``audioseek serve`` entry point."""
+"""The API on a real index (``audioseek.index`` + its search service) built with a tiny
+model, and the ``audioseek serve`` entry point."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from audioseek.serve.app import create_app
 
 
 @pytest.fixture
-def rclient(real_searcher):
-    with TestClient(create_app(real_searcher)) as c:
+def rclient(real_service):
+    with TestClient(create_app(real_service), base_url="http://localhost") as c:
         yield c
 
 
@@ -88,25 +88,48 @@ def test_duplicates_group_the_copy(rclient, real_index):
     assert groups[0]["score"] >= 0.97
 
 
-def test_info(rclient):
+def test_duplicates_are_the_real_groups(rclient, real_service):
+    from dataclasses import asdict
+
+    body = rclient.get("/api/duplicates").json()
+    expected = real_service.duplicates()
+    assert len(body["groups"]) == len(expected) == 1
+    for got, want in zip(body["groups"], expected, strict=True):
+        assert got["score"] == pytest.approx(want.score)
+        assert got["confirmed"] == want.confirmed
+        assert got["pairs"] == [asdict(p) for p in want.pairs]
+        files = zip(got["files"], want.files, strict=True)
+        assert [{k: f[k] for k in asdict(w)} for f, w in files] == [asdict(w) for w in want.files]
+
+
+def test_info(rclient, real_service, real_index):
+    from dataclasses import asdict
+
+    db, files = real_index
     info = rclient.get("/api/info").json()
+    assert info == asdict(real_service.info())  # the real IndexInfo, field for field
     assert info["files"] == 4 and info["windows"] == 18
     assert info["model_id"] == "serve-test-tone-model"
+    assert info["db"] == str(db.resolve()) and info["roots"] == [str(files["hum"].parent)]
+    assert info["window_s"] == 4.0 and info["hop_s"] == 2.0
 
 
-def test_audio_of_every_indexed_file(rclient, real_searcher):
-    for rec in real_searcher.store.files():
-        data = Path(rec.path).read_bytes()
-        r = rclient.get(f"/api/audio/{rec.id}")
+def test_audio_of_every_indexed_file(rclient, real_index):
+    _, files = real_index
+    for path in files.values():
+        file_id = _id_of(rclient, path)
+        assert rclient.get(f"/api/files/{file_id}").json()["path"] == str(path)
+        data = Path(path).read_bytes()
+        r = rclient.get(f"/api/audio/{file_id}")
         assert r.status_code == 200 and r.content == data
-        r = rclient.get(f"/api/audio/{rec.id}", headers={"Range": "bytes=1000-1999"})
+        r = rclient.get(f"/api/audio/{file_id}", headers={"Range": "bytes=1000-1999"})
         assert r.status_code == 206 and r.content == data[1000:2000]
 
 
 def test_real_store_refuses_file_swapped_for_symlink_out(real_index, tone_model_cls, err, tmp_path):
     """Copy the index, then replace an indexed file by a symlink to a secret outside."""
     from audioseek.index.indexer import index_paths
-    from audioseek.index.search import Searcher
+    from audioseek.index.service import Index
 
     db0, files = real_index
     lib = tmp_path / "lib"
@@ -115,18 +138,17 @@ def test_real_store_refuses_file_swapped_for_symlink_out(real_index, tone_model_
     index_paths([lib], db, model=tone_model_cls(), window=4.0, hop=2.0, workers=1, progress=False)
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP SECRET")
-    searcher = Searcher(db, model=tone_model_cls())
-    try:
-        victim = next(r for r in searcher.store.files() if r.path.endswith("beep.flac"))
-        os.remove(victim.path)
-        os.symlink(secret, victim.path)
-        with TestClient(create_app(searcher)) as c:
-            r = c.get(f"/api/audio/{victim.id}")
-        assert r.status_code == 403
-        assert b"TOP SECRET" not in r.content
-        assert "outside the indexed library" in err(r)
-    finally:
-        searcher.close()
+    with TestClient(
+        create_app(Index(db, model=tone_model_cls())), base_url="http://localhost"
+    ) as c:
+        hits = c.get("/api/search", params={"q": "beep", "k": 4}).json()["hits"]
+        victim = next(h for h in hits if h["path"].endswith("beep.flac"))
+        os.remove(victim["path"])
+        os.symlink(secret, victim["path"])
+        r = c.get(f"/api/audio/{victim['file_id']}")
+    assert r.status_code == 403
+    assert b"TOP SECRET" not in r.content
+    assert "outside the indexed library" in err(r)
 
 
 # ---- the entry point ----------------------------------------------------------------------------
@@ -141,13 +163,18 @@ def _args(db, host="127.0.0.1", port=0):
         device="cpu",
         threads=None,
         max_upload_mb=50.0,
+        max_upload_seconds=600.0,
+        allow_host=[],
+        cors=[],
+        token=None,
+        no_auth=False,
     )
 
 
 def test_cli_serve_missing_index_is_one_line_error(tmp_path, capsys):
     from audioseek.cli import main
 
-    assert main(["serve", "--db", str(tmp_path / "nowhere"), "--port", "0"]) == 2
+    assert main(["serve", "--db", str(tmp_path / "nowhere"), "--port", "0"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no index at") and "nowhere" in err and "\n" not in err
 
@@ -159,7 +186,7 @@ def test_cli_serve_port_in_use_is_one_line_error(real_index, capsys):
     taken = bind_socket("127.0.0.1", 0)
     try:
         port = taken.getsockname()[1]
-        assert main(["serve", "--db", str(real_index[0]), "--port", str(port)]) == 2
+        assert main(["serve", "--db", str(real_index[0]), "--port", str(port)]) == 1
     finally:
         taken.close()
     assert f"port {port}" in capsys.readouterr().err
@@ -167,20 +194,20 @@ def test_cli_serve_port_in_use_is_one_line_error(real_index, capsys):
 
 @pytest.fixture
 def fake_uvicorn(monkeypatch, tone_model_cls):
-    """Run ``cli_serve`` up to ``uvicorn.Server.run`` with the index's real Searcher and the
+    """Run ``audioseek serve`` up to ``uvicorn.Server.run`` with the real ``Index`` and the
     tiny model; record what would be served instead of serving forever."""
     import torch
     import uvicorn
 
-    import audioseek.index.search as search_mod
+    import audioseek.index.service as service_mod
 
-    real_cls = search_mod.Searcher
+    real_cls = service_mod.Index
     ran = {}
-    # keep this pytest process's torch thread count as it is (cli_serve sets it globally)
+    # keep this pytest process's torch thread count as it is (serve sets it globally)
     monkeypatch.setenv("AUDIOSEEK_SERVE_THREADS", str(torch.get_num_threads()))
     monkeypatch.setattr(
-        search_mod,
-        "Searcher",
+        service_mod,
+        "Index",
         lambda db, model=None, device="auto": real_cls(db, model=tone_model_cls(), device=device),
     )
 
@@ -188,8 +215,15 @@ def fake_uvicorn(monkeypatch, tone_model_cls):
         ran["app"], ran["sockets"] = self.config.app, sockets
         ran["addr"] = sockets[0].getsockname()
         ran["threads"] = self.config.app.state.worker.run(lambda s: torch.get_num_threads())
-        with TestClient(self.config.app) as c:  # lifespan runs: closes the worker afterwards
-            ran["search"] = c.get("/api/search", params={"q": "whistle", "k": 1}).json()
+        settings = self.config.app.state.settings
+        ran["settings"] = settings
+        # lifespan runs: closes the worker afterwards
+        with TestClient(self.config.app, base_url="http://localhost") as c:
+            ran["anonymous"] = c.get("/api/search", params={"q": "whistle", "k": 1})
+            headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+            ran["search"] = c.get(
+                "/api/search", params={"q": "whistle", "k": 1}, headers=headers
+            ).json()
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
     return ran
@@ -224,14 +258,57 @@ def test_serve_threads_setting(monkeypatch):
         serve_threads(0)
 
 
-def test_cli_serve_warns_when_not_loopback(fake_uvicorn, real_index, caplog, capsys):
+def test_cli_serve_beyond_loopback_generates_a_token_printed_once(
+    fake_uvicorn, real_index, caplog, capsys, monkeypatch
+):
     from audioseek.cli.serve import run
 
+    monkeypatch.delenv("AUDIOSEEK_TOKEN", raising=False)
     with caplog.at_level(logging.WARNING, logger="audioseek.serve.app"):
         assert run(_args(real_index[0], host="0.0.0.0")) == 0
+    token = fake_uvicorn["settings"].token
+    assert token and len(token) >= 32
+    assert fake_uvicorn["anonymous"].status_code == 401  # a request without the token
+    assert fake_uvicorn["search"]["hits"][0]["path"].endswith("late_whistle.wav")
+    err = capsys.readouterr().err
+    assert err.count(token) == 1 and f"?token={token}" in err
+    assert not [r for r in caplog.records if "not loopback" in r.getMessage()]
+
+
+def test_cli_serve_token_from_environment(fake_uvicorn, real_index, capsys, monkeypatch):
+    from audioseek.cli.serve import run
+
+    monkeypatch.setenv("AUDIOSEEK_TOKEN", "from-the-environment")
+    assert run(_args(real_index[0], host="0.0.0.0")) == 0
+    assert fake_uvicorn["settings"].token == "from-the-environment"
+    assert fake_uvicorn["anonymous"].status_code == 401
+    assert "from-the-environment" not in capsys.readouterr().err  # a given token is not echoed
+
+
+def test_cli_serve_no_auth_warns_once(fake_uvicorn, real_index, caplog, capsys, monkeypatch):
+    from audioseek.cli.serve import run
+
+    monkeypatch.delenv("AUDIOSEEK_TOKEN", raising=False)
+    args = _args(real_index[0], host="0.0.0.0")
+    args.no_auth = True
+    with caplog.at_level(logging.WARNING, logger="audioseek.serve.app"):
+        assert run(args) == 0
     warnings = [r.getMessage() for r in caplog.records if "not loopback" in r.getMessage()]
-    assert warnings and "'0.0.0.0'" in warnings[0] and "no login" in warnings[0]
-    assert "WARNING" in capsys.readouterr().err
+    assert len(warnings) == 1 and "'0.0.0.0'" in warnings[0] and "without a token" in warnings[0]
+    assert fake_uvicorn["settings"].token is None
+    assert fake_uvicorn["anonymous"].status_code == 200
+    # said once: the log line only (caplog captures it; nothing else repeats it)
+    assert "not loopback" not in capsys.readouterr().err
+
+
+def test_cli_serve_no_auth_with_a_token_is_refused(real_index, monkeypatch):
+    from audioseek.cli.serve import run
+    from audioseek.errors import ConfigError
+
+    args = _args(real_index[0], host="0.0.0.0")
+    args.no_auth, args.token = True, "t"
+    with pytest.raises(ConfigError, match="--no-auth"):
+        run(args)
 
 
 def test_cli_serve_upload_limit_from_args(fake_uvicorn, real_index):

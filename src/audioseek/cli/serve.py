@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from audioseek.cli.common import add_device, add_model
+
+TOKEN_ENV = "AUDIOSEEK_TOKEN"
 
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="HTTP API and web page")
     p.add_argument("--db", required=True, help="index folder")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
         "--max-upload-mb",
@@ -19,10 +22,44 @@ def register(sub) -> None:
         help="largest audio upload accepted by /api/similar, in MB",
     )
     p.add_argument(
+        "--max-upload-seconds",
+        type=float,
+        default=600.0,
+        help="longest audio (decoded duration) accepted by /api/similar, in seconds (default 600)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=None,
         help="torch threads for the model (default 1; env AUDIOSEEK_SERVE_THREADS)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this Host name (repeatable); by default only "
+        "localhost, 127.0.0.1 and [::1] (DNS-rebinding protection)",
+    )
+    p.add_argument(
+        "--cors",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow cross-origin requests from this origin, e.g. https://app.example "
+        "(repeatable; default none)",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        help=f"access token required on every API request (env {TOKEN_ENV}); when serving "
+        "beyond loopback without one, a token is generated and printed once",
+    )
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve beyond loopback without a token: anyone who can reach the port can "
+        "search and download the library",
     )
     add_model(p)
     add_device(p)
@@ -35,8 +72,19 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.max_upload_mb > 0:
         raise ConfigError(f"invalid --max-upload-mb {args.max_upload_mb!r}: must be > 0")
+    if not 0 < args.max_upload_seconds < float("inf"):
+        raise ConfigError(
+            f"invalid --max-upload-seconds {args.max_upload_seconds!r}: must be a number > 0"
+        )
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"invalid --threads {args.threads!r}: expected a whole number >= 1")
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    if args.token is not None and not args.token.strip():
+        raise ConfigError("invalid --token '': must not be empty")
+    if args.no_auth and token:
+        raise ConfigError(
+            "--no-auth and a token (--token or AUDIOSEEK_TOKEN) contradict each other"
+        )
 
     run_server(
         args.db,
@@ -46,5 +94,10 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         max_upload_mb=args.max_upload_mb,
+        max_upload_seconds=args.max_upload_seconds,
+        allow_hosts=args.allow_host,
+        cors_origins=args.cors,
+        token=token,
+        auth=not args.no_auth,
     )
     return 0

@@ -1,8 +1,10 @@
 """The JSON API: routing and input validation only.
 
-Every call into the index goes through ``request.app.state.worker`` (one thread owns the
-``Searcher``: model calls never overlap). Audio files are served by id, only when the
-file's real path is the indexed file inside the indexed library.
+Every call into the index goes through ``request.app.state.worker`` (a ``ServiceWorker``
+around a ``SearchService``: the protocol of :mod:`audioseek.index.types` is all the API
+uses). Responses are built from the service's dataclasses (:mod:`audioseek.serve.schemas`).
+Audio files are served by id from a descriptor opened once and checked
+(:mod:`audioseek.serve.files`).
 """
 
 from __future__ import annotations
@@ -13,26 +15,30 @@ import mimetypes
 import os
 import re
 import shutil
-import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from audioseek.errors import AudioDecodeError, QueryError
+from audioseek.serve.files import DescriptorResponse, open_indexed, parse_range
 from audioseek.serve.schemas import (
+    DuplicateGroupOut,
     DuplicatesOut,
     ErrorOut,
+    HitOut,
+    IndexedFileOut,
+    IndexInfoOut,
     SearchBatchOut,
     SearchIn,
     SearchOut,
     SimilarIn,
     SimilarOut,
-    duplicate_group_out,
-    hit_out,
 )
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,7 @@ router = APIRouter()
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "bad input"},
     404: {"model": ErrorOut, "description": "unknown file id"},
+    503: {"model": ErrorOut, "description": "busy or too slow: try again"},
 }
 
 AUDIO_MEDIA_TYPES = {
@@ -61,18 +68,11 @@ AUDIO_MEDIA_TYPES = {
     ".wma": "audio/x-ms-wma",
 }
 _AGG_RE = re.compile(r"^(max|top[1-9][0-9]*-mean)$")
-_RANGE_RE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+ROOTS_TTL_S = 5.0
 
 
-class RangeNotSatisfiable(HTTPException):
-    """416 with ``Content-Range: bytes */size``, as RFC 9110 asks."""
-
-    def __init__(self, header: str, size: int):
-        super().__init__(
-            status_code=416,
-            detail=f"range {header!r} cannot be satisfied for a file of {size} bytes",
-            headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
-        )
+def hits_out(hits) -> list[HitOut]:
+    return [HitOut.of(h) for h in hits]
 
 
 # ---- validation -------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def check_agg(agg: str) -> str:
     return agg
 
 
-def parse_file_id(raw: Any) -> int | str:
+def parse_file_id(raw: Any) -> int:
     """A file id from a URL segment or a JSON/form value; ids are non-negative integers."""
     if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 2**63:
         return raw
@@ -114,14 +114,8 @@ def parse_file_id(raw: Any) -> int | str:
     raise HTTPException(status_code=404, detail=f"unknown file id {raw!r}")
 
 
-async def _lookup(request: Request, file_id: int | str):
-    def get(searcher):
-        try:
-            return searcher.store.get_file(file_id)
-        except (KeyError, ValueError, TypeError, OverflowError):
-            return None
-
-    record = await request.app.state.worker.call(get)
+async def _lookup(request: Request, file_id: int):
+    record = await request.app.state.worker.call(lambda service: service.file(file_id))
     if record is None:
         raise HTTPException(status_code=404, detail=f"unknown file id {file_id!r}")
     return record
@@ -143,7 +137,7 @@ async def search_get(
     k = check_k(k, s.max_k)
     agg = check_agg(agg)
     hits = await request.app.state.worker.search(q, k, agg)  # batched with concurrent queries
-    return SearchOut(query=q, k=k, agg=agg, hits=[hit_out(h) for h in hits])
+    return SearchOut(query=q, k=k, agg=agg, hits=hits_out(hits))
 
 
 @router.post("/api/search", response_model=SearchBatchOut, responses=ERRORS, tags=["search"])
@@ -157,10 +151,12 @@ async def search_post(request: Request, body: SearchIn) -> SearchBatchOut:
     queries = [check_query(q, s.max_query_chars) for q in body.queries]
     k = check_k(body.k, s.max_k)
     agg = check_agg(body.agg)
-    results = await request.app.state.worker.call(lambda sr: sr.search(queries, k=k, agg=agg))
+    results = await request.app.state.worker.call(
+        lambda service: service.search(queries, k=k, agg=agg)
+    )
     return SearchBatchOut(
         results=[
-            SearchOut(query=q, k=k, agg=agg, hits=[hit_out(h) for h in hits])
+            SearchOut(query=q, k=k, agg=agg, hits=hits_out(hits))
             for q, hits in zip(queries, results, strict=True)
         ]
     )
@@ -245,8 +241,25 @@ def _form_int(value: Any, name: str, default: int) -> int:
 async def _similar_by_id(request: Request, raw_id: Any, k: int) -> SimilarOut:
     file_id = parse_file_id(raw_id)
     await _lookup(request, file_id)
-    hits = await request.app.state.worker.call(lambda sr: sr.similar(file_id=file_id, k=k))
-    return SimilarOut(source={"file_id": file_id}, k=k, hits=[hit_out(h) for h in hits])
+    hits = await request.app.state.worker.call(lambda service: service.similar(file_id, k=k))
+    return SimilarOut(source={"file_id": file_id}, k=k, hits=hits_out(hits))
+
+
+def _check_duration(path: Path, filename: str, limit: float) -> None:
+    """413 when the upload's header claims more audio than ``limit`` seconds (checked
+    before anything is decoded: a 4 MB FLAC can hold 10 hours of silence)."""
+    from audioseek.audio.io import audio_info
+
+    try:
+        duration = audio_info(path).duration
+    except AudioDecodeError:
+        return  # the decode itself reports it, naming the upload
+    if duration > limit:
+        raise HTTPException(
+            status_code=413,
+            detail=f"uploaded file {filename!r} holds {duration:.0f} s of audio; "
+            f"the limit is {limit:g} s",
+        )
 
 
 async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
@@ -254,10 +267,11 @@ async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
     suffix = Path(filename).suffix.lower()
     if not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix):
         suffix = ""
+    settings = _settings(request)
     tmpdir = tempfile.mkdtemp(prefix="audioseek-upload-")
     try:
         tmp = Path(tmpdir) / f"upload{suffix}"
-        limit = _settings(request).max_upload_bytes
+        limit = settings.max_upload_bytes
         size = 0
         with open(tmp, "wb") as out:
             while chunk := await upload.read(1 << 20):
@@ -270,19 +284,22 @@ async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
                 out.write(chunk)
         if size == 0:
             raise QueryError(f"uploaded file {filename!r} is empty")
+
+        def run(service):  # on the upload thread: the event loop and searches go on
+            _check_duration(tmp, filename, settings.max_upload_seconds)
+            return service.similar(str(tmp), k=k)
+
         try:
-            hits = await request.app.state.worker.call(lambda sr: sr.similar(path=tmp, k=k))
+            hits = await request.app.state.worker.call_upload(run)
         except AudioDecodeError as e:
             reason = str(e.reason).replace(str(tmp), filename).replace(tmpdir, "")
             raise AudioDecodeError(filename, reason) from None
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return SimilarOut(
-        source={"upload": filename, "bytes": size}, k=k, hits=[hit_out(h) for h in hits]
-    )
+    return SimilarOut(source={"upload": filename, "bytes": size}, k=k, hits=hits_out(hits))
 
 
-# ---- duplicates / info / health -----------------------------------------------------------
+# ---- duplicates / info / files / health ----------------------------------------------------
 
 
 @router.get("/api/duplicates", response_model=DuplicatesOut, responses=ERRORS, tags=["library"])
@@ -295,123 +312,50 @@ async def duplicates(
     """Groups of files that hold the same audio (re-encodes, copies, trims)."""
     if threshold is not None and not -1.0 <= threshold <= 1.0:
         raise QueryError(f"invalid threshold {threshold!r}: expected a similarity from -1 to 1")
-
-    def run(searcher):
-        groups = searcher.duplicates(threshold=threshold)
-        return [duplicate_group_out(g, lambda x: _get_member(searcher, x)) for g in groups]
-
-    groups = await request.app.state.worker.call(run)
-    return DuplicatesOut(threshold=threshold, groups=groups)
+    groups = await request.app.state.worker.call(
+        lambda service: service.duplicates(threshold=threshold)
+    )
+    return DuplicatesOut(threshold=threshold, groups=[DuplicateGroupOut.of(g) for g in groups])
 
 
-def _get_member(searcher, member):
-    if isinstance(member, int):
-        return searcher.store.get_file(member)
-    path = os.path.realpath(str(member))
-    for record in searcher.store.files():
-        if os.path.realpath(str(record.path)) == path:
-            return record
-    return None
-
-
-@router.get("/api/info", tags=["library"])
-async def info(request: Request) -> dict[str, Any]:
+@router.get("/api/info", response_model=IndexInfoOut, responses=ERRORS, tags=["library"])
+async def info(request: Request) -> IndexInfoOut:
     """What the index holds: file and window counts, model, roots."""
-    from audioseek.serve.schemas import jsonable
+    return IndexInfoOut.of(await request.app.state.worker.call(lambda service: service.info()))
 
-    return jsonable(await request.app.state.worker.call(lambda sr: sr.info()))
+
+@router.get(
+    "/api/files/{file_id}", response_model=IndexedFileOut, responses=ERRORS, tags=["library"]
+)
+async def file(request: Request, file_id: str) -> IndexedFileOut:
+    """One indexed file by id."""
+    return IndexedFileOut.of(await _lookup(request, parse_file_id(file_id)))
 
 
 @router.get("/healthz", tags=["library"])
 async def healthz(request: Request) -> dict[str, str]:
-    """Liveness: the process answers and the searcher is loaded."""
+    """Liveness: the process answers and the index is loaded."""
     return {"status": "ok"}
 
 
 # ---- audio --------------------------------------------------------------------------------
 
 
-def library_roots(searcher) -> list[str] | None:
-    """Real paths of the folders the index was built from, when the store names them."""
-    roots = getattr(searcher.store, "roots", None)
-    if callable(roots):
-        roots = roots()
-    if not roots:  # an index from before roots were recorded: rely on path_allowed
-        return None
-    return [os.path.realpath(str(r)) for r in roots]
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def servable_path(searcher, record) -> Path:
-    """The real path of an indexed file, if serving it cannot leak anything else.
-
-    The index stores each file's resolved absolute path. Refused with 403: a record whose
-    path is relative; whose real path now differs from it (the file was replaced by a
-    symlink); that the store does not list as an indexed file (``Store.path_allowed``);
-    outside the library roots (when the store names them); or that is not a regular file.
-    A file that has disappeared is 404.
-    """
-    listed = str(record.path)
-    if not os.path.isabs(listed):
-        raise HTTPException(status_code=403, detail=f"indexed path {listed!r} is not absolute")
-    real = os.path.realpath(listed)
-    allowed = real == os.path.normpath(listed)
-    roots = library_roots(searcher)
-    if allowed and roots is not None:
-        allowed = any(_inside(real, root) for root in roots)
-    path_allowed = getattr(searcher.store, "path_allowed", None)
-    if allowed and callable(path_allowed):
-        allowed = bool(path_allowed(real))
-    if not allowed:
-        raise HTTPException(
-            status_code=403,
-            detail=f"indexed file {listed!r} resolves outside the indexed library",
-        )
-    try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        raise HTTPException(
-            status_code=404, detail=f"indexed file {listed!r} no longer exists"
-        ) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise HTTPException(status_code=403, detail=f"indexed path {listed!r} is not a file")
-    return Path(real)
-
-
-def parse_range(header: str, size: int) -> list[tuple[int, int]]:
-    """``bytes=a-b[, ...]`` -> [(start, end_inclusive)]; raises 416 when unsatisfiable."""
-    unit, sep, spec = header.partition("=")
-    if not sep or unit.strip().lower() != "bytes" or not spec.strip():
-        raise RangeNotSatisfiable(header, size)
-    ranges = []
-    for part in spec.split(","):
-        m = _RANGE_RE.match(part)
-        if not m or (not m.group(1) and not m.group(2)):
-            raise RangeNotSatisfiable(header, size)
-        first, last = m.group(1), m.group(2)
-        if first:
-            start = int(first)
-            end = min(int(last), size - 1) if last else size - 1
-            if last and int(last) < start:
-                raise RangeNotSatisfiable(header, size)
-        else:  # suffix: the last N bytes
-            n = int(last)
-            if n == 0:
-                raise RangeNotSatisfiable(header, size)
-            start, end = max(size - n, 0), size - 1
-        if start >= size:
-            raise RangeNotSatisfiable(header, size)
-        ranges.append((start, end))
-    return ranges
+async def library_roots(request: Request) -> list[str]:
+    """The folders the index was built from (``IndexInfo.roots``), refreshed every few
+    seconds; empty for an index from before roots were recorded."""
+    state = request.app.state
+    cached = getattr(state, "roots_cache", None)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > ROOTS_TTL_S:
+        roots = await state.worker.call(lambda service: list(service.info().roots))
+        cached = state.roots_cache = (now, roots)
+    return cached[1]
 
 
 @router.head("/api/audio/{file_id}", include_in_schema=False)
 @router.get(
     "/api/audio/{file_id}",
-    response_class=FileResponse,
     responses={
         200: {"content": {"audio/*": {}}, "description": "the whole file"},
         206: {"description": "the requested byte range"},
@@ -425,17 +369,23 @@ async def audio(request: Request, file_id: str):
     """Stream an indexed file. Supports ``Range: bytes=...`` (206) so players can seek."""
     fid = parse_file_id(file_id)
     record = await _lookup(request, fid)
-    real = await request.app.state.worker.call(lambda sr: servable_path(sr, record))
-    size = real.stat().st_size
-    header = request.headers.get("range")
-    if header is not None:
-        parse_range(header, size)  # 416 for anything FileResponse would not satisfy
-    media_type = (
-        AUDIO_MEDIA_TYPES.get(real.suffix.lower())
-        or mimetypes.guess_type(real.name)[0]
-        or "application/octet-stream"
+    roots = await library_roots(request)
+    fd, st = await anyio.to_thread.run_sync(open_indexed, str(record.path), roots)
+    try:
+        header = request.headers.get("range")
+        ranges = parse_range(header, st.st_size) if header is not None else None
+        name = os.path.basename(str(record.path))
+        media_type = (
+            AUDIO_MEDIA_TYPES.get(Path(name).suffix.lower())
+            or mimetypes.guess_type(name)[0]
+            or "application/octet-stream"
+        )
+    except BaseException:
+        os.close(fd)
+        raise
+    return DescriptorResponse(
+        fd, st.st_size, media_type, ranges, headers={"Cache-Control": "no-cache"}
     )
-    return FileResponse(real, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
 def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:

@@ -1,31 +1,36 @@
 """``audioseek serve``: the FastAPI app (``create_app``) and its uvicorn runner (``run_server``).
 
-The app takes a ready ``Searcher`` (or anything with its interface) by injection; the
-routes live in :mod:`audioseek.serve.api`, the page in ``serve/static``. One dedicated
-thread owns the searcher: the model is loaded once, model calls never run concurrently,
-and a store bound to the thread that opened it keeps working.
+The app takes a ready ``SearchService`` (:mod:`audioseek.index.types`) by injection and
+calls nothing else; the routes live in :mod:`audioseek.serve.api`, the page in
+``serve/static``. A ``ServiceWorker`` owns the service: one thread for searches (the model
+is loaded once; concurrent text queries are batched) and one for uploaded examples, each
+with a bounded queue and a time limit. Middleware, outermost first: security headers,
+Host allow-list (DNS rebinding), CORS (only when origins are given), the access token
+(when set), request body limits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import hmac
 import ipaddress
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
@@ -37,7 +42,9 @@ from audioseek.errors import (
     QueryError,
     SearchIndexError,
 )
+from audioseek.index.types import SearchService
 from audioseek.serve.api import error_response, router
+from audioseek.serve.schemas import finite
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,9 @@ DOCS_CSP = (
 )
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
 @dataclass
 class ServeSettings:
     max_upload_bytes: int = 50 * MiB  # POST /api/similar (multipart upload)
@@ -64,6 +74,32 @@ class ServeSettings:
     max_query_chars: int = 1000
     max_k: int = 1000
     max_batch: int = 64
+    # decoded length of an uploaded example (a header claiming more is refused before decoding)
+    max_upload_seconds: float = 600.0
+    upload_timeout_s: float = 120.0  # one upload's decode + embedding
+    request_timeout_s: float = 60.0  # any other call into the index
+    max_queue: int = 64  # calls waiting for the index thread beyond which 503
+    max_pending_uploads: int = 2  # uploads waiting or running beyond which 503
+    # an over-limit body is read and discarded up to this many bytes, so that the client
+    # gets the 413 instead of a connection reset
+    max_drain_bytes: int = 64 * MiB
+    # Host header names served (with or without a port); None serves any
+    allowed_hosts: list[str] | None = field(default_factory=lambda: list(LOOPBACK_HOSTS))
+    allow_ip_hosts: bool = False  # also any IP-literal Host (never a DNS-rebinding name)
+    token: str | None = None  # required on /api/* when set
+    cors_origins: list[str] = field(default_factory=list)
+
+
+class FiniteJSONResponse(JSONResponse):
+    """JSON answers with NaN and infinity sent as ``null`` (JSON has neither)."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(finite(content))
+
+
+class ServerBusy(HTTPException):
+    def __init__(self, detail: str):
+        super().__init__(status_code=503, detail=detail, headers={"Retry-After": "5"})
 
 
 @dataclass
@@ -86,55 +122,111 @@ def _settle(future: asyncio.Future, result: Any = None, error: BaseException | N
         future.set_result(result)
 
 
-class SearcherWorker:
-    """Runs every call on the searcher in one dedicated thread (the lock around the model).
+class ServiceWorker:
+    """Runs the calls on the ``SearchService`` in dedicated threads.
 
-    ``factory`` builds the searcher inside that thread (so thread-bound resources such as a
-    sqlite connection belong to it); a ready ``searcher`` is used as is. Text queries that
-    arrive while the thread is busy are encoded together in one batch (:meth:`search`).
+    One thread answers searches, similar-by-id, duplicates, info and file look-ups; text
+    queries that arrive while it is busy are encoded together in one batch (:meth:`search`).
+    A second thread decodes and embeds uploaded examples (:meth:`call_upload`), so a long
+    upload never holds the searches up. Both queues are bounded (``ServerBusy``, 503, when
+    full) and every call has a time limit (503 when exceeded; the work itself cannot be
+    interrupted and finishes in its thread, still counted in the queue).
+
+    ``factory`` builds the service inside the search thread (so thread-bound resources
+    belong to it); a ready ``service`` is used as is.
     """
 
     def __init__(
         self,
-        searcher: Any = None,
+        service: Any = None,
         factory: Callable[[], Any] | None = None,
-        max_batch: int = 64,
+        settings: ServeSettings | None = None,
     ):
-        if (searcher is None) == (factory is None):
-            raise ValueError("give exactly one of searcher or factory")
-        self.max_batch = max_batch
+        if (service is None) == (factory is None):
+            raise ValueError("give exactly one of service or factory")
+        self.settings = settings or ServeSettings()
+        self.max_batch = self.settings.max_batch
         self._pending: list[_PendingSearch] = []
         self._pending_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audioseek-search")
+        self._uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audioseek-upload")
+        self._queued = 0
+        self._queued_uploads = 0
         if factory is not None:
             try:
-                searcher = self._executor.submit(factory).result()
+                service = self._executor.submit(factory).result()
             except BaseException:
-                self._executor.shutdown(wait=False)
+                self._shutdown()
                 raise
-        self.searcher = searcher
+        if not isinstance(service, SearchService):
+            self._shutdown()
+            raise TypeError(f"{type(service).__name__} does not implement SearchService")
+        self.service = service
         self._owned = factory is not None
 
     def run(self, fn: Callable[[Any], Any]) -> Any:
-        """Call ``fn(searcher)`` on the searcher thread and wait (synchronous callers)."""
-        return self._executor.submit(fn, self.searcher).result()
+        """Call ``fn(service)`` on the search thread and wait (synchronous callers)."""
+        return self._executor.submit(fn, self.service).result()
 
-    async def call(self, fn: Callable[[Any], Any]) -> Any:
-        """Call ``fn(searcher)`` on the searcher thread without blocking the event loop; the
-        time spent waiting for the thread and running is added to the request's timings."""
-        loop = asyncio.get_running_loop()
+    def _admit(self, uploads: bool = False) -> None:
+        with self._pending_lock:
+            if uploads:
+                if self._queued_uploads >= self.settings.max_pending_uploads:
+                    raise ServerBusy(
+                        f"busy: {self._queued_uploads} uploaded examples are being processed; "
+                        "try again shortly"
+                    )
+                self._queued_uploads += 1
+            else:
+                if self._queued >= self.settings.max_queue:
+                    raise ServerBusy(
+                        f"busy: {self._queued} requests are waiting for the index; "
+                        "try again shortly"
+                    )
+                self._queued += 1
+
+    def _release(self, uploads: bool = False) -> None:
+        with self._pending_lock:
+            if uploads:
+                self._queued_uploads -= 1
+            else:
+                self._queued -= 1
+
+    async def _submit(self, executor, fn, timeout: float, uploads: bool = False) -> Any:
         timings = _TIMINGS.get(None)
         submitted = time.perf_counter()
+        service = self.service
 
         def timed():
             started = time.perf_counter()
             try:
-                return fn(self.searcher)
+                return fn(service)
             finally:
                 if timings is not None:
                     timings.append((started - submitted, time.perf_counter() - started))
 
-        return await loop.run_in_executor(self._executor, timed)
+        self._admit(uploads)
+        try:
+            future = executor.submit(timed)
+        except BaseException:
+            self._release(uploads)
+            raise
+        future.add_done_callback(lambda _: self._release(uploads))
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            raise ServerBusy(
+                f"the request took longer than {timeout:g} s and was given up"
+            ) from None
+
+    async def call(self, fn: Callable[[Any], Any]) -> Any:
+        """Call ``fn(service)`` on the search thread without blocking the event loop; the
+        time spent waiting for the thread and running is added to the request's timings."""
+        return await self._submit(self._executor, fn, self.settings.request_timeout_s)
+
+    async def call_upload(self, fn: Callable[[Any], Any]) -> Any:
+        """Call ``fn(service)`` on the upload thread (decode + embed an uploaded example)."""
+        return await self._submit(self._uploads, fn, self.settings.upload_timeout_s, uploads=True)
 
     async def search(self, query: str, k: int, agg: str) -> list:
         """Hits of one text query. Queries waiting for the thread at the same time go to the
@@ -144,13 +236,24 @@ class SearcherWorker:
         item = _PendingSearch(
             query, k, agg, loop.create_future(), loop, time.perf_counter(), _TIMINGS.get(None)
         )
+        self._admit()
         with self._pending_lock:
             self._pending.append(item)
-        self._executor.submit(self._drain_searches)
-        return await item.future
+        try:
+            self._executor.submit(self._drain_searches)
+        except BaseException:
+            self._release()
+            raise
+        try:
+            return await asyncio.wait_for(item.future, self.settings.request_timeout_s)
+        except TimeoutError:
+            raise ServerBusy(
+                f"the request took longer than {self.settings.request_timeout_s:g} s "
+                "and was given up"
+            ) from None
 
     def _drain_searches(self) -> None:
-        """On the searcher thread: answer every query pending now (nothing if an earlier
+        """On the search thread: answer every query pending now (nothing if an earlier
         drain already took them)."""
         with self._pending_lock:
             pending, self._pending = self._pending, []
@@ -163,22 +266,26 @@ class SearcherWorker:
                 started = time.perf_counter()
                 results, error = None, None
                 try:
-                    results = self.searcher.search([i.query for i in batch], k=k, agg=agg)
+                    results = self.service.search([i.query for i in batch], k=k, agg=agg)
                 except Exception as e:  # delivered to every request of the batch
                     error = e
                 ended = time.perf_counter()
                 for n, item in enumerate(batch):
+                    self._release()
                     if item.timings is not None:
                         item.timings.append((started - item.submitted, ended - started))
                     result = None if error is not None else results[n]
                     item.loop.call_soon_threadsafe(_settle, item.future, result, error)
 
-    def close(self) -> None:
-        """Stop the thread; a searcher the worker built itself is closed too."""
-        close = getattr(self.searcher, "close", None)
-        if self._owned and callable(close):
-            self._executor.submit(close).result()
+    def _shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._uploads.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the threads; a service the worker built itself is closed too."""
+        if self._owned:
+            self._executor.submit(self.service.close).result()
+        self._shutdown()
 
 
 # (queue wait, run) seconds of each searcher call made while handling the current request
@@ -218,8 +325,24 @@ class PayloadTooLarge(HTTPException):
         super().__init__(status_code=413, detail=f"{what} is larger than {limit} bytes")
 
 
+async def _drain(receive, cap: int) -> None:
+    """Read and discard the rest of a request body (at most ``cap`` bytes): a server that
+    answers before the client has sent its body, then closes, makes the client see a
+    connection reset instead of the answer."""
+    seen = 0
+    while seen <= cap:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class BodyLimitMiddleware:
-    """Refuse request bodies over the limit: early from Content-Length, else while reading."""
+    """Refuse request bodies over the limit with a 413: early from Content-Length, else
+    while reading; the rest of the body is read and discarded first (up to
+    ``max_drain_bytes``) so the client gets the answer."""
 
     def __init__(self, app, settings: ServeSettings):
         self.app = app
@@ -234,6 +357,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         limit = self._limit(scope["path"])
+        what = "upload" if limit == self.settings.max_upload_bytes else "request body"
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None:
@@ -245,7 +369,8 @@ class BodyLimitMiddleware:
                 response = error_response(400, f"invalid Content-Length {length.decode()!r}")
                 return await response(scope, receive, send)
             if declared > limit:
-                what = "upload" if limit == self.settings.max_upload_bytes else "request body"
+                if declared <= limit + self.settings.max_drain_bytes:
+                    await _drain(receive, declared)
                 response = error_response(413, f"{what} of {declared} bytes exceeds {limit} bytes")
                 return await response(scope, receive, send)
         seen = 0
@@ -256,10 +381,130 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLarge(limit)
+                    if message.get("more_body", False):
+                        await _drain(receive, self.settings.max_drain_bytes)
+                    raise PayloadTooLarge(limit, what)
             return message
 
         return await self.app(scope, counting_receive, send)
+
+
+def _host_name(header: str) -> str | None:
+    """The name part of a Host header (``[::1]`` keeps its brackets), lower case, or None
+    when the header is malformed."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        name, sep, rest = header.partition("]")
+        name += sep
+        if not sep or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+    else:
+        name, sep, port = header.partition(":")
+        if sep and not port.isdigit():
+            return None
+    name = name.rstrip(".")
+    return name or None
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def normalise_host(name: str) -> str:
+    """An allow-list entry as it appears in a Host header: ``::1`` -> ``[::1]``."""
+    name = name.strip().lower().rstrip(".")
+    if ":" in name and not name.startswith("["):
+        name = f"[{name}]"
+    return name
+
+
+class HostAllowListMiddleware:
+    """400 for a Host header that is not on the allow-list (DNS rebinding: a web page on
+    ``evil.example`` whose name now points at 127.0.0.1 reaches the server with
+    ``Host: evil.example``, and is refused)."""
+
+    def __init__(self, app, settings: ServeSettings):
+        self.app = app
+        self.settings = settings
+        allowed = settings.allowed_hosts
+        self.allowed = None if allowed is None else {normalise_host(h) for h in allowed}
+
+    def allowed_host(self, header: str | None) -> bool:
+        if self.allowed is None:
+            return True
+        name = _host_name(header or "")
+        if name is None:
+            return False
+        return name in self.allowed or (self.settings.allow_ip_hosts and _is_ip_literal(name))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        raw = dict(scope.get("headers") or []).get(b"host")
+        header = raw.decode("latin-1") if raw is not None else None
+        if not self.allowed_host(header):
+            response = error_response(
+                400,
+                f"host {header!r} is not served here; the server answers only to "
+                f"{', '.join(sorted(self.allowed))} unless told to allow another name",
+            )
+            return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+TOKEN_COOKIE = "audioseek_token"
+
+
+class TokenAuthMiddleware:
+    """When the server has a token, every ``/api/`` request carries it: as
+    ``Authorization: Bearer <token>``, or as the HttpOnly ``SameSite=Strict`` cookie that
+    ``GET /?token=<token>`` sets (then redirects to ``/``), the one sign-in step of the page.
+    Compared in constant time. The page, its assets and ``/healthz`` stay open."""
+
+    def __init__(self, app, token: str):
+        self.app = app
+        self.token = token.encode()
+
+    def _valid(self, value: str | None) -> bool:
+        return value is not None and hmac.compare_digest(value.encode(), self.token)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path == "/" and b"token=" in scope.get("query_string", b""):
+            return await self._sign_in(scope, receive, send)
+        if not (path.startswith("/api/") or path == "/api"):
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if (scheme.lower() == "bearer" and self._valid(value.strip())) or self._valid(
+            request.cookies.get(TOKEN_COOKIE)
+        ):
+            return await self.app(scope, receive, send)
+        response = error_response(
+            401,
+            "this server needs its access token: send 'Authorization: Bearer <token>', or "
+            "open the page with the link printed when the server started (/?token=...)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        return await response(scope, receive, send)
+
+    async def _sign_in(self, scope, receive, send):
+        token = Request(scope).query_params.get("token")
+        if not self._valid(token):
+            response = error_response(401, "wrong access token in the link")
+            return await response(scope, receive, send)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/", max_age=30 * 86400
+        )
+        return await response(scope, receive, send)
 
 
 class SecurityHeadersMiddleware:
@@ -383,15 +628,18 @@ def _install_docs(app: FastAPI) -> None:
 
 
 def create_app(
-    searcher: Any = None,
+    service: Any = None,
     *,
-    worker: SearcherWorker | None = None,
+    worker: ServiceWorker | None = None,
     settings: ServeSettings | None = None,
 ) -> FastAPI:
-    """The HTTP app around a ``Searcher`` (or a ``SearcherWorker`` that owns one)."""
-    if (searcher is None) == (worker is None):
-        raise ValueError("create_app needs exactly one of searcher or worker")
-    worker = worker or SearcherWorker(searcher=searcher)
+    """The HTTP app around a ``SearchService`` (``audioseek.Index``, a test fake) or a
+    ``ServiceWorker`` that owns one."""
+    if (service is None) == (worker is None):
+        raise ValueError("create_app needs exactly one of service or worker")
+    settings = settings or (worker.settings if worker is not None else ServeSettings())
+    worker = worker or ServiceWorker(service=service, settings=settings)
+    worker.settings = settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -407,9 +655,10 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        default_response_class=FiniteJSONResponse,
     )
     app.state.worker = worker
-    app.state.settings = settings or ServeSettings()
+    app.state.settings = settings
     _install_error_handlers(app)
     app.include_router(router)
     _install_docs(app)
@@ -419,9 +668,24 @@ def create_app(
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
-    app.add_middleware(BodyLimitMiddleware, settings=app.state.settings)
-    app.add_middleware(SecurityHeadersMiddleware)
+    # the last added runs first: security headers on every answer, then the Host check,
+    # CORS (its preflights carry no token), the token, the body limit
     app.add_middleware(ServerTimingMiddleware)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    if settings.token:
+        app.add_middleware(TokenAuthMiddleware, token=settings.token)
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Range"],
+            expose_headers=["Content-Range", "Content-Length", "Accept-Ranges"],
+        )
+    app.add_middleware(HostAllowListMiddleware, settings=settings)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 
@@ -482,16 +746,23 @@ def serve_threads(threads: int | None = None) -> int:
     return n
 
 
-def open_searcher(searcher_cls, db, model=None, device="auto", threads: int = 1):
-    """The index's searcher with its model loaded now (once per process), not on the first
-    request; a missing index or model fails here, before the server starts. Runs on the
-    searcher thread, which also gets the torch thread setting."""
+def open_service(db, model=None, device="auto", threads: int = 1):
+    """The index's search service with its model loaded now (once per process), not on the
+    first request; a missing index or model fails here, before the server starts. Runs on
+    the search thread, which also gets the torch thread setting."""
     import torch
 
+    from audioseek.index.service import Index
+
     torch.set_num_threads(threads)
-    searcher = searcher_cls(db, model=model, device=device)
-    _ = searcher.model
-    return searcher
+    index = Index(db, model=model, device=device)
+    try:
+        index.info()  # a missing or damaged index fails here
+        _ = index.model
+    except BaseException:
+        index.close()
+        raise
+    return index
 
 
 def run_server(
@@ -503,12 +774,21 @@ def run_server(
     device: str = "auto",
     threads: int | None = None,
     max_upload_mb: float | None = None,
+    max_upload_seconds: float | None = None,
+    allow_hosts: list[str] | tuple[str, ...] = (),
+    cors_origins: list[str] | tuple[str, ...] = (),
+    token: str | None = None,
+    auth: bool = True,
 ) -> None:
-    """Serve the index at ``db`` over HTTP until interrupted (uvicorn on one socket)."""
+    """Serve the index at ``db`` over HTTP until interrupted (uvicorn on one socket).
+
+    On loopback, only the loopback host names (and ``allow_hosts``) are answered, and a
+    ``token`` is optional. Beyond loopback a token is required unless ``auth`` is False:
+    ``token``, or one generated here and printed once (in the sign-in link); IP-literal
+    Host headers and this machine's names are answered too.
+    """
     import uvicorn
     from rich.console import Console
-
-    from audioseek.index.search import Searcher
 
     console = Console(stderr=True)
     settings = ServeSettings()
@@ -516,25 +796,59 @@ def run_server(
         if not max_upload_mb > 0:
             raise ConfigError(f"invalid upload limit {max_upload_mb!r} MB: must be > 0")
         settings.max_upload_bytes = int(max_upload_mb * MiB)
+    if max_upload_seconds is not None:
+        if not 0 < max_upload_seconds < float("inf"):
+            raise ConfigError(
+                f"invalid upload duration limit {max_upload_seconds!r} s: must be > 0"
+            )
+        settings.max_upload_seconds = float(max_upload_seconds)
+    if token is not None and not token.strip():
+        raise ConfigError("invalid token '': must not be empty")
+    for name in allow_hosts:
+        if not _host_name(normalise_host(name)) or "/" in name:
+            raise ConfigError(f"invalid host name {name!r} to allow")
     n_threads = serve_threads(threads)
     sock = bind_socket(host, port)
     try:
         bound_host, bound_port = sock.getsockname()[:2]
-        if not is_loopback(sock):
-            message = (
-                f"serving on {bound_host!r}, not loopback: anyone who can reach this machine "
-                "can search the library and download its audio files (there is no login)"
-            )
-            log.warning(message)
-            console.print(f"[bold yellow]WARNING[/]: {message}")
+        loopback = is_loopback(sock)
+        settings.allowed_hosts = [*LOOPBACK_HOSTS, *allow_hosts]
+        settings.cors_origins = list(cors_origins)
+        generated = False
+        if loopback:
+            settings.token = token
+        else:
+            settings.allow_ip_hosts = True
+            settings.allowed_hosts += [socket.gethostname(), socket.getfqdn()]
+            if auth:
+                generated = token is None
+                settings.token = token or secrets.token_urlsafe(24)
+            else:
+                log.warning(
+                    "serving on %r, not loopback, without a token: anyone who can reach this "
+                    "machine can search the library and download its audio files",
+                    bound_host,
+                )
         with console.status(f"loading the index {str(db)!r} and its model"):
-            worker = SearcherWorker(
-                factory=lambda: open_searcher(Searcher, db, model, device, n_threads),
-                max_batch=settings.max_batch,
+            worker = ServiceWorker(
+                factory=lambda: open_service(db, model, device, n_threads), settings=settings
             )
         app = create_app(worker=worker, settings=settings)
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        console.print(f"audioseek: http://{shown}:{bound_port}/  (API docs: /docs)  Ctrl+C stops")
+        if shown in ("0.0.0.0", "[::]"):
+            shown = socket.gethostname()
+        url = f"http://{shown}:{bound_port}/"
+        if settings.token and generated:
+            console.print(
+                f"audioseek: {url}?token={settings.token}  (sign-in link; API: "
+                "'Authorization: Bearer <token>')  Ctrl+C stops"
+            )
+        elif settings.token:
+            console.print(
+                f"audioseek: {url}  (needs the access token: open {url}?token=...)  Ctrl+C stops"
+            )
+        else:
+            console.print(f"audioseek: {url}  (API docs: /docs)  Ctrl+C stops")
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         uvicorn.Server(config).run(sockets=[sock])
     finally:

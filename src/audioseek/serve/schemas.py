@@ -1,53 +1,118 @@
 """Request and response bodies of the HTTP API (pydantic models = the OpenAPI schema).
 
-Conversion from the index's dataclasses (``Hit``, ``DuplicateGroup``) to JSON lives
-here too, so ``api.py`` only routes and validates.
+Response models mirror the public dataclasses of :mod:`audioseek.index.types` field for
+field and are built from them with ``from_attributes`` (``HitOut.of(hit)``); the only
+additions are derived values the page needs (``name``, ``audio_url``). ``audioseek.Client``
+turns them back into the same dataclasses (``HitOut.to_hit``), so the server, the client
+and the tests speak one set of types.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from pathlib import PurePath
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, computed_field, create_model
 
-HIT_FIELDS = (
-    "file_id",
-    "path",
-    "score",
-    "start",
-    "end",
-    "duration",
-    "sample_rate",
-    "format",
-    "title",
-    "artist",
-    "album",
-    "genre",
-)
+from audioseek.index.types import DuplicateGroup, DuplicatePair, Hit, IndexedFile, IndexInfo
+
+
+def _mirror(kind: type, base: type[BaseModel]) -> type[BaseModel]:
+    """A pydantic model with exactly the fields (names, types, defaults) of the dataclass
+    ``kind``: the response schema cannot drift from the public type."""
+    hints = typing.get_type_hints(kind)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(kind):
+        if f.default is not dataclasses.MISSING:
+            fields[f.name] = (hints[f.name], Field(f.default))
+        elif f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = (hints[f.name], Field(default_factory=f.default_factory))
+        else:
+            fields[f.name] = (hints[f.name], ...)
+    return create_model(f"{kind.__name__}Fields", __base__=base, **fields)
+
+
+class _FromDataclass(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    dataclass_type: ClassVar[type]  # the dataclass this model mirrors
+
+    @classmethod
+    def of(cls, obj: Any):
+        return cls.model_validate(obj, from_attributes=True)
+
+    def to_type(self):
+        """The dataclass this model mirrors, from this model's fields."""
+        kind = self.dataclass_type
+        return kind(**{f.name: getattr(self, f.name) for f in dataclasses.fields(kind)})
 
 
 class ErrorOut(BaseModel):
     error: str = Field(description="one-line message naming the bad value")
 
 
-class HitOut(BaseModel):
-    file_id: int | str
-    path: str
-    name: str = Field(description="file name without folders")
-    score: float = Field(description="cosine similarity of the best-matching window")
-    start: float | None = Field(None, description="best window start, seconds")
-    end: float | None = Field(None, description="best window end, seconds")
-    duration: float | None = None
-    sample_rate: int | None = None
-    format: str | None = None
-    title: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    genre: str | None = None
-    audio_url: str = Field(description="where to stream the file (supports Range requests)")
+class _Playable(BaseModel):
+    """The file name and audio URL of anything with ``file_id`` and ``path``."""
+
+    @computed_field(description="file name without folders")
+    @property
+    def name(self) -> str:
+        return PurePath(self.path).name
+
+    @computed_field(description="where to stream the file (supports Range requests)")
+    @property
+    def audio_url(self) -> str:
+        return f"/api/audio/{self.file_id}"
+
+
+class HitOut(_mirror(Hit, _FromDataclass), _Playable):
+    """A :class:`~audioseek.index.types.Hit`, plus its file name and audio URL."""
+
+    dataclass_type = Hit
+
+    def to_hit(self) -> Hit:
+        return self.to_type()
+
+
+class IndexedFileOut(_mirror(IndexedFile, _FromDataclass), _Playable):
+    """An :class:`~audioseek.index.types.IndexedFile`, plus its file name and audio URL."""
+
+    dataclass_type = IndexedFile
+
+
+class DuplicatePairOut(_mirror(DuplicatePair, _FromDataclass)):
+    dataclass_type = DuplicatePair
+
+
+class DuplicateGroupOut(_mirror(DuplicateGroup, _FromDataclass)):
+    """A :class:`~audioseek.index.types.DuplicateGroup` (its files as ``IndexedFileOut``)."""
+
+    dataclass_type = DuplicateGroup
+    files: list[IndexedFileOut]
+    pairs: list[DuplicatePairOut] = []
+
+    def to_type(self) -> DuplicateGroup:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(DuplicateGroup)}
+        values["files"] = [f.to_type() for f in self.files]
+        values["pairs"] = [p.to_type() for p in self.pairs]
+        return DuplicateGroup(**values)
+
+
+class IndexInfoOut(_mirror(IndexInfo, _FromDataclass)):
+    dataclass_type = IndexInfo
+
+
+def finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such floats (at any depth) become ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 class SearchOut(BaseModel):
@@ -58,8 +123,9 @@ class SearchOut(BaseModel):
 
 
 class SearchIn(BaseModel):
+    # strict: ``"k": true`` or ``"k": "3"`` is refused, not read as 1 or 3
     queries: list[str] = Field(description="one or more text queries")
-    k: int = Field(10, description="results per query")
+    k: StrictInt = Field(10, description="results per query")
     agg: str = Field("max", description="'max' or 'topN-mean', e.g. 'top3-mean'")
 
 
@@ -68,7 +134,7 @@ class SearchBatchOut(BaseModel):
 
 
 class SimilarIn(BaseModel):
-    file_id: int | str = Field(description="id of an indexed file")
+    file_id: int = Field(description="id of an indexed file")
     k: int = 10
 
 
@@ -78,110 +144,6 @@ class SimilarOut(BaseModel):
     hits: list[HitOut]
 
 
-class DuplicateGroupOut(BaseModel):
-    score: float | None = Field(None, description="lowest similarity inside the group")
-    files: list[HitOut]
-
-
 class DuplicatesOut(BaseModel):
     threshold: float | None
     groups: list[DuplicateGroupOut]
-
-
-def jsonable(value: Any) -> Any:
-    """Dataclasses, paths, numpy scalars/arrays and nested containers -> plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str | int | bool) or value is None:
-        return value
-    if hasattr(value, "tolist"):  # numpy scalar / array, torch tensor
-        return jsonable(value.tolist())
-    return str(value)
-
-
-def _field(obj: Any, name: str) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def hit_out(hit: Any, score: float | None = None) -> HitOut:
-    """A ``Hit`` (or a ``FileRecord``-like object with the same field names) -> ``HitOut``."""
-    fields = {name: _field(hit, name) for name in HIT_FIELDS}
-    file_id = fields["file_id"]
-    if file_id is None:
-        file_id = _field(hit, "id")
-    if hasattr(file_id, "item"):
-        file_id = file_id.item()
-    path = str(fields["path"] or "")
-    sample_rate = fields["sample_rate"]
-    return HitOut(
-        file_id=file_id,
-        path=path,
-        name=PurePath(path).name,
-        score=_num(fields["score"] if fields["score"] is not None else score) or 0.0,
-        start=_num(fields["start"]),
-        end=_num(fields["end"]),
-        duration=_num(fields["duration"]),
-        sample_rate=int(sample_rate) if sample_rate is not None else None,
-        format=_text(fields["format"]),
-        title=_text(fields["title"]),
-        artist=_text(fields["artist"]),
-        album=_text(fields["album"]),
-        genre=_text(fields["genre"]),
-        audio_url=f"/api/audio/{file_id}",
-    )
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
-
-
-_MEMBER_FIELDS = ("files", "members", "hits", "items", "records", "paths", "file_ids")
-_SCORE_FIELDS = ("score", "similarity", "min_similarity", "min_score")
-
-
-def duplicate_group_out(group: Any, lookup) -> DuplicateGroupOut:
-    """A ``DuplicateGroup`` -> ``DuplicateGroupOut``.
-
-    The group's members may be hits/records, or bare file ids / paths; ``lookup(x)``
-    turns a bare id or path into a record (or None when the index no longer holds it).
-    """
-    members = None
-    for name in _MEMBER_FIELDS:
-        members = _field(group, name)
-        if members is not None:
-            break
-    if members is None and isinstance(group, list | tuple):
-        members = group
-    score = None
-    for name in _SCORE_FIELDS:
-        if _field(group, name) is not None:
-            score = _num(_field(group, name))
-            break
-    files = []
-    for member in members or []:
-        if isinstance(member, int | str | PurePath) or hasattr(member, "item"):
-            record = lookup(member.item() if hasattr(member, "item") else member)
-            if record is None:
-                continue
-            member = record
-        files.append(hit_out(member, score=score))
-    return DuplicateGroupOut(score=score, files=files)
