@@ -19,7 +19,7 @@ from audioseek.eval.metrics import (
 def naive_metrics(scores, relevance, ks=(1, 5, 10), map_k=10):
     """Plain-Python reference: explicit sort with the documented pessimistic tie rule."""
     scores = np.asarray(scores, dtype=np.float64)
-    rr, ap, hit = [], [], {k: [] for k in ks}
+    rr, ap, hit, recall = [], [], {k: [] for k in ks}, {k: [] for k in ks}
     for q, rel in enumerate(relevance):
         rel = set(rel)
         row = scores[q]
@@ -29,10 +29,12 @@ def naive_metrics(scores, relevance, ks=(1, 5, 10), map_k=10):
         rr.append(1.0 / ranks[0])
         for k in ks:
             hit[k].append(1.0 if ranks[0] <= k else 0.0)
+            recall[k].append(sum(1 for r in ranks if r <= k) / len(rel))
         s = sum((i + 1) / r for i, r in enumerate(ranks) if r <= map_k)
         ap.append(s / min(len(rel), map_k))
     out = {"mrr": float(np.mean(rr)), f"map@{map_k}": float(np.mean(ap))}
     out.update({f"r@{k}": float(np.mean(hit[k])) for k in ks})
+    out.update({f"recall@{k}": float(np.mean(recall[k])) for k in ks})
     return out
 
 
@@ -58,8 +60,14 @@ def test_hand_worked_single_relevant():
     # query 0: relevant item 2 ranked 2nd; query 1: relevant item 0 ranked 3rd of 3
     scores = torch.tensor([[0.9, 0.1, 0.5], [0.1, 0.5, 0.3]])
     m = retrieval_metrics(scores, [{2}, {0}], ks=(1, 2, 3), map_k=2)
+    hits = {"r@1": 0, "r@2": 0.5, "r@3": 1}
     assert m == pytest.approx(
-        {"mrr": (1 / 2 + 1 / 3) / 2, "map@2": (1 / 2 + 0) / 2, "r@1": 0, "r@2": 0.5, "r@3": 1}
+        {
+            "mrr": (1 / 2 + 1 / 3) / 2,
+            "map@2": (1 / 2 + 0) / 2,
+            **hits,
+            **{k.replace("r@", "recall@"): v for k, v in hits.items()},  # one relevant: equal
+        }
     )
     assert list(m) == metric_names((1, 2, 3), 2)
 
@@ -75,6 +83,11 @@ def test_hand_worked_five_relevant_dcase_normalisation():
     # precisions at the relevant ranks within the top 10: 1/1, 2/3, 3/6; divided by |R| = 5
     assert m["map@10"] == pytest.approx((1 + 2 / 3 + 3 / 6) / 5)
     assert m["mrr"] == 1.0 and m["r@1"] == 1.0
+    # the two recalls differ: one relevant in the top 1 is a hit, but 1 of 5 relevant found;
+    # top 5 holds ranks 1, 3 (2 of 5); top 10 holds ranks 1, 3, 6 (3 of 5)
+    assert m["recall@1"] == pytest.approx(1 / 5)
+    assert m["r@5"] == 1.0 and m["recall@5"] == pytest.approx(2 / 5)
+    assert m["r@10"] == 1.0 and m["recall@10"] == pytest.approx(3 / 5)
     # |R| > K: normalised by K, so a perfect ranking scores exactly 1
     perfect = torch.arange(30, 0, -1, dtype=torch.float32)[None]
     assert retrieval_metrics(perfect, [set(range(20))])["map@10"] == pytest.approx(1.0)
@@ -86,6 +99,7 @@ def test_ties_are_pessimistic_and_deterministic():
     # all equal: non-relevant items first -> ranks 4; {1,2} -> ranks 3 and 4
     assert m["mrr"] == pytest.approx((1 / 4 + 1 / 3 + 1 / 4) / 3)
     assert m["r@1"] == 0.0 and m["r@4"] == 1.0
+    assert m["recall@1"] == 0.0 and m["recall@4"] == 1.0
     assert m["map@4"] == pytest.approx((1 / 4 + (1 / 3 + 2 / 4) / 2 + 1 / 4) / 3)
     # a tie among relevant items only: both ranked before lower-scored items
     s = torch.tensor([[0.5, 0.9, 0.9, 0.1]])
@@ -167,6 +181,7 @@ def test_matches_torchmetrics_single_relevant(seed):
     for k in (1, 5, 10):
         tm = float(RetrievalRecall(top_k=k)(scores, target, indexes))
         assert ours[f"r@{k}"] == pytest.approx(tm, abs=1e-6)
+        assert ours[f"recall@{k}"] == pytest.approx(tm, abs=1e-6)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -195,6 +210,12 @@ def test_matches_torchmetrics_multi_relevant_up_to_documented_normalisation(seed
             t[list(r)] = True
             hits.append(float(retrieval_hit_rate(scores[q], t, top_k=k)))
         assert ours[f"r@{k}"] == pytest.approx(np.mean(hits), abs=1e-6)
+    # the paper's recall (share of the relevant found) is torchmetrics' RetrievalRecall
+    for k in (1, 5, 10):
+        tm_recall = np.mean([x["recall"] for x in _torchmetrics_per_query(scores, rel, k=k)])
+        assert ours[f"recall@{k}"] == pytest.approx(tm_recall, abs=1e-6)
+        assert ours[f"recall@{k}"] <= ours[f"r@{k}"]
+    assert ours["recall@1"] < ours["r@1"]  # several relevant per query: they differ
 
 
 def test_numpy_memmap_and_embeddings_agree(tmp_path):
@@ -220,7 +241,12 @@ def test_bidirectional_relevance_from_caption_to_audio():
     m = bidirectional_metrics(audio, text, c2a)
     assert set(m) == {"text_to_audio", "audio_to_text"}
     for d in m.values():
-        assert d == pytest.approx({"mrr": 1.0, "map@10": 1.0, "r@1": 1.0, "r@5": 1.0, "r@10": 1.0})
+        assert d["mrr"] == 1.0 and d["map@10"] == pytest.approx(1.0)
+        assert all(d[f"r@{k}"] == 1.0 for k in (1, 5, 10))
+    assert all(m["text_to_audio"][f"recall@{k}"] == 1.0 for k in (1, 5, 10))
+    # audio->text, 2 captions per clip both ranked first: recall@1 finds 1 of 2
+    assert m["audio_to_text"]["recall@1"] == pytest.approx(0.5)
+    assert m["audio_to_text"]["recall@5"] == 1.0
     # reversed text -> audio: caption of clip 0 most similar to clip 2 etc.
     m2 = bidirectional_metrics(audio, -text, c2a)
     assert m2["text_to_audio"]["r@1"] == 0.0
@@ -235,6 +261,9 @@ def test_random_embeddings_give_chance_level():
     m = bidirectional_metrics(audio, text, c2a)
     assert m["text_to_audio"]["r@10"] == pytest.approx(10 / 200, abs=0.02)
     assert m["audio_to_text"]["r@10"] == pytest.approx(1 - (995 / 1000) ** 10, abs=0.04)
+    # recall@10 at chance: each of the 5 relevant captions is in the top 10 w.p. 10 / 1000
+    assert m["audio_to_text"]["recall@10"] == pytest.approx(10 / 1000, abs=0.008)
+    assert m["text_to_audio"]["recall@10"] == m["text_to_audio"]["r@10"]
 
 
 @pytest.mark.parametrize(
@@ -288,6 +317,7 @@ def test_100k_by_20k_chunked_in_bounded_memory():
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 1024, grown_mib
     assert 0.0 < m["r@1"] <= m["r@5"] <= m["r@10"] <= 1.0
+    assert all(m[f"recall@{k}"] == m[f"r@{k}"] for k in (1, 5, 10))  # one relevant each
     assert m["map@10"] <= m["mrr"]
     # cross-check a slice of queries against the dense computation
     sub = slice(0, 2000)
@@ -296,3 +326,25 @@ def test_100k_by_20k_chunked_in_bounded_memory():
         text[sub], audio, [(int(a),) for a in c2a[sub]], chunk_size=300
     )
     assert_close(sub_chunked, dense, 1e-9)
+
+
+def test_recall_when_k_exceeds_the_gallery():
+    # 3 items, 2 relevant, k = 10 > 3: every relevant item is found, never more than all
+    scores = torch.tensor([[0.1, 0.9, 0.5]])
+    m = retrieval_metrics(scores, [{0, 2}], ks=(1, 2, 10), map_k=10)
+    assert m["recall@1"] == 0.0 and m["r@1"] == 0.0
+    assert m["recall@2"] == pytest.approx(0.5) and m["r@2"] == 1.0
+    assert m["recall@10"] == 1.0
+
+
+def test_every_metric_key_has_a_definition():
+    from audioseek.eval.metrics import metric_definition, metric_definitions
+
+    keys = metric_names((1, 10), 10)
+    defs = metric_definitions({"text_to_audio": dict.fromkeys(keys, 0.5)})
+    assert list(defs) == keys
+    assert "at least one relevant" in defs["r@10"] and "top 10" in defs["r@10"]
+    assert "share of each query's relevant items" in defs["recall@10"]
+    assert metric_definition("recall@1") != metric_definition("r@1")
+    with pytest.raises(MetricInputError, match="unknown metric 'p@3'"):
+        metric_definition("p@3")

@@ -10,9 +10,15 @@ Definitions (for a query ``q`` with relevant gallery set ``R_q``, ranks are 1-ba
   first, then relevant items by ascending gallery index. So a model that gives every
   item the same score gets the worst possible ranks, never a lucky 1/|G| hit.
 - **MRR**: mean over queries of ``1 / rank`` of the first relevant item (no cut-off).
-- **R@K**: fraction of queries with at least one relevant item within the top ``K``
-  (the "recall@K" of the retrieval literature = torchmetrics' ``RetrievalHitRate``).
-  With ``|R_q| = 1`` this equals torchmetrics' ``RetrievalRecall(top_k=K)``.
+- **R@K, hit rate** (key ``r@K``): fraction of queries with at least one relevant item
+  within the top ``K`` (the "R@K" of the cross-modal retrieval literature and DCASE =
+  torchmetrics' ``RetrievalHitRate``).
+- **Recall@K, share of relevant found** (key ``recall@K``): per query, the fraction of its
+  relevant items ranked within the top ``K``, ``|{r in R_q : rank(r) <= K}| / |R_q|``,
+  averaged over queries (the paper's section 5: "the proportion of relevant items that are
+  recommended in the top K"; torchmetrics' ``RetrievalRecall(top_k=K)``).
+  With ``|R_q| = 1`` (Clotho text->audio) both are the same number; with ``|R_q| = 5``
+  (audio->text) recall@K <= r@K, and recall@K < 1 whenever ``K < |R_q|``.
 - **mAP@K** (DCASE task 6b / WavCaps convention)::
 
       AP@K(q) = 1 / min(|R_q|, K) * sum_{relevant item at rank r <= K} precision@r
@@ -33,7 +39,7 @@ the fly, so 100,000 x 20,000 never materialises the full matrix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from audioseek.errors import AudioseekError
@@ -42,6 +48,14 @@ if TYPE_CHECKING:
     import torch
 
 DEFAULT_KS = (1, 5, 10)
+#: What each metric key means, for reports and JSON (``{k}`` is the cut-off).
+METRIC_DEFINITIONS = {
+    "mrr": "mean reciprocal rank of the first relevant item",
+    "map@{k}": "mean average precision at {k}, normalised by min(#relevant, {k}) (DCASE)",
+    "r@{k}": "hit rate: share of queries with at least one relevant item in the top {k}",
+    "recall@{k}": "fraction of relevant found: share of each query's relevant items that are "
+    "in the top {k}, averaged over queries (the paper's definition of its R@10)",
+}
 _SORT_THRESHOLD = 32  # relevance sets larger than this use a per-row sort
 
 
@@ -50,8 +64,28 @@ class MetricInputError(AudioseekError, ValueError):
 
 
 def metric_names(ks: Sequence[int] = DEFAULT_KS, map_k: int = 10) -> list[str]:
-    """Result keys in display order: ``mrr``, ``map@<map_k>``, ``r@<k>``..."""
-    return ["mrr", f"map@{map_k}", *[f"r@{k}" for k in ks]]
+    """Result keys in display order: ``mrr``, ``map@<map_k>``, ``r@<k>``..., ``recall@<k>``..."""
+    return ["mrr", f"map@{map_k}", *[f"r@{k}" for k in ks], *[f"recall@{k}" for k in ks]]
+
+
+def metric_definition(key: str) -> str:
+    """The one-line definition of a metric key (``"r@10"`` -> "hit rate: ... top 10")."""
+    name, _, k = key.partition("@")
+    template = METRIC_DEFINITIONS.get(f"{name}@{{k}}" if k else name)
+    if template is None:
+        raise MetricInputError(f"unknown metric {key!r}; expected mrr, map@K, r@K or recall@K")
+    return template.format(k=k)
+
+
+def metric_definitions(metrics: Mapping) -> dict[str, str]:
+    """``{key: definition}`` for every metric key of a result, flat (``{"r@10": 0.3}``) or
+    per direction (``{"text_to_audio": {...}, ...}``): labels for JSON output."""
+    keys: list[str] = []
+    for key, value in metrics.items():
+        for k in value if isinstance(value, Mapping) else [key]:
+            if k not in keys:
+                keys.append(k)
+    return {k: metric_definition(k) for k in keys}
 
 
 def _check_params(ks: Sequence[int], map_k: int, chunk_size: int) -> tuple[int, ...]:
@@ -148,6 +182,7 @@ def _accumulate(
     rr_sum = 0.0
     ap_sum = 0.0
     hits = dict.fromkeys(ks, 0)
+    recall_sums = dict.fromkeys(ks, 0.0)
     for start in range(0, n_queries, chunk_size):
         stop = min(start + chunk_size, n_queries)
         chunk = get_chunk(start, stop)
@@ -171,9 +206,13 @@ def _accumulate(
         in_top = (ranks <= map_k) & mask
         denom = torch.clamp(sizes, max=map_k).double()
         ap_sum += float(((precision * in_top).sum(1) / denom).sum())
+        for k in ks:  # mask: padded slots (rank G + 1) would count when k > G
+            found_k = ((ranks <= k) & mask).sum(1).double()
+            recall_sums[k] += float((found_k / sizes.double()).sum())
         del chunk
     out = {"mrr": rr_sum / n_queries, f"map@{map_k}": ap_sum / n_queries}
     out.update({f"r@{k}": hits[k] / n_queries for k in ks})
+    out.update({f"recall@{k}": recall_sums[k] / n_queries for k in ks})
     return out
 
 
@@ -195,12 +234,14 @@ def retrieval_metrics(
     map_k: int = 10,
     chunk_size: int = 1024,
 ) -> dict[str, float]:
-    """MRR, mAP@``map_k`` and R@K for every ``k`` in ``ks`` from a (Q, G) score matrix.
+    """MRR, mAP@``map_k``, hit rate R@K and recall@K for every ``k`` in ``ks`` from a (Q, G)
+    score matrix.
 
     ``scores``: torch tensor or numpy array (a ``np.memmap`` works: only one chunk of rows
     is loaded at a time); higher = more similar. ``relevance[q]``: gallery indices
-    relevant to query ``q`` (non-empty). Returns ``{"mrr", "map@10", "r@1", "r@5", "r@10"}``
-    (with the given ``map_k``/``ks``) as floats in [0, 1].
+    relevant to query ``q`` (non-empty). Returns ``{"mrr", "map@10", "r@1", "r@5", "r@10",
+    "recall@1", "recall@5", "recall@10"}`` (with the given ``map_k``/``ks``; order of
+    :func:`metric_names`) as floats in [0, 1].
     """
     shape = tuple(getattr(scores, "shape", ()))
     if len(shape) != 2:
