@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from audioseek.cli import main
-from audioseek.index.indexer import index_paths
+from audioseek.index.runner import index_paths
 from audioseek.index.store import Store
 
 pytestmark = pytest.mark.slow
@@ -82,10 +82,10 @@ def one_thread():
 def test_kill_and_resume_gives_the_uninterrupted_index(
     tmp_path, library, tiny_model_dir, one_thread
 ):
-    """Reference: one uninterrupted run (batch size 1, 2 decoding workers). Then a CLI run
-    in a subprocess (batch size 3, 1 worker) killed with SIGKILL mid-way (its worker exits
-    too), and a re-run (batch size 7, no workers) to complete it: same files, bit-identical
-    vectors."""
+    """Reference: one uninterrupted run (batch size 1, 2 decoding workers). Then a run in
+    a subprocess (batch size 3, 1 worker) killed with SIGKILL mid-way (its worker exits
+    too), and a CLI re-run (batch size 7, no workers) to complete it: same files,
+    bit-identical vectors."""
     from audioseek.models.hub import load_model
 
     ref, killed = tmp_path / "ref", tmp_path / "killed"
@@ -93,17 +93,24 @@ def test_kill_and_resume_gives_the_uninterrupted_index(
     index_paths([library], ref, model=model, window=4, hop=2, workers=2, batch_size=1)
     total = Store.open(ref).counts()["windows"]
 
-    args = ["index", library, "--db", killed, "--model", tiny_model_dir]
-    args += ["--window", "4", "--hop", "2", "--json"]
-    env = {**one_thread, "AUDIOSEEK_INDEX_BATCH_DELAY": "0.5"}
-    cmd = [sys.executable, "-m", "audioseek.cli", *map(str, args), "--batch-size", "3"]
-    cmd += ["--workers", "1"]
+    # the run to kill: Index.add in a subprocess, slowed by a sleeping on_batch callback
+    script = (
+        "import sys, time\n"
+        "from audioseek import Index\n"
+        "lib, db, model = sys.argv[1:4]\n"
+        "Index(db, model=model, device='cpu').add([lib], window=4, hop=2, workers=1,\n"
+        "    batch_size=3, progress=False, on_batch=lambda b: time.sleep(0.5))\n"
+    )
+    cmd = [sys.executable, "-c", script, str(library), str(killed), str(tiny_model_dir)]
+    env = one_thread
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
         try:
-            with sqlite3.connect(killed / "index.sqlite", timeout=1) as c:
+            # read-only: a plain connect would create an empty index.sqlite under the run
+            uri = f"{(killed / 'index.sqlite').as_uri()}?mode=ro"
+            with sqlite3.connect(uri, uri=True, timeout=1) as c:
                 written = c.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
         except sqlite3.Error:
             continue
@@ -123,7 +130,9 @@ def test_kill_and_resume_gives_the_uninterrupted_index(
         time.sleep(0.2)
     assert not any(alive(p) for p in children)
 
-    assert main([str(a) for a in [*args, "--batch-size", "7", "--workers", "0"]]) == 0
+    args = ["index", library, "--db", killed, "--model", tiny_model_dir]
+    args += ["--window", "4", "--hop", "2", "--json", "--batch-size", "7", "--workers", "0"]
+    assert main([str(a) for a in args]) == 0
     a, b = stored(ref), stored(killed)
     assert a.keys() == b.keys() and len(a) == total
     for key in a:

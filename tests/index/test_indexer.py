@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audioseek.errors import ConfigError, SearchIndexError
-from audioseek.index.indexer import index_paths
+from audioseek.index.runner import index_paths
 from audioseek.index.scan import scan_audio
 from audioseek.index.store import Store
 

@@ -1,4 +1,4 @@
-"""Searcher: text search with timestamps, aggregation, similar, duplicates, info, errors."""
+"""Index: text search with timestamps, aggregation, similar, duplicates, info, errors."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from audioseek.errors import AudioDecodeError, QueryError, SearchIndexError
-from audioseek.index.indexer import index_paths
-from audioseek.index.search import Searcher
+from audioseek.index.runner import index_paths
+from audioseek.index.service import Index, Searcher
 from audioseek.index.store import Store
+from audioseek.index.types import Hit, IndexedFile, IndexInfo
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def event_index(tmp_path, band_model, kit):
 
 def test_timestamps_point_at_the_event(event_index, band_model):
     db, lib = event_index
-    hits = Searcher(db, model=band_model).search(["tone 1000"], k=3)[0]
+    hits = Index(db, model=band_model).search("tone 1000", k=3)
     assert hits[0].path == str((lib / "event.wav").resolve())
     assert hits[0].start <= 23.0 and hits[0].end >= 24.0, (hits[0].start, hits[0].end)
     assert hits[0].end - hits[0].start == pytest.approx(4.0)
@@ -38,13 +39,13 @@ def test_timestamps_point_at_the_event(event_index, band_model):
     assert hits[0].duration == pytest.approx(60.0)
     assert hits[0].format and hits[0].sample_rate == 8000
     # the other tones find their own files
-    low, high = Searcher(db, model=band_model).search(["tone 200", "tone 3000"], k=1)
+    low, high = Index(db, model=band_model).search(["tone 200", "tone 3000"], k=1)
     assert low[0].path.endswith("low.wav") and high[0].path.endswith("high.wav")
 
 
 def test_scores_match_a_naive_reference(event_index, band_model):
     db, _ = event_index
-    searcher = Searcher(db, model=band_model)
+    searcher = Index(db, model=band_model)
     q = band_model.encode_text(["tone 1000"]).numpy()[0]
     with Store.open(db) as store:
         expected = {}
@@ -63,10 +64,10 @@ def test_scores_match_a_naive_reference(event_index, band_model):
 
 def test_ann_path_agrees_with_exact(event_index, band_model):
     db, _ = event_index
-    exact = Searcher(db, model=band_model).search(["tone 1000", "tone 200"], k=3)
-    ann_searcher = Searcher(db, model=band_model, ann_threshold=10)
-    approx = ann_searcher.search(["tone 1000", "tone 200"], k=3)
-    assert ann_searcher.state().ann is not None and (db / "ann.faiss").exists()
+    exact = Index(db, model=band_model).search(["tone 1000", "tone 200"], k=3)
+    ann_index = Index(db, model=band_model, ann_threshold=10)
+    approx = ann_index.search(["tone 1000", "tone 200"], k=3)
+    assert ann_index.snapshot().ann is not None and (db / "ann.faiss").exists()
     for e, a in zip(exact, approx, strict=True):
         assert [h.path for h in e] == [h.path for h in a]
         assert [(h.start, h.end) for h in e] == [(h.start, h.end) for h in a]
@@ -86,7 +87,7 @@ def test_indexer_rebuilds_a_stale_ann_index(tmp_path, band_model, kit):
     ann = AnnIndex.load(db)
     with Store.open(db) as store:
         assert ann.ntotal == 8 and ann.generation == store.generation
-    hits = Searcher(db, model=band_model, ann_threshold=4).search(["tone 1000"], k=1)[0]
+    hits = Index(db, model=band_model, ann_threshold=4).search("tone 1000", k=1)
     assert hits[0].path.endswith("extra.wav")
     # below the threshold the ANN files are removed and search is exact again
     s = index_paths([lib], db, model=band_model, workers=0)
@@ -95,44 +96,67 @@ def test_indexer_rebuilds_a_stale_ann_index(tmp_path, band_model, kit):
 
 def test_query_errors(event_index, band_model, tmp_path):
     db, _ = event_index
-    s = Searcher(db, model=band_model)
-    for bad in ([""], ["   "], ["x" * 1001], [], "tone 1000", [None]):
+    s = Index(db, model=band_model)
+    for bad in ([""], ["   "], ["x" * 1001], [], "", 7, {"tone 1000"}, [None]):
         with pytest.raises(QueryError):
             s.search(bad)
     for k in (0, -3, 1.5, True):
         with pytest.raises(QueryError, match="k must be"):
             s.search(["tone 1000"], k=k)
+        with pytest.raises(QueryError, match="k must be"):
+            s.similar(1, k=k)
     with pytest.raises(QueryError, match="'median'"):
         s.search(["tone 1000"], agg="median")
     with pytest.raises(SearchIndexError, match="no index at"):
+        Index(tmp_path / "missing").search("x")
+    with pytest.raises(SearchIndexError, match="no index at"):
         Searcher(tmp_path / "missing")
     with pytest.raises(SearchIndexError, match="band-model-x"):
-        Searcher(db, model=band_model.__class__(salt="-x"))
+        Index(db, model=band_model.__class__(salt="-x"))
     with pytest.raises(QueryError, match="nothing.wav"):
-        s.similar(path=tmp_path / "nothing.wav")
+        s.similar(tmp_path / "nothing.wav")
+    for bad in (None, True, 1.5):
+        with pytest.raises(QueryError, match="file id or an audio file"):
+            s.similar(bad)
+    with pytest.raises(QueryError, match="no indexed file with id 999"):
+        s.similar(999)
     with pytest.raises(QueryError, match="exactly one"):
-        s.similar()
-    with pytest.raises(QueryError, match="threshold"):
-        s.duplicates(threshold=2.0)
+        Searcher(db, model=band_model).similar()
+    for bad in (2.0, -1.0, True, "0.9"):
+        with pytest.raises(QueryError, match="threshold"):
+            s.duplicates(threshold=bad)
     (tmp_path / "bad.wav").write_bytes(b"RIFF1234WAVEjunk")
     with pytest.raises(AudioDecodeError, match="bad.wav"):
-        s.similar(path=tmp_path / "bad.wav")
+        s.similar(tmp_path / "bad.wav")
+
+
+def test_single_query_gives_one_hit_list(event_index, band_model):
+    db, _ = event_index
+    s = Index(db, model=band_model)
+    one = s.search("tone 1000", k=2)
+    many = s.search(["tone 1000"], k=2)
+    assert isinstance(one, list) and all(isinstance(h, Hit) for h in one)
+    assert one == many[0] and len(one) == 2
 
 
 def test_similar_by_file_indexed_or_not(event_index, band_model, kit, tmp_path):
     db, lib = event_index
-    s = Searcher(db, model=band_model)
-    hits = s.similar(path=lib / "event.wav", k=5)
+    s = Index(db, model=band_model)
+    hits = s.similar(lib / "event.wav", k=5)
     assert "event.wav" not in [h.path.rsplit("/", 1)[-1] for h in hits]  # itself excluded
     assert len(hits) == 2
     # an unindexed file with a 3 kHz tone finds high.wav first
     q = kit.write_wav(tmp_path / "query.wav", kit.tone(3000, 5.0, amp=0.4) + kit.noise(5.0))
     seen = band_model.windows_seen
-    hits = s.similar(path=q, k=3)
+    hits = s.similar(str(q), k=3)
     assert band_model.windows_seen > seen  # it was embedded
     assert hits[0].path.endswith("high.wav") and len(hits) == 3
-    by_id = s.similar(file_id=hits[0].file_id, k=3)
+    by_id = s.similar(hits[0].file_id, k=3)
     assert hits[0].file_id not in [h.file_id for h in by_id]
+    # the deprecated Searcher answers the same through its keyword interface
+    legacy = Searcher(db, model=band_model)
+    assert legacy.similar(file_id=hits[0].file_id, k=3) == by_id
+    assert legacy.similar(path=q, k=3) == hits
 
 
 def test_duplicates_across_formats_not_between_different_clips(tmp_path, band_model, kit):
@@ -163,7 +187,7 @@ def test_duplicates_across_formats_not_between_different_clips(tmp_path, band_mo
     def names(groups):
         return sorted(sorted(f.path.rsplit("/", 1)[-1] for f in g.files) for g in groups)
 
-    groups = Searcher(db).duplicates()
+    groups = Index(db).duplicates()
     assert names(groups) == [
         ["a.wav", "a_copy.flac", "a_copy.mp3"],
         ["b.wav", "b_trim.wav"],
@@ -171,19 +195,29 @@ def test_duplicates_across_formats_not_between_different_clips(tmp_path, band_mo
     ]
     for g in groups:
         assert 0.98 <= g.score <= 1.0 and len(g.pairs) >= len(g.files) - 1
+        assert all(isinstance(f, IndexedFile) and f.size > 0 for f in g.files)
+        assert g.score == min(p.embedding_score for p in g.pairs)
+        ids = {f.file_id for f in g.files}
+        assert all(p.a in ids and p.b in ids for p in g.pairs)
+    by_name = {tuple(names([g]))[0][0]: g for g in groups}
+    assert by_name["a.wav"].confirmed == "audio"  # changes over time: the audio confirms
+    assert by_name["tone.mp3"].confirmed == "embedding"  # steady: the embeddings decided
+    assert all(p.audio_score is None for p in by_name["tone.mp3"].pairs)
     # the embeddings alone cannot tell the two takes apart: the audio check does
-    unverified = names(Searcher(db).duplicates(verify_audio=False))
+    unverified = names(Index(db).duplicates(verify_audio=False))
     assert ["hum_20.wav", "hum_21.wav"] in unverified
 
 
 def test_info_and_concurrent_reads(event_index, band_model):
     db, _ = event_index
-    s = Searcher(db, model=band_model)
+    s = Index(db, model=band_model)
     info = s.info()
-    assert info["model"] == "band-model" and info["files"] == 3
-    assert info["windows"] == 29 + 9 + 9  # 60 s / 20 s with window 4, hop 2
-    assert info["audio_hours"] == pytest.approx(100 / 3600)
-    assert info["size_bytes"] > 0 and info["dim"] == 32
+    assert isinstance(info, IndexInfo) and not info.read_only
+    assert info.model == "band-model" and info.files == 3
+    assert info.windows == 29 + 9 + 9  # 60 s / 20 s with window 4, hop 2
+    assert info.audio_hours == pytest.approx(100 / 3600)
+    assert info.size_bytes > 0 and info.dim == 32 and (info.window_s, info.hop_s) == (4.0, 2.0)
+    assert Searcher(db).info() == info.to_dict()  # the deprecated alias: a dict
     expected = s.search(["tone 1000", "tone 3000"], k=3)
     results, errors = [], []
 

@@ -71,6 +71,12 @@ CREATE TABLE IF NOT EXISTS windows (
     vector BLOB NOT NULL,
     UNIQUE (file_id, idx)
 );
+CREATE TABLE IF NOT EXISTS failed (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
 """
 
 FILE_COLUMNS = (
@@ -161,16 +167,53 @@ def decode_vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), dim)
 
 
+def index_error(e: sqlite3.Error, path: str | os.PathLike) -> SearchIndexError:
+    """One line for an SQLite failure on the index at ``path``."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    low = msg.lower()
+    if "full" in low:
+        return SearchIndexError(
+            f"disk full while writing index {str(path)!r} ({msg}); "
+            "the index is as it was before this write"
+        )
+    if "readonly" in low or "read-only" in low:
+        return SearchIndexError(f"index {str(path)!r} is read-only ({msg})")
+    if "locked" in low or "busy" in low:
+        return SearchIndexError(f"index {str(path)!r} is busy ({msg}); try again")
+    if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError):
+        return SearchIndexError(
+            f"index {str(path)!r} is damaged ({msg}); rebuild it into a new folder"
+        )
+    return SearchIndexError(f"index {str(path)!r}: {msg}")
+
+
+def make_index_dir(db_dir: Path) -> None:
+    """Create the index folder (one :class:`SearchIndexError` line when it cannot be)."""
+    if db_dir.exists() and not db_dir.is_dir():
+        raise SearchIndexError(f"index path {str(db_dir)!r} exists and is not a folder")
+    try:
+        db_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SearchIndexError(
+            f"cannot create index folder {str(db_dir)!r}: {e.strerror or e}"
+        ) from None
+
+
 class Store:
     """SQLite-backed index folder. Thread-safe: one connection guarded by a lock.
 
     Use :meth:`open` for an existing index (raises :class:`SearchIndexError` if missing) and
-    :meth:`create` for a new one. Writes go through :meth:`transaction`.
+    :meth:`create` for a new one. Writes go through :meth:`transaction`. An index whose file
+    or folder cannot be written (permissions, read-only mount) opens read-only
+    (:attr:`read_only`) and can be searched. SQLite failures surface as one-line
+    :class:`SearchIndexError` s naming the database: damaged pages, a full disk (the
+    transaction is rolled back: the index stays as it was before it), a read-only index.
     """
 
-    def __init__(self, db_dir: str | os.PathLike, conn: sqlite3.Connection):
+    def __init__(self, db_dir: str | os.PathLike, conn: sqlite3.Connection, read_only=False):
         self.db_dir = Path(db_dir)
         self.path = self.db_dir / DB_NAME
+        self.read_only = bool(read_only)
         self._conn = conn
         self._lock = threading.RLock()
 
@@ -181,6 +224,24 @@ class Store:
         if configure:
             Store._configure(conn)
         return conn
+
+    @staticmethod
+    def _connect_read_only(path: Path) -> sqlite3.Connection:
+        """A read-only connection: ``mode=ro``, or ``immutable=1`` when even that needs a
+        write (a WAL database in a folder that cannot hold its ``-shm`` file)."""
+        uri = Path(os.path.abspath(path)).as_uri()
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            conn = sqlite3.connect(
+                f"{uri}?{query}", uri=True, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()
+                if query.endswith("immutable=1"):
+                    raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
@@ -194,19 +255,71 @@ class Store:
     def exists(cls, db_dir: str | os.PathLike) -> bool:
         return (Path(db_dir) / DB_NAME).is_file()
 
+    @staticmethod
+    def writable(db_dir: str | os.PathLike) -> bool:
+        """Whether this process may write the index folder and its database file."""
+        db_dir = Path(db_dir)
+        path = db_dir / DB_NAME
+        if not os.access(db_dir, os.W_OK | os.X_OK):
+            return False
+        if path.exists() and not os.access(path, os.W_OK):
+            return False
+        try:
+            return not (os.statvfs(db_dir).f_flag & os.ST_RDONLY)
+        except OSError:
+            return True
+
     @classmethod
-    def open(cls, db_dir: str | os.PathLike) -> Store:
+    def unfinished(cls, db_dir: str | os.PathLike) -> bool:
+        """Whether ``db_dir`` holds what an interrupted creation leaves: an ``index.sqlite``
+        that is empty (0 bytes) or an SQLite database without a single table. Anything else
+        (a foreign database, garbage) is not ours to remove."""
+        path = Path(db_dir) / DB_NAME
+        try:
+            if path.stat().st_size == 0:
+                return True
+            with open(path, "rb") as f:
+                if f.read(16) != b"SQLite format 3\x00":
+                    return False
+            conn = cls._connect_read_only(path)
+            try:
+                return conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+            finally:
+                conn.close()
+        except (OSError, sqlite3.Error):
+            return False
+
+    @classmethod
+    def remove_unfinished(cls, db_dir: str | os.PathLike) -> None:
+        """Delete an unfinished creation's files (see :meth:`unfinished`)."""
+        db_dir = Path(db_dir)
+        for p in [db_dir / DB_NAME, *db_dir.glob(DB_NAME + "-*"), *db_dir.glob(DB_NAME + ".tmp*")]:
+            p.unlink(missing_ok=True)
+
+    @classmethod
+    def open(cls, db_dir: str | os.PathLike, read_only: bool | None = None) -> Store:
+        """Open an existing index; read-only when ``read_only`` or it cannot be written."""
         path = Path(db_dir) / DB_NAME
         if not path.is_file():
             raise SearchIndexError(
                 f"no index at {str(db_dir)!r} (run 'audioseek index ... --db DIR')"
             )
+        if cls.unfinished(db_dir):
+            raise SearchIndexError(
+                f"index {str(path)!r} is an unfinished creation (a run was interrupted); "
+                "index again to rebuild it"
+            )
+        if read_only is None:
+            read_only = not cls.writable(db_dir)
         conn = None
         try:  # read first: a file that is not an index is left exactly as it was
-            conn = cls._connect(path, configure=False)
+            if read_only:
+                conn = cls._connect_read_only(path)
+            else:
+                conn = cls._connect(path, configure=False)
             rows = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchall()
             version = rows[0] if rows else None
-            if version is not None and version[0] == SCHEMA_VERSION:
+            if version is not None and version[0] == SCHEMA_VERSION and not read_only:
                 cls._configure(conn)
         except sqlite3.DatabaseError as e:
             if conn is not None:
@@ -215,33 +328,54 @@ class Store:
         if version is None or version[0] != SCHEMA_VERSION:
             conn.close()
             raise SearchIndexError(f"index {str(path)!r} has an unknown schema version {version!r}")
-        return cls(db_dir, conn)
+        return cls(db_dir, conn, read_only=read_only)
 
     @classmethod
     def create(cls, db_dir: str | os.PathLike, meta: dict[str, str]) -> Store:
-        """Create a new index folder recording ``meta`` (model spec, fingerprint, window...)."""
+        """Create a new index folder recording ``meta`` (model spec, fingerprint, window...).
+
+        The database is written under a temporary name and renamed into place once its
+        schema and meta are committed, so a crash never leaves a half-created index.
+        """
         db_dir = Path(db_dir)
-        if db_dir.exists() and not db_dir.is_dir():
-            raise SearchIndexError(f"index path {str(db_dir)!r} exists and is not a folder")
-        try:
-            db_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise SearchIndexError(
-                f"cannot create index folder {str(db_dir)!r}: {e.strerror or e}"
-            ) from None
+        make_index_dir(db_dir)
         path = db_dir / DB_NAME
         if path.exists():
             raise SearchIndexError(f"an index already exists at {str(db_dir)!r}")
-        conn = cls._connect(path)
-        store = cls(db_dir, conn)
-        with store.transaction() as c:
+        tmp = db_dir / f"{DB_NAME}.tmp{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                cls._write_schema(conn, meta)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            os.replace(tmp, path)
+        except sqlite3.Error as e:
+            tmp.unlink(missing_ok=True)
+            raise index_error(e, path) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return cls.open(db_dir, read_only=False)
+
+    @staticmethod
+    def _write_schema(c: sqlite3.Connection, meta: dict[str, str]) -> None:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                c.execute(statement)
+        rows = {"schema": SCHEMA_VERSION, "generation": "0", "created": str(time.time())}
+        rows.update({k: str(v) for k, v in meta.items()})
+        c.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows.items())
+
+    def ensure_schema(self) -> None:
+        """Add tables that newer versions use (``CREATE TABLE IF NOT EXISTS``; writers only)."""
+        with self.transaction() as c:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
-            rows = {"schema": SCHEMA_VERSION, "generation": "0", "created": str(time.time())}
-            rows.update({k: str(v) for k, v in meta.items()})
-            c.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows.items())
-        return store
 
     def close(self) -> None:
         with self._lock:
@@ -253,26 +387,53 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # ---- health --------------------------------------------------------------------
+    def journal_mode(self) -> str:
+        """SQLite's journal mode (``"wal"`` for an index opened for writing)."""
+        return str(self._query("PRAGMA journal_mode")[0][0])
+
+    def quick_check(self) -> None:
+        """``PRAGMA quick_check``: raise one :class:`SearchIndexError` line if pages are
+        damaged."""
+        rows = self._query("PRAGMA quick_check")
+        if [r[0] for r in rows] != ["ok"]:
+            raise SearchIndexError(
+                f"index {str(self.path)!r} is damaged ({rows[0][0]}); rebuild it into a new folder"
+            )
+
     # ---- transactions --------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rollback on error); bumps ``generation``."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rollback on error); bumps ``generation``.
+
+        SQLite errors become one-line :class:`SearchIndexError` s (see the class docstring);
+        whatever failed, the transaction leaves nothing behind.
+        """
+        if self.read_only:
+            raise SearchIndexError(f"index {str(self.path)!r} is read-only; cannot write to it")
         with self._lock:
             c = self._conn
-            c.execute("BEGIN IMMEDIATE")
             try:
-                yield c
-                c.execute(
-                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
-                )
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    yield c
+                    c.execute(
+                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+                    )
+                    c.execute("COMMIT")
+                except BaseException:
+                    if c.in_transaction:  # SQLite may have rolled back already (disk full)
+                        c.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                raise index_error(e, self.path) from None
 
     def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
         with self._lock:
-            return self._conn.execute(sql, tuple(params)).fetchall()
+            try:
+                return self._conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as e:
+                raise index_error(e, self.path) from None
 
     # ---- meta ----------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -425,6 +586,32 @@ class Store:
         c.execute("DELETE FROM windows WHERE file_id=?", (file_id,))
         c.execute("DELETE FROM files WHERE id=?", (file_id,))
 
+    # ---- files that could not be decoded (not retried until they change) ---------------
+    def failed_reason(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """Why ``path`` failed to decode, if it failed with this very size and mtime."""
+        rows = self._query(
+            "SELECT reason FROM failed WHERE path=? AND size=? AND mtime_ns=?",
+            (path, size, mtime_ns),
+        )
+        return rows[0][0] if rows else None
+
+    def failed(self) -> list[dict]:
+        rows = self._query("SELECT path, size, mtime_ns, reason FROM failed ORDER BY path")
+        return [dict(zip(("path", "size", "mtime_ns", "reason"), r, strict=True)) for r in rows]
+
+    @staticmethod
+    def remember_failed(
+        c: sqlite3.Connection, path: str, size: int, mtime_ns: int, reason: str
+    ) -> None:
+        c.execute(
+            "INSERT OR REPLACE INTO failed (path, size, mtime_ns, reason) VALUES (?, ?, ?, ?)",
+            (path, size, mtime_ns, reason),
+        )
+
+    @staticmethod
+    def forget_failed(c: sqlite3.Connection, paths: Iterable[str]) -> None:
+        c.executemany("DELETE FROM failed WHERE path=?", ((p,) for p in paths))
+
     # ---- reads for search -----------------------------------------------------------------
     def file_vectors(self, file_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(vectors (n, dim) float32, starts (n,), ends (n,))`` of one file, window order."""
@@ -446,14 +633,17 @@ class Store:
         )
         ids, fids, starts, ends, vec_parts = [], [], [], [], []
         with self._lock:
-            cur = self._conn.execute(sql)
-            while rows := cur.fetchmany(batch):
-                ids.append(np.array([r[0] for r in rows], np.int64))
-                fids.append(np.array([r[1] for r in rows], np.int64))
-                starts.append(np.array([r[2] for r in rows], np.float32))
-                ends.append(np.array([r[3] for r in rows], np.float32))
-                if with_vectors:
-                    vec_parts.append(decode_vectors([r[4] for r in rows], dim))
+            try:
+                cur = self._conn.execute(sql)
+                while rows := cur.fetchmany(batch):
+                    ids.append(np.array([r[0] for r in rows], np.int64))
+                    fids.append(np.array([r[1] for r in rows], np.int64))
+                    starts.append(np.array([r[2] for r in rows], np.float32))
+                    ends.append(np.array([r[3] for r in rows], np.float32))
+                    if with_vectors:
+                        vec_parts.append(decode_vectors([r[4] for r in rows], dim))
+            except sqlite3.Error as e:
+                raise index_error(e, self.path) from None
 
         def cat(parts, dtype, shape=(0,)):
             return np.concatenate(parts) if parts else np.zeros(shape, dtype)
@@ -480,3 +670,55 @@ class Store:
                 np.array([r[0] for r in rows], np.int64),
                 decode_vectors([r[1] for r in rows], dim),
             )
+
+
+LOCK_NAME = "index.lock"
+
+
+class WriteLock:
+    """One writer per index: an exclusive ``fcntl.flock`` on ``index.lock`` in the index
+    folder, holding the writer's pid. A second writer fails at once naming that pid;
+    readers never take it. The kernel releases the lock when the process dies
+    (``kill -9`` included), so a crash never leaves a stale lock."""
+
+    def __init__(self, db_dir: str | os.PathLike):
+        self.db_dir = Path(db_dir)
+        self.path = self.db_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> WriteLock:
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise SearchIndexError(
+                f"cannot lock index {str(self.db_dir)!r} for writing: {e.strerror or e}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise SearchIndexError(
+                f"another index run is writing to {str(self.db_dir)!r} (pid {pid})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            import fcntl
+
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> WriteLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

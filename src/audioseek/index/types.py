@@ -100,6 +100,7 @@ class IndexInfo:
     size_bytes: int
     ann: bool
     roots: list[str] = field(default_factory=list)
+    read_only: bool = False  # the index cannot be written (permissions, read-only mount)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,6 +124,9 @@ class IndexSummary:
     elapsed_s: float = 0.0
     corrupt: list[dict] = field(default_factory=list)
     ann: bool = False
+    # files and folders that could not be read or named: ``{"path", "reason"}``, the path
+    # printable (bytes that are not UTF-8 shown as ``\xNN``)
+    skipped: list[dict] = field(default_factory=list)
 
     @property
     def corrupt_count(self) -> int:
@@ -134,6 +138,16 @@ class IndexSummary:
         d["audio_hours"] = self.audio_seconds / 3600
         d["realtime_factor"] = self.audio_seconds / self.elapsed_s if self.elapsed_s else None
         return d
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """What ``Index.add(on_batch=...)`` is told after each committed batch of windows."""
+
+    windows: int  # windows written by this batch
+    completed: list[int]  # ids of the files this batch completed
+    windows_done: int  # windows embedded so far in this run
+    audio_seconds: float  # audio read so far in this run (seconds)
 
 
 @runtime_checkable

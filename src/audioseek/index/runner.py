@@ -1,0 +1,365 @@
+"""The local engine: wires scan -> read -> embed -> store and owns progress, batching and
+commits. A distributed engine (Ray) replaces this module, not the stages: it runs the same
+:class:`~audioseek.index.reader.Reader` and :class:`~audioseek.index.embedder.Embedder`
+callables and commits through the same :class:`Writer`.
+
+Crash safety: windows are committed one batch per transaction and a file is marked complete
+in the transaction that writes its last window, so ``kill -9`` loses at most the batch in
+flight and a re-run continues from the stored prefix of windows. Files that disappeared are
+deleted before any embedding starts, so a killed run never leaves more stale rows than there
+were before it. One run writes an index at a time (:class:`~audioseek.index.store.WriteLock`).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from audioseek.errors import ConfigError, SearchIndexError
+from audioseek.index.embedder import Embedder, is_model, load_index_model, spec_id
+from audioseek.index.query import check_window_hop
+from audioseek.index.reader import Reader
+from audioseek.index.scan import Job, Plan, plan, resolve_roots, scan
+from audioseek.index.store import FileRecord, Store, WriteLock, make_index_dir
+from audioseek.index.types import BatchDone, IndexSummary
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = 10.0
+DEFAULT_HOP = 5.0
+
+
+# ---- writer ---------------------------------------------------------------------------------
+class Writer:
+    """Buffers windows and commits them ``batch_size`` at a time, one transaction each,
+    embedding each batch with ``embed`` just before its commit."""
+
+    def __init__(
+        self,
+        store: Store,
+        embed: Callable[[np.ndarray], np.ndarray],
+        batch_size: int,
+        on_commit: Callable[[list[int], int], None] | None = None,
+    ):
+        self.store = store
+        self.embed = embed
+        self.batch_size = batch_size
+        self.on_commit = on_commit
+        self.pending: list[tuple[int, int, float, float, np.ndarray]] = []
+        self.last_index: dict[int, int] = {}
+        self.windows_embedded = 0
+
+    def start_file(self, job: Job, meta: dict, n_windows: int) -> int:
+        fields = {
+            "path": job.path,
+            "hash": job.hash,
+            "size": job.size,
+            "mtime_ns": job.mtime_ns,
+            "n_windows": n_windows,
+            "complete": 0,
+            **meta,
+        }
+        with self.store.transaction() as c:
+            file_id = Store.upsert_file(c, fields)
+            Store.forget_failed(c, [job.path])
+            if job.resume_from == 0:
+                Store.clear_windows(c, file_id)
+            if job.resume_from >= n_windows:
+                Store.mark_complete(c, file_id)
+        self.last_index[file_id] = n_windows - 1
+        return file_id
+
+    def add(self, file_id: int, idx: int, start: float, end: float, samples: np.ndarray):
+        self.pending.append((file_id, idx, start, end, samples))
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        vectors = self.embed(np.stack([p[4] for p in self.pending]))
+        done = []
+        with self.store.transaction() as c:
+            if self.store.dim == 0:
+                self.store.set_meta(c, "dim", vectors.shape[1])
+            by_file: dict[int, list] = collections.defaultdict(list)
+            for (file_id, idx, start, end, _), vec in zip(self.pending, vectors, strict=True):
+                by_file[file_id].append((idx, start, end, vec))
+            for file_id, rows in by_file.items():
+                Store.add_windows(c, file_id, rows)
+                if rows[-1][0] == self.last_index.get(file_id):
+                    Store.mark_complete(c, file_id)
+                    done.append(file_id)
+        n = len(self.pending)
+        self.windows_embedded += n
+        self.pending = []
+        if self.on_commit:
+            self.on_commit(done, n)
+
+
+# ---- opening ----------------------------------------------------------------------------------
+def open_or_create(db: str | os.PathLike, embedder: Embedder, window: float, hop: float) -> Store:
+    """Open the index at ``db`` for ``embedder``'s model (or create it, recording the model).
+
+    A model other than the recorded one, or other window/hop settings, raise
+    :class:`SearchIndexError` naming both.
+    """
+    if Store.exists(db):
+        store = Store.open(db)
+        try:
+            store.check_model(embedder.spec, embedder.fingerprint)
+            have = index_window_hop(store)
+            if have != (float(window), float(hop)):
+                raise SearchIndexError(
+                    f"index {str(db)!r} uses --window {have[0]:g} --hop {have[1]:g}, "
+                    f"not --window {window:g} --hop {hop:g}; use the same values or a new --db"
+                )
+            store.ensure_schema()
+        except BaseException:
+            store.close()
+            raise
+        return store
+    meta = {
+        "model_spec": embedder.spec,
+        "model_id": getattr(embedder.model, "model_id", None) or embedder.spec,
+        "model_fingerprint": embedder.fingerprint,
+        "sample_rate": embedder.sample_rate,
+        "window": float(window),
+        "hop": float(hop),
+        "dim": 0,
+    }
+    return Store.create(db, meta)
+
+
+def index_window_hop(store: Store) -> tuple[float, float]:
+    return float(store.get_meta("window", "nan")), float(store.get_meta("hop", "nan"))
+
+
+def resolve_embedder(db, model, device: str = "auto") -> Embedder:
+    """The embedding stage for ``model``: used as is if already loaded; else the spec
+    loaded, or the index's recorded model for an existing index, or the hub default."""
+    if is_model(model):
+        return Embedder(model, spec_id(None, model))
+    wanted = model
+    if wanted is None and Store.exists(db):
+        with Store.open(db) as store:
+            wanted = store.get_meta("model_spec")
+    obj = load_index_model(wanted, device=device)
+    return Embedder(obj, spec_id(wanted, obj))
+
+
+def check_run_settings(workers, batch_size) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"workers must be an integer >= 0, got {workers!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+def existing_window_hop(db) -> tuple[float, float] | None:
+    """The window and hop of the index at ``db``, or ``None`` if there is none yet."""
+    if not Store.exists(db) or Store.unfinished(db):
+        return None
+    with Store.open(db) as store:
+        return index_window_hop(store)
+
+
+# ---- the run ------------------------------------------------------------------------------------
+def index_paths(
+    paths: Iterable[str | os.PathLike],
+    db: str | os.PathLike,
+    model=None,
+    window: float = DEFAULT_WINDOW,
+    hop: float = DEFAULT_HOP,
+    workers: int = 2,
+    batch_size: int = 16,
+    device: str = "auto",
+    progress: bool | None = None,
+    ann_threshold: int | None = None,
+    on_batch: Callable[[BatchDone], None] | None = None,
+) -> IndexSummary:
+    """Index (incrementally) the audio files under ``paths`` into the index folder ``db``.
+
+    ``model`` is a loaded model, a ``load_model`` spec, or ``None`` (the index's model, or the
+    default for a new index). ``on_batch`` is called after every committed batch. At the end
+    the ANN index is (re)built if the index holds ``ann_threshold`` windows or more (default
+    :data:`audioseek.index.ann.ANN_THRESHOLD`) and the persisted one is stale.
+    """
+    window, hop = check_window_hop(window, hop)
+    check_run_settings(workers, batch_size)
+    t0 = time.perf_counter()
+    roots = resolve_roots(paths)
+    db_dir = Path(db)
+    if Store.exists(db_dir) and not Store.writable(db_dir):
+        raise SearchIndexError(f"index {str(db)!r} is read-only; cannot add to it")
+    make_index_dir(db_dir)
+    with WriteLock(db_dir):
+        if Store.unfinished(db_dir):  # left by a creation that was killed: only we write here
+            log.warning("index %r was never finished; creating it again", str(db))
+            Store.remove_unfinished(db_dir)
+        found = scan(roots)
+        embedder = resolve_embedder(db_dir, model, device)
+        store = open_or_create(db_dir, embedder, window, hop)
+        summary = IndexSummary(
+            db=str(db), model=embedder.spec, files_scanned=len(found.files), skipped=found.skipped
+        )
+        try:
+            reader = Reader(embedder.sample_rate, window, hop, workers)
+            run(
+                store, reader, embedder, found.files, roots, batch_size, summary, progress, on_batch
+            )
+            from audioseek.index.ann import ANN_THRESHOLD, ensure_ann
+
+            threshold = ANN_THRESHOLD if ann_threshold is None else ann_threshold
+            summary.ann = ensure_ann(store, threshold) is not None
+        finally:
+            summary.elapsed_s = time.perf_counter() - t0
+            store.close()
+    return summary
+
+
+def _copy_from_donor(store: Store, job: Job, donor: FileRecord) -> None:
+    """Index ``job.path`` with the vectors and metadata of ``donor`` (same content hash)."""
+    fields = {k: getattr(donor, k) for k in ("duration", "sample_rate", "channels", "format")}
+    fields.update({k: getattr(donor, k) for k in ("title", "artist", "album", "genre")})
+    fields.update(
+        path=job.path,
+        hash=job.hash,
+        size=job.size,
+        mtime_ns=job.mtime_ns,
+        n_windows=donor.n_windows,
+        complete=0,
+    )
+    with store.transaction() as c:
+        file_id = Store.upsert_file(c, fields)
+        Store.copy_windows(c, donor.id, file_id)
+        Store.mark_complete(c, file_id)
+        Store.forget_failed(c, [job.path])
+
+
+def _failed(store: Store, summary: IndexSummary, job: Job, reason: str) -> None:
+    """``job`` could not be decoded: report it, drop its old row, remember it by size+mtime."""
+    summary.corrupt.append({"path": job.path, "reason": reason})
+    log.warning("skipped %r: %s", job.path, reason)
+    with store.transaction() as c:
+        if job.record is not None:
+            Store.delete_file(c, job.record.id)
+        Store.remember_failed(c, job.path, job.size, job.mtime_ns, reason)
+
+
+def run(
+    store: Store,
+    reader: Callable,
+    embedder: Callable[[np.ndarray], np.ndarray],
+    files: list[Path],
+    roots: list[Path],
+    batch_size: int,
+    summary: IndexSummary,
+    progress: bool | None = None,
+    on_batch: Callable[[BatchDone], None] | None = None,
+) -> Plan:
+    """One incremental run over ``files`` (already scanned) into ``store``: plan, apply the
+    cheap parts (touched, reused, deleted), then read -> embed -> write the rest."""
+    from tqdm.auto import tqdm
+
+    with store.transaction() as c:
+        store.add_roots(c, roots)
+    p = plan(store, files, roots)
+    summary.unchanged = p.unchanged
+    summary.skipped += p.skipped
+    summary.corrupt += p.failed_before
+    for job in p.touched:
+        with store.transaction() as c:
+            Store.touch_file(c, job.record.id, job.size, job.mtime_ns)
+    summary.touched = len(p.touched)
+    for job in p.reuse:
+        _copy_from_donor(store, job, job.donor)
+    summary.reused = len(p.reuse)
+    if p.delete or p.forget_failed:  # before embedding: a killed run leaves no stale rows
+        with store.transaction() as c:
+            for rec in p.delete:
+                Store.delete_file(c, rec.id)
+            Store.forget_failed(c, p.forget_failed)
+    summary.deleted = len(p.delete)
+
+    jobs = {job.path: job for job in p.embed}
+    bar = tqdm(
+        total=len(jobs),
+        unit="file",
+        desc="indexing",
+        disable=(not jobs) if progress is None else not progress,
+        dynamic_ncols=True,
+    )
+    t_start = time.perf_counter()
+
+    def on_commit(done_ids: list[int], n: int) -> None:
+        elapsed = time.perf_counter() - t_start
+        audio = summary.audio_seconds
+        rate = audio / elapsed if elapsed > 0 else 0.0
+        bar.set_postfix_str(f"{audio / 3600:.2f} h audio, {rate:.1f}x realtime")
+        if on_batch is not None:
+            on_batch(BatchDone(n, list(done_ids), writer.windows_embedded, audio))
+
+    writer = Writer(store, embedder, batch_size, on_commit)
+    try:
+        for item in reader(list(jobs)):
+            job = jobs[item.path]
+            bar.update(1)
+            if item.error is not None:
+                _failed(store, summary, job, item.error)
+                continue
+            file_id = writer.start_file(job, item.info, len(item.spans))
+            if job.resume_from:
+                summary.resumed += 1
+            else:
+                summary.embedded += 1
+            for w in item.spans[job.resume_from :]:
+                writer.add(file_id, w.index, w.start_s, w.end_s, item.windows[w.index])
+            summary.audio_seconds += item.seconds
+        writer.flush()
+    finally:
+        bar.close()
+        summary.windows_embedded = writer.windows_embedded
+    for job in p.reuse_later:
+        donor = store.find_complete_by_hash(job.hash)
+        if donor is not None:
+            _copy_from_donor(store, job, donor)
+            summary.reused += 1
+        else:  # same bytes as a file that could not be decoded
+            _failed(store, summary, job, "same content as a corrupt file")
+    return p
+
+
+def index_summary_text(summary: IndexSummary) -> str:
+    s = summary
+    lines = [
+        f"indexed {s.files_scanned} files into {s.db!r} with model {s.model!r}: "
+        f"{s.embedded} embedded, {s.resumed} resumed, {s.reused} reused (renamed/copied), "
+        f"{s.unchanged + s.touched} unchanged, {s.deleted} removed, "
+        f"{s.windows_embedded} windows, {s.audio_seconds / 3600:.2f} h audio "
+        f"in {s.elapsed_s:.1f} s",
+    ]
+    if s.corrupt:
+        lines.append(f"{len(s.corrupt)} files skipped (could not decode):")
+        lines += [f"  {c['path']}: {c['reason']}" for c in s.corrupt]
+    if s.skipped:
+        lines.append(f"{len(s.skipped)} files or folders skipped (could not read):")
+        lines += [f"  {c['path']}: {c['reason']}" for c in s.skipped]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "DEFAULT_HOP",
+    "DEFAULT_WINDOW",
+    "Writer",
+    "index_paths",
+    "index_summary_text",
+    "open_or_create",
+    "resolve_embedder",
+    "run",
+]

@@ -1,0 +1,329 @@
+"""The public Python API: :class:`Index`, exported as ``audioseek.Index``.
+
+>>> import audioseek                                        # doctest: +SKIP
+>>> with audioseek.Index("my-index") as index:              # doctest: +SKIP
+...     index.add(["~/Music"])                               # creates the index on first add
+...     for hit in index.search("rain on a tin roof", k=5):
+...         print(f"{hit.score:.3f} {hit.start:.0f}-{hit.end:.0f} s {hit.path}")
+
+It composes the stages of :mod:`audioseek.index` (scan, reader, embedder, store, runner,
+search, dedupe) and returns the dataclasses of :mod:`audioseek.index.types`; it implements
+:class:`~audioseek.index.types.SearchService`, the protocol the HTTP server calls. ``info``,
+``duplicates`` and ``file`` never load the model. Safe to share between threads: the ranking
+snapshot is swapped atomically when the store's generation changes and model calls are
+serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from audioseek.errors import AudioDecodeError, QueryError, SearchIndexError
+from audioseek.index.ann import ANN_FILE, ANN_THRESHOLD
+from audioseek.index.embedder import (
+    embed_texts,
+    embed_windows,
+    is_model,
+    load_index_model,
+    model_fingerprint,
+    spec_id,
+)
+from audioseek.index.query import check_k, check_queries, check_threshold, parse_agg
+from audioseek.index.reader import cut, read_file
+from audioseek.index.search import Snapshot, rank
+from audioseek.index.store import Store
+from audioseek.index.types import (
+    BatchDone,
+    DuplicateGroup,
+    Hit,
+    IndexedFile,
+    IndexInfo,
+    IndexSummary,
+)
+
+
+class Index:
+    """An index folder ``db``: add audio to it, search it by text or by example, find
+    duplicate recordings.
+
+    ``model`` is a loaded model, a ``load_model`` spec, or ``None``: the model recorded in
+    the index (the default model for a new one), loaded on first use on ``device``. A model
+    other than the index's is refused (:class:`SearchIndexError` naming both), for searches
+    and for ``similar`` on indexed files alike.
+    """
+
+    def __init__(
+        self,
+        db: str | os.PathLike,
+        model=None,
+        device: str = "auto",
+        *,
+        ann_threshold: int = ANN_THRESHOLD,
+    ):
+        self.db = Path(db)
+        self.device = device
+        self.ann_threshold = ann_threshold
+        self._model_arg = model
+        self._model = None
+        self._store: Store | None = None
+        self._lock = threading.RLock()
+        self._model_lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        if is_model(model) and Store.exists(self.db):
+            self._check_model(model, spec_id(None, model))
+
+    # ---- lifecycle --------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The open store (opened on first use; :class:`SearchIndexError` if none exists)."""
+        with self._lock:
+            if self._store is None:
+                self._store = Store.open(self.db)
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            self._snapshot = None
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Index({str(self.db)!r})"
+
+    # ---- model ------------------------------------------------------------------------
+    def _check_model(self, model, spec) -> None:
+        self.store.check_model(spec, model_fingerprint(model))
+        self._model = model
+
+    @property
+    def model(self):
+        """The index's model, loaded (and checked against the index) on first use."""
+        with self._lock:
+            if self._model is None:
+                if is_model(self._model_arg):
+                    self._check_model(self._model_arg, spec_id(None, self._model_arg))
+                else:
+                    spec = self._model_arg or self.store.get_meta("model_spec")
+                    model = load_index_model(spec, device=self.device)
+                    self._check_model(model, spec_id(spec, model))
+            return self._model
+
+    def encode_text(self, queries: list[str]) -> np.ndarray:
+        """``(len(queries), dim)`` float32 L2-normalised text embeddings."""
+        model = self.model
+        with self._model_lock:
+            return embed_texts(model, queries)
+
+    def embed_file(self, path: str | os.PathLike) -> np.ndarray:
+        """Window vectors ``(n, dim)`` of any audio file, cut like the index's windows."""
+        model = self.model
+        sr = int(model.sample_rate)
+        window, hop = float(self.store.get_meta("window")), float(self.store.get_meta("hop"))
+        item = cut(read_file(str(path), sr), sr, window, hop)
+        if item.error is not None:
+            raise AudioDecodeError(path, item.error)
+        with self._model_lock:
+            vecs = embed_windows(model, item.windows)
+        self._check_dim(vecs)
+        return vecs
+
+    def _check_dim(self, vecs: np.ndarray) -> None:
+        dim = self.store.dim
+        if dim and vecs.shape[1] != dim:
+            raise SearchIndexError(
+                f"model gives {vecs.shape[1]}-d vectors but index {str(self.db)!r} holds {dim}-d"
+            )
+
+    # ---- writing ----------------------------------------------------------------------
+    def add(
+        self,
+        paths: str | os.PathLike | Iterable[str | os.PathLike],
+        *,
+        window: float | None = None,
+        hop: float | None = None,
+        workers: int = 2,
+        batch_size: int = 16,
+        progress: bool | None = None,
+        on_batch: Callable[[BatchDone], None] | None = None,
+    ) -> IndexSummary:
+        """Index (incrementally) the audio files under ``paths``, creating the index on the
+        first call. ``window``/``hop`` (seconds) are fixed when the index is created (default
+        10 and 5); later calls may omit them, and other values are refused. ``on_batch`` is
+        called after every committed batch of windows with a :class:`BatchDone`."""
+        from audioseek.index.runner import (
+            DEFAULT_HOP,
+            DEFAULT_WINDOW,
+            existing_window_hop,
+            index_paths,
+        )
+
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        have = existing_window_hop(self.db) if window is None or hop is None else None
+        if window is None:
+            window = have[0] if have else DEFAULT_WINDOW
+        if hop is None:
+            hop = have[1] if have else DEFAULT_HOP
+        model = self._model if self._model is not None else self._model_arg
+        with self._lock:  # the writer uses its own connection; readers see the new generation
+            summary = index_paths(
+                list(paths),
+                self.db,
+                model=model,
+                window=window,
+                hop=hop,
+                workers=workers,
+                batch_size=batch_size,
+                device=self.device,
+                progress=progress,
+                ann_threshold=self.ann_threshold,
+                on_batch=on_batch,
+            )
+        return summary
+
+    # ---- reading ----------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """The ranking snapshot of the store's current generation."""
+        store = self.store
+        gen = store.generation
+        with self._lock:
+            if self._snapshot is None or self._snapshot.generation != gen:
+                self._snapshot = Snapshot(store, self.ann_threshold)
+            return self._snapshot
+
+    def search(
+        self, queries: str | list[str], k: int = 10, agg: str = "max"
+    ) -> list[Hit] | list[list[Hit]]:
+        """Ranked files for a text query (a ``str``: one list of hits) or for each of a list
+        of queries (a list of hit lists). ``agg``: ``"max"`` or ``"topN-mean"``."""
+        single = isinstance(queries, str)
+        texts = check_queries(queries)
+        k, top_n = check_k(k), parse_agg(agg)
+        qvecs = self.encode_text(texts)
+        self._check_dim(qvecs)
+        st = self.snapshot()
+        out = [rank(st, qvecs[i : i + 1], k, top_n) for i in range(len(texts))]
+        return out[0] if single else out
+
+    def similar(self, query: int | str | os.PathLike, k: int = 10) -> list[Hit]:
+        """Files most similar to an indexed file (an ``int`` file id) or to an audio file
+        (a path, indexed or not); a file scores its best window pair with the query. The
+        query file itself is excluded."""
+        k = check_k(k)
+        if self._model_arg is not None:
+            _ = self.model  # an explicit model must be the index's, stored vectors or not
+        exclude: set[int] = set()
+        if isinstance(query, bool) or not isinstance(query, int | str | os.PathLike):
+            raise QueryError(f"similar needs a file id or an audio file path, got {query!r}")
+        if isinstance(query, int):
+            rec = self.store.get_file(query)
+            if rec is None or not rec.complete:
+                raise QueryError(f"no indexed file with id {query!r}")
+            vecs = self.store.file_vectors(rec.id)[0]
+            exclude.add(rec.id)
+        else:
+            p = Path(query).expanduser()
+            if not p.is_file():
+                raise QueryError(f"no such audio file {str(query)!r}")
+            rec = self.store.get_file_by_path(str(p.resolve()))
+            st_ = p.stat()
+            if rec is not None:
+                exclude.add(rec.id)
+            if (
+                rec is not None
+                and rec.complete
+                and rec.size == st_.st_size
+                and rec.mtime_ns == st_.st_mtime_ns
+            ):
+                vecs = self.store.file_vectors(rec.id)[0]
+            else:
+                vecs = self.embed_file(p)
+        return rank(self.snapshot(), vecs, k, 1, exclude)
+
+    def duplicates(
+        self, threshold: float | None = None, *, verify_audio: bool = True
+    ) -> list[DuplicateGroup]:
+        """Groups of files that hold the same recording (see :mod:`audioseek.index.dedupe`);
+        no model needed."""
+        from audioseek.index.dedupe import find_duplicates
+
+        threshold = check_threshold(threshold)
+        return find_duplicates(self.store, threshold, verify_audio=verify_audio)
+
+    def info(self) -> IndexInfo:
+        """Model, counts, audio hours, size on disk; damaged pages are reported as a
+        :class:`SearchIndexError`. No model needed."""
+        store = self.store
+        store.quick_check()
+        meta = store.meta()
+        counts = store.counts()
+        return IndexInfo(
+            db=str(self.db.resolve()),
+            model=meta.get("model_spec"),
+            model_id=meta.get("model_id"),
+            model_fingerprint=meta.get("model_fingerprint"),
+            sample_rate=int(meta.get("sample_rate", 0)),
+            dim=int(meta.get("dim", 0)),
+            window_s=float(meta.get("window", "nan")),
+            hop_s=float(meta.get("hop", "nan")),
+            files=int(counts["complete_files"]),
+            incomplete_files=int(counts["files"] - counts["complete_files"]),
+            windows=int(counts["windows"]),
+            audio_hours=counts["audio_seconds"] / 3600,
+            size_bytes=store.size_on_disk(),
+            ann=(self.db / ANN_FILE).exists(),
+            roots=store.roots(),
+            read_only=store.read_only,
+        )
+
+    def file(self, file_id: int) -> IndexedFile | None:
+        """The complete indexed file with this id, or ``None``."""
+        from audioseek.index.dedupe import indexed_file
+
+        if isinstance(file_id, bool) or not isinstance(file_id, int | np.integer):
+            return None
+        if not 0 <= int(file_id) < 2**63:
+            return None
+        rec = self.store.get_file(int(file_id))
+        return indexed_file(rec) if rec is not None and rec.complete else None
+
+    def path_allowed(self, path: str | os.PathLike) -> bool:
+        """Whether ``path`` is an indexed file (what a server may serve)."""
+        return self.store.path_allowed(path)
+
+
+class Searcher(Index):
+    """Deprecated: the pre-``Index`` interface the HTTP server still calls
+    (``search(list)``, ``similar(path=..., file_id=...)``, ``info()`` as a dict, ``.store``).
+    Opens the index at once (:class:`SearchIndexError` if there is none). Use :class:`Index`.
+    """
+
+    def __init__(self, db, model=None, device="auto", ann_threshold: int = ANN_THRESHOLD):
+        super().__init__(db, model=model, device=device, ann_threshold=ann_threshold)
+        _ = self.store
+
+    def state(self) -> Snapshot:
+        return self.snapshot()
+
+    def similar(self, path=None, file_id=None, k: int = 10) -> list[Hit]:  # type: ignore[override]
+        if (path is None) == (file_id is None):
+            raise QueryError("give exactly one of an audio file path or an indexed file id")
+        return super().similar(int(file_id) if file_id is not None else path, k=k)
+
+    def info(self) -> dict:  # type: ignore[override]
+        return super().info().to_dict()
+
+
+__all__ = ["Index", "Searcher"]
