@@ -405,14 +405,14 @@ def tone_model_cls():
 class LiveServer:
     """uvicorn serving ``app`` on 127.0.0.1 (a free port) in a background thread."""
 
-    def __init__(self, app):
+    def __init__(self, app, **config):
         import uvicorn
 
         from audioseek.serve.app import bind_socket
 
         self.sock = bind_socket("127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, **config)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
@@ -435,11 +435,11 @@ class LiveServer:
 
 @pytest.fixture
 def live_server():
-    """``live_server(app)`` -> a started LiveServer (stopped at teardown)."""
+    """``live_server(app, **uvicorn_config)`` -> a started LiveServer (stopped at teardown)."""
     servers = []
 
-    def start(app):
-        s = LiveServer(app).__enter__()
+    def start(app, **config):
+        s = LiveServer(app, **config).__enter__()
         servers.append(s)
         return s
 

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from audioseek.errors import AudioDecodeError, QueryError
+from audioseek.errors import AudioDecodeError, AudioTooLongError, QueryError
 from audioseek.serve.files import DescriptorResponse, open_indexed, parse_range
 from audioseek.serve.schemas import (
     DuplicateGroupOut,
@@ -189,7 +189,7 @@ _SIMILAR_BODY = {
     response_model=SimilarOut,
     responses={
         **ERRORS,
-        413: {"model": ErrorOut, "description": "upload too large"},
+        413: {"model": ErrorOut, "description": "upload too large or too long"},
         422: {"model": ErrorOut, "description": "upload is not decodable audio"},
     },
     openapi_extra=_SIMILAR_BODY,
@@ -246,20 +246,18 @@ async def _similar_by_id(request: Request, raw_id: Any, k: int) -> SimilarOut:
 
 
 def _check_duration(path: Path, filename: str, limit: float) -> None:
-    """413 when the upload's header claims more audio than ``limit`` seconds (checked
-    before anything is decoded: a 4 MB FLAC can hold 10 hours of silence)."""
-    from audioseek.audio.io import audio_info
+    """:class:`AudioTooLongError` (413) when the upload's headers claim more than ``limit``
+    seconds of audio, before anything is decoded: a 4 MB FLAC can hold 10 hours of
+    silence. (What the headers claim is not proof: the decode itself stops at the limit
+    where the service bounds it.)"""
+    from audioseek.audio.io import probe_duration
 
     try:
-        duration = audio_info(path).duration
+        duration = probe_duration(path)
     except AudioDecodeError:
         return  # the decode itself reports it, naming the upload
     if duration > limit:
-        raise HTTPException(
-            status_code=413,
-            detail=f"uploaded file {filename!r} holds {duration:.0f} s of audio; "
-            f"the limit is {limit:g} s",
-        )
+        raise AudioTooLongError(filename, limit)
 
 
 async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
@@ -291,6 +289,8 @@ async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
 
         try:
             hits = await request.app.state.worker.call_upload(run)
+        except AudioTooLongError as e:
+            raise AudioTooLongError(filename, e.max_seconds) from None
         except AudioDecodeError as e:
             reason = str(e.reason).replace(str(tmp), filename).replace(tmpdir, "")
             raise AudioDecodeError(filename, reason) from None

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException
 from audioseek.errors import (
     AudioDecodeError,
     AudioseekError,
+    AudioTooLongError,
     ConfigError,
     ModelLoadError,
     QueryError,
@@ -535,6 +536,8 @@ class SecurityHeadersMiddleware:
 def status_for(exc: AudioseekError) -> int:
     if isinstance(exc, QueryError | ConfigError):
         return 400
+    if isinstance(exc, AudioTooLongError):
+        return 413
     if isinstance(exc, AudioDecodeError):
         return 422
     if isinstance(exc, ModelLoadError | SearchIndexError):
