@@ -29,12 +29,58 @@ def test_paper_runs_are_all_there():
     }
 
 
+def _header(path: Path) -> str:
+    return path.read_text().split("\nseed:")[0]
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """Dotted keys -> values; encoder-argument mappings stay whole (they are one choice)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and not k.endswith("_args") and k != "spec_params":
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
 def test_beyond_configs_are_covered_and_say_what_they_change():
     assert BEYOND and set(BEYOND) <= set(CONFIGS)
     for path in BEYOND:
-        header = path.read_text().split("\nseed:")[0]
+        header = _header(path)
         assert header.startswith("# Beyond the paper:"), path.name
-        assert "Hypothesis:" in header and "Not run here" in header, path.name
+        for part in ("\n# Base: configs/", "\n# Changes: ", "What:", "Hypothesis:"):
+            assert part in header, (path.name, part)
+        assert "Expected effect:" in header and "Not run here" in header, path.name
+
+
+@pytest.mark.parametrize("path", BEYOND, ids=lambda p: p.stem)
+def test_beyond_config_changes_only_what_its_header_names(path):
+    """One hypothesis per file: the config equals its base except for the keys on its
+    "# Changes:" line (a section name covers the whole section); loggers are not a change."""
+    header = _header(path)
+    base = header.split("\n# Base: ")[1].split("\n")[0].strip()
+    changes = [c.strip() for c in header.split("\n# Changes: ")[1].split("\n")[0].split(",")]
+    mine = _flat(load_config(path).to_dict())
+    theirs = _flat(load_config(ROOT / base).to_dict())
+    differ = {
+        k
+        for k in set(mine) | set(theirs)
+        if mine.get(k) != theirs.get(k) and not k.startswith("logging.")
+    }
+    declared = {k for k in differ if any(k == c or k.startswith(c + ".") for c in changes)}
+    assert differ == declared, f"{path.name}: undeclared changes {sorted(differ - declared)}"
+    for c in changes:  # every declared change is real
+        assert any(k == c or k.startswith(c + ".") for k in differ), f"{path.name}: {c} unchanged"
+
+
+def test_the_clip_choices_that_help_are_beyond_configs():
+    by_name = {p.stem: load_config(p) for p in BEYOND}
+    temp = by_name["cnn14_finetune_learned_temperature"].model
+    assert temp.learn_temperature and temp.temperature_init == 0.07
+    assert by_name["cnn14_finetune_symmetric"].optim.loss == "symmetric"
+    assert by_name["cnn14_finetune_all_captions"].data.captions_per_epoch == "all"
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +114,74 @@ def test_paper_hyperparameters(path):
     assert cfg.data.source == "clotho" and cfg.data.clip_seconds == 40.0
     assert model_config(cfg).text_encoder == "roberta-base"
     assert cfg.optim.scheduler == "plateau" and cfg.augment.text_prob == 0.2
+    assert cfg.augment.spec_augment and cfg.augment.spec_params.get("stretch_range", 1) is not None
+    assert cfg.augment.misspell and cfg.augment.synonyms and cfg.augment.hypernyms
+    assert cfg.data.clotho_view == "paper"  # the 60/20/20 split of Table 3
+    assert cfg.trainer.gradient_clip_val is None  # the paper mentions no clipping
+
+
+@pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
+def test_paper_configs_train_equation_1_with_a_fixed_scale_of_1(path):
+    """Eq. (1) as printed: -mean_i log(exp(a_i . t_i) / sum_j exp(a_i . t_j)) on
+    L2-normalised embeddings: the model built from the config has logit scale exactly 1,
+    not trainable, and the configured loss is that number."""
+    import torch
+    import torch.nn.functional as F
+
+    from audioseek.models.dual_encoder import DualEncoder
+    from audioseek.train.losses import contrastive_loss
+
+    cfg = load_config(path)
+    mc = model_config(cfg)
+    model = DualEncoder(
+        torch.nn.Identity(),
+        torch.nn.Identity(),
+        torch.nn.Identity(),
+        torch.nn.Identity(),
+        temperature_init=mc.temperature_init,
+        learn_temperature=mc.learn_temperature,
+    )
+    scale = model.scale()
+    assert scale.item() == 1.0 and not model.logit_scale.requires_grad
+    assert cfg.optim.loss == "one_directional"
+    g = torch.Generator().manual_seed(0)
+    audio = F.normalize(torch.randn(6, 8, generator=g), dim=1)
+    text = F.normalize(audio + 0.5 * torch.randn(6, 8, generator=g), dim=1)
+    text[1] = text[0]  # a caption that fits two clips: the two directions now differ
+    sims = audio @ text.T
+    eq1 = -(sims.diag() - sims.exp().sum(1).log()).mean()
+    got = contrastive_loss(audio, text, torch.arange(6), scale, kind=cfg.optim.loss)
+    assert got.item() == pytest.approx(eq1.item(), abs=1e-6)
+    # a symmetric loss or another scale would give another number
+    sym = contrastive_loss(audio, text, torch.arange(6), scale, kind="symmetric")
+    assert abs(sym.item() - eq1.item()) > 1e-3
+    sharp = contrastive_loss(audio, text, torch.arange(6), 1 / 0.07, kind=cfg.optim.loss)
+    assert abs(sharp.item() - eq1.item()) > 1e-3
+
+
+OPEN_CHOICES = (
+    "seed:",
+    "pooling:",
+    "embed_dim:",
+    "head_dropout:",
+    "clotho_version:",
+    "captions_per_epoch:",
+    "spec_params:",
+    "weight_decay:",
+    "plateau_factor:",
+    "plateau_patience:",
+    "max_epochs:",
+    "precision:",
+    "early_stopping_patience:",
+)
+
+
+@pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
+def test_paper_configs_name_every_open_choice(path):
+    lines = path.read_text().splitlines()
+    for key in OPEN_CHOICES:
+        line = next(ln for ln in lines if ln.strip().startswith(key))
+        assert "# open" in line, f"{path.name}: {key} is the paper's open choice; say so"
 
 
 @pytest.mark.slow
@@ -79,7 +193,7 @@ def test_config_builds_model_and_freezing(path, request):
     from audioseek.train.freezing import apply_freezing
 
     overrides = list(NO_DOWNLOAD)
-    if load_config(path).model["audio_encoder"] == "clap-htsat":
+    if load_config(path).model.audio_encoder == "clap-htsat":
         clap = request.getfixturevalue("tiny_clap_config_dir")
         overrides.append(f"model.audio_encoder_args={{source: '{clap}', pretrained: false}}")
     cfg = load_config(path, overrides)
@@ -137,7 +251,7 @@ def test_overrides_are_yaml_parsed_and_checked():
         ],
     )
     assert cfg.optim.lr == 0.01 and cfg.trainer.max_steps == 7
-    assert cfg.logging.loggers == ["csv", "tensorboard"] and cfg.model["embed_dim"] == 32
+    assert cfg.logging.loggers == ["csv", "tensorboard"] and cfg.model.embed_dim == 32
     with pytest.raises(ConfigError, match="'trainer.max_stepz'"):
         load_config(path, ["trainer.max_stepz=3"])
     with pytest.raises(ConfigError, match="'trainer.max_steps'.*'many'"):
