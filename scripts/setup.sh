@@ -3,13 +3,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Default: what the tests, the demo and the shipped model need.
 APT_PACKAGES=(
   ffmpeg sox espeak-ng fluidsynth fluid-soundfont-gm   # decoding, rendering, speech
-  sonic-pi-samples tuxpaint-stamps-default hydrogen-drumkits   # real CC0 / free sounds
-  sound-theme-freedesktop minetest-data wesnoth-1.16-data   # more real sounds (offline corpus)
+  sonic-pi-samples tuxpaint-stamps-default sound-theme-freedesktop   # demo + test sounds
   wordnet-base wordnet-sense-index                   # offline WordNet for text augmentation
   chromium chromium-driver                           # browser tests of the web page
 )
+# --corpus: the sound packages of the offline training corpus (docs/offline_model.md),
+# about 5.8 GB of .debs (8.8 GB installed); only `audioseek data prepare offline` needs
+# them, so CI (`make test`) does not download them.
+CORPUS_PACKAGES=(
+  hydrogen-drumkits minetest-data wesnoth-1.16-data
+  0ad-data flightgear-data-base lincity-ng-data widelands-data lugaru-data
+  redeclipse-data supertuxkart-data hedgewars-data megaglest-data warmux-data
+  supertux-data scorched3d-data freeciv-data colobot-common-sounds extremetuxracer-data
+)
+WITH_CORPUS=0
+for arg in "$@"; do
+  case "$arg" in
+    --corpus) WITH_CORPUS=1 ;;
+    *) echo "usage: scripts/setup.sh [--corpus]" >&2; exit 2 ;;
+  esac
+done
+[ "$WITH_CORPUS" -eq 1 ] && APT_PACKAGES+=("${CORPUS_PACKAGES[@]}")
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

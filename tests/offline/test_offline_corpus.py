@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,9 @@ import pytest
 import soundfile as sf
 
 from audioseek.data import offline_corpus as oc
-from audioseek.data.offline_sources import debian, renders
-from audioseek.data.offline_sources.base import Clip
-from audioseek.data.offline_sources.captions import make_captions
+from audioseek.data.offline_sources import debian, games, renders
+from audioseek.data.offline_sources.base import Clip, Source
+from audioseek.data.offline_sources.captions import CATEGORIES, categorize, make_captions
 from audioseek.errors import DatasetError
 
 SR = oc.SAMPLE_RATE
@@ -169,3 +170,331 @@ def test_midi_render_is_the_requested_instrument_not_silence():
     spec = np.abs(np.fft.rfft(wave))
     f0 = np.argmax(spec) * 22050 / wave.size
     assert min(abs(f0 / 440 - k) for k in (1, 2, 3)) < 0.05
+
+
+# ---- corpus v2: game packages, segmenting, duplicates, categories, licences --------------
+
+
+def _tone(path: Path, seconds: float = 0.5, freq: float = 440.0, sr: int = 22050) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = (0.4 * np.sin(2 * np.pi * freq * t) * np.exp(-t)).astype(np.float32)
+    sf.write(str(path), wave, sr, format="OGG" if path.suffix == ".ogg" else "WAV")
+    return path
+
+
+#: reader, package root layout (files made under the root) -> expected first phrase per key
+FAKE_TREES = {
+    "flightgear": (
+        games.read_flightgear,
+        {
+            "Sounds/rain.wav": "rain falling",
+            "Sounds/helicopter.wav": "a helicopter flying",
+            "Aircraft/c172p/Sounds/door-opening.wav": "an aircraft door opening",
+        },
+        ["Sounds/sounds.xml.wav", "Sounds/mk-viii/altitude_1000.wav"],
+    ),
+    "lincity": (
+        games.read_lincity,
+        {
+            "sounds/TraficHigh2.wav": "road traffic with cars passing",
+            "sounds/RailTrain1.wav": "a train passing on a railway",
+        },
+        ["sounds/Click.wav"],
+    ),
+    "widelands": (
+        games.read_widelands,
+        {
+            "sound/animals/wolf_00.ogg": "a wolf howling",
+            "sound/animals/crickets1_01.ogg": "crickets chirping",
+            "sound/fisher/fisher_throw_net_00.ogg": "a fisherman throwing a net",
+        },
+        ["sound/lobby_chat.ogg", "music/intro.ogg"],
+    ),
+    "lugaru": (
+        games.read_lugaru,
+        {"Sounds/FootStepSnow1.ogg": "footsteps in snow", "Sounds/Bark.ogg": "a dog barking"},
+        ["Sounds/ConsoleFail.ogg"],
+    ),
+    "redeclipse": (
+        games.read_redeclipse,
+        {
+            "ambience/nightcrickets.ogg": "cicadas and crickets chirping",
+            "voice/niceshot.ogg": 'a man saying "nice shot"',
+            "weapons/smg/primary.ogg": "a submachine gun firing",
+        },
+        ["interface/press.ogg"],
+    ),
+    "supertuxkart": (
+        games.read_supertuxkart,
+        {"sfx/horn.ogg": "a car horn honking", "sfx/engine_small.ogg": "a small engine running"},
+        ["sfx/wee.ogg"],
+    ),
+    "megaglest": (
+        games.read_megaglest,
+        {
+            "tilesets/forest/sounds/night.ogg": "crickets and owls at night in a forest",
+            "techs/megapack/commondata/sounds/cow_die1.wav": "a cow",
+            "techs/megapack/factions/persian/units/princess/sounds/princess_ack2.wav": (
+                "a woman's voice acknowledging an order"
+            ),
+        },
+        ["techs/megapack/commondata/sounds/tech_click.wav"],
+    ),
+    "warmux": (
+        games.read_warmux,
+        {"weapons/dynamite_exp.ogg": "an explosion", "misc/step.ogg": "a footstep"},
+        ["misc/clic.ogg"],
+    ),
+    "supertux": (
+        games.read_supertux,
+        {"sounds/splash.wav": "a splash", "sounds/splash.ogg": "a splash"},
+        ["sounds/coin.wav"],
+    ),
+    "scorched3d": (
+        games.read_scorched3d,
+        {
+            "globalmods/apoc/data/wav/misc/rooster.wav": "a rooster crowing",
+            "globalmods/apoc/data/wav/misc/policecar.wav": "a police car siren",
+        },
+        ["globalmods/apoc/data/wav/misc/extralife.wav"],
+    ),
+    "freeciv": (
+        games.read_freeciv,
+        {"stdsounds/LrgExpl.ogg": "a large explosion", "stdsounds/MgBar1.ogg": "machine gun fire"},
+        ["stdsounds/illegal.ogg"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAKE_TREES))
+def test_game_reader_describes_a_fake_package_tree(tmp_path, name):
+    reader, described, ignored = FAKE_TREES[name]
+    for rel in [*described, *ignored]:
+        _tone(tmp_path / rel)
+    clips = reader(tmp_path)
+    by_origin = {c.path.relative_to(tmp_path).as_posix(): c for c in clips}
+    assert set(by_origin) == set(described)  # files no rule describes are left out
+    for rel, phrase in described.items():
+        clip = by_origin[rel]
+        assert clip.phrases[0] == phrase
+        assert clip.source == name and clip.key.startswith(f"{name}/")
+        assert clip.category in CATEGORIES
+    assert len({c.key for c in clips}) == len(clips)
+
+
+def test_hedgewars_reads_english_voice_lines_not_other_languages(tmp_path):
+    _tone(tmp_path / "voices/Pirate/Takecover.ogg")
+    _tone(tmp_path / "voices/Default/Ow2.ogg")
+    _tone(tmp_path / "voices/Russian/Takecover.ogg")
+    _tone(tmp_path / "shotgunfire.ogg")
+    clips = {c.key: c for c in games.read_hedgewars(tmp_path)}
+    assert set(clips) == {
+        "hedgewars/voices/Pirate/Takecover",
+        "hedgewars/voices/Default/Ow2",
+        "hedgewars/shotgunfire",
+    }
+    pirate = clips["hedgewars/voices/Pirate/Takecover"]
+    assert pirate.phrases[0] == 'a pirate voice saying "take cover"'
+    assert pirate.kind == "speech" and pirate.spoken == "take cover"
+    assert clips["hedgewars/voices/Default/Ow2"].category == "human_sound"
+    assert clips["hedgewars/shotgunfire"].category == "gun"
+
+
+def test_zeroad_reads_sounds_from_the_zip_and_decodes_them(tmp_path):
+    import zipfile
+
+    files = {
+        "audio/actor/fauna/animal/sheep_3.ogg": "a sheep bleating",
+        "audio/ambient/weather/rain.ogg": "heavy rain falling",
+        "audio/voice/latin/civ_male_hello_1.ogg": "a man speaking latin",
+        "audio/actor/human/movement/Footsteps/Footstep_Grass_Walking_2.ogg": (
+            "footsteps walking on grass"
+        ),
+    }
+    zpath = tmp_path / "public.zip"
+    with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_STORED) as z:
+        for member in [*files, "audio/interface/ui/chat_alert.ogg", "audio/music/Epitaph.ogg"]:
+            z.write(_tone(tmp_path / "src" / Path(member).name), member)
+    clips = {c.origin.split(":", 1)[1]: c for c in games.read_zeroad(zpath)}
+    assert set(clips) == set(files)  # the UI sound and the music are not zeroad clips
+    for member, phrase in files.items():
+        assert clips[member].phrases[0] == phrase
+    wave = clips["audio/ambient/weather/rain.ogg"].render(16000)
+    assert wave.dtype == np.float32 and abs(wave.size / 16000 - 0.5) < 0.05
+    assert clips["audio/ambient/weather/rain.ogg"].max_segments > 1  # ambience is cut
+    music = games.read_game_music(games=tmp_path / "none", zeroad_zip=zpath)
+    assert [c.label for c in music] == ["epitaph"] and music[0].kind == "music"
+
+
+def test_game_music_cuts_tracks_into_pieces(tmp_path):
+    _tone(tmp_path / "etr/music/race1-jt.ogg", seconds=1.0)
+    clips = games.read_game_music(games=tmp_path, zeroad_zip=tmp_path / "no.zip")
+    assert len(clips) == 1
+    assert clips[0].category == "music" and clips[0].max_segments == games.MUSIC_SEGMENTS
+
+
+def test_segment_audio_cuts_long_recordings_into_capped_pieces():
+    sr = 1000
+    wave = (0.5 * np.sin(np.arange(35 * sr) * 0.3)).astype(np.float32)
+    pieces = oc.segment_audio(wave, sr, max_seconds=10.0, max_segments=12)
+    assert len(pieces) == 4 and all(5 * sr <= p.size <= 10 * sr for p in pieces)
+    assert sum(p.size for p in pieces) >= 35 * sr - 4
+    two = oc.segment_audio(wave, sr, max_seconds=10.0, max_segments=2)
+    assert len(two) == 2
+    one = oc.segment_audio(wave, sr, max_seconds=10.0, max_segments=1)
+    assert len(one) == 1 and one[0].size == 10 * sr
+    assert oc.segment_audio(np.zeros(20 * sr, np.float32), sr, 10.0, 4) == []
+
+
+def test_fingerprint_matches_a_reencoded_copy_not_another_sound():
+    import soxr
+
+    sr = 44100
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * sr) / sr
+    a = np.sin(2 * np.pi * 300 * t) * np.exp(-2 * t) + 0.05 * rng.standard_normal(t.size)
+    a = a.astype(np.float32)
+    copy = soxr.resample(soxr.resample(0.5 * a, sr, 22050), 22050, sr)[: a.size]
+    other = (np.sin(2 * np.pi * 2000 * t) * np.exp(-0.5 * t)).astype(np.float32)
+    fa, fc, fo = (oc.fingerprint(x, sr) for x in (a, copy, other))
+    assert abs(float(np.linalg.norm(fa)) - 1) < 1e-4
+    assert float(fa @ fc) > 0.995
+    assert float(fa @ fo) < 0.9
+
+
+def _fake_source(files: dict[str, Path], source: str) -> Source:
+    def reader(seed):
+        return [
+            Clip(source, f"{source}/{k}", k, "sfx", [f"a {k.replace('_', ' ')} sound"], path=p)
+            for k, p in files.items()
+        ]
+
+    return Source(reader, licence=f"licence-of-{source}", packages=())
+
+
+def test_duplicates_are_removed_and_heldout_copies_win(tmp_path, monkeypatch):
+    sr = 22050
+    t = np.arange(sr) / sr
+    dog = (0.5 * np.sin(2 * np.pi * 500 * t) * np.exp(-3 * t)).astype(np.float32)
+    cat = (0.5 * np.sin(2 * np.pi * 900 * t) * np.exp(-1 * t)).astype(np.float32)
+    sf.write(str(tmp_path / "dog.wav"), dog, sr)
+    sf.write(str(tmp_path / "dog_copy.wav"), dog, sr)  # exact copy in a train source
+    sf.write(str(tmp_path / "dog_quiet.ogg"), 0.6 * dog, sr, format="OGG")  # re-encoded copy
+    sf.write(str(tmp_path / "cat.wav"), cat, sr)
+    monkeypatch.setitem(oc.SOURCES, "held", _fake_source({"dog": tmp_path / "dog.wav"}, "held"))
+    monkeypatch.setitem(
+        oc.SOURCES,
+        "trainsrc",
+        _fake_source(
+            {
+                "dog_copy": tmp_path / "dog_copy.wav",
+                "dog_quiet": tmp_path / "dog_quiet.ogg",
+                "cat": tmp_path / "cat.wav",
+            },
+            "trainsrc",
+        ),
+    )
+    manifest = oc.build_offline_corpus(
+        tmp_path / "out", sources=["trainsrc", "held"], holdout=("held",)
+    )
+    rows = _rows(manifest)
+    assert sorted(r["label"] for r in rows) == ["cat", "dog"]
+    assert {r["label"]: r["split"] for r in rows}["dog"] == "heldout"
+    assert all(r["split"] != "heldout" for r in rows if r["source"] != "held")
+    import json
+
+    stats = json.loads((manifest.parent / "corpus_stats.json").read_text())
+    how = {d["origin"].rsplit("/", 1)[-1]: d["how"] for d in stats["duplicates"]}
+    assert how == {"dog_copy.wav": "exact", "dog_quiet.ogg": "near"}
+    assert not (manifest.parent / "audio/trainsrc/dog_copy.flac").exists()
+    table = stats["by_source"]
+    assert table["held"]["licence"] == "licence-of-held" and table["held"]["clips"] == 1
+    assert table["trainsrc"]["licence"] == "licence-of-trainsrc"
+    assert table["trainsrc"]["minutes"] == pytest.approx(table["trainsrc"]["seconds"] / 60, 0.01)
+
+
+def test_every_registered_source_has_a_licence_and_packages():
+    for name, source in oc.SOURCES.items():
+        assert isinstance(source, Source), name
+        assert source.licence and source.licence != "unknown", name
+        assert source.packages, name
+    assert set(oc.DEFAULT_HOLDOUT) <= set(oc.SOURCES) and len(oc.DEFAULT_HOLDOUT) >= 2
+    assert len(oc.SOURCES) >= 15
+
+
+def test_categorize_uses_kind_then_words():
+    def clip(phrase, kind="sfx"):
+        return Clip("s", "s/x", "x", kind, [phrase], path=Path("x.wav"))
+
+    assert categorize(clip("a wolf howling")) == "animal"
+    assert categorize(clip("heavy rain on a roof")) == "rain"
+    assert categorize(clip("a helicopter flying")) == "aircraft"
+    assert categorize(clip("a dog barking")) == "dog"
+    assert categorize(clip("a man saying hello", "speech")) == "speech"
+    assert categorize(clip("a snare drum hit", "drum")) == "drum"
+    assert categorize(clip("a quux")) == "other"
+
+
+_PHRASE_LIKE = re.compile(r"^[a-z0-9][a-z0-9 ,.:;'\"!?()-]*$")
+
+
+def _check_phrase_like(clips):
+    for c in clips:
+        caps = make_captions(c, random.Random(c.key))
+        assert len(caps) == len(set(caps)) >= 3, (c.key, caps)
+        for cap in caps:
+            assert _PHRASE_LIKE.match(cap), (c.key, cap)
+            assert 1 <= len(cap.split()) <= 16, (c.key, cap)
+            assert "_" not in cap and "{" not in cap, (c.key, cap)
+
+
+def test_captions_of_fake_game_clips_are_phrase_like(tmp_path):
+    clips = []
+    for name, (reader, described, _) in FAKE_TREES.items():
+        root = tmp_path / name
+        for rel in described:
+            _tone(root / rel)
+        clips += reader(root)
+    _check_phrase_like(clips)
+
+
+GAME_READERS = {
+    "zeroad": (games.read_zeroad, games.ZEROAD_ZIP, 300),
+    "flightgear": (games.read_flightgear, games.FLIGHTGEAR_ROOT, 50),
+    "lincity": (games.read_lincity, games.LINCITY_ROOT, 100),
+    "widelands": (games.read_widelands, games.WIDELANDS_ROOT, 50),
+    "lugaru": (games.read_lugaru, games.LUGARU_ROOT, 40),
+    "redeclipse": (games.read_redeclipse, games.REDECLIPSE_ROOT, 100),
+    "supertuxkart": (games.read_supertuxkart, games.STK_ROOT, 25),
+    "hedgewars": (games.read_hedgewars, games.HEDGEWARS_ROOT, 300),
+    "megaglest": (games.read_megaglest, games.MEGAGLEST_ROOT, 300),
+    "warmux": (games.read_warmux, games.WARMUX_ROOT, 40),
+    "supertux": (games.read_supertux, games.SUPERTUX_ROOT, 20),
+    "scorched3d": (games.read_scorched3d, games.SCORCHED_ROOT, 30),
+    "freeciv": (games.read_freeciv, games.FREECIV_ROOT, 10),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(GAME_READERS))
+def test_game_reader_on_the_real_package(name):
+    reader, root, at_least = GAME_READERS[name]
+    if not root.exists():
+        pytest.skip(f"{root} not installed (scripts/setup.sh --corpus installs it)")
+    clips = reader(root)
+    assert len(clips) >= at_least
+    assert len({c.key for c in clips}) == len(clips)
+    assert all(c.path is None or c.path.is_file() for c in clips)
+    _check_phrase_like(clips)
+    cats = {c.category or categorize(c) for c in clips}
+    assert cats <= set(CATEGORIES) and len(cats) >= 2
+
+
+@pytest.mark.slow
+def test_game_music_on_the_real_packages():
+    clips = games.read_game_music()
+    if not clips:
+        pytest.skip("no game soundtrack installed (scripts/setup.sh --corpus installs them)")
+    assert all(c.kind == "music" and c.category == "music" for c in clips)
+    assert len({c.key for c in clips}) == len(clips)

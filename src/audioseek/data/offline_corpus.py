@@ -1,7 +1,7 @@
 """The offline model's training corpus: real, well-described sounds from Debian packages
 plus sampled-instrument, sound-effect and speech renders, each with five captions.
 
-``audioseek data prepare offline --out DIR`` (:func:`cli_prepare`) writes::
+``audioseek data prepare offline --out DIR`` writes::
 
     DIR/audio/<source>/<name>.flac    mono, 44.1 kHz, at most 10 s, peak-normalised
     DIR/manifest.csv                  path, caption_1..caption_5, source, label, split,
@@ -31,9 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from audioseek.data.offline_sources import debian, renders
-from audioseek.data.offline_sources.base import Clip
-from audioseek.data.offline_sources.captions import N_CAPTIONS, make_captions, wordnet_available
+from audioseek.data.offline_sources import debian, games, renders
+from audioseek.data.offline_sources.base import Clip, Source
+from audioseek.data.offline_sources.captions import (
+    N_CAPTIONS,
+    categorize,
+    make_captions,
+    wordnet_available,
+)
 from audioseek.errors import AudioDecodeError, AudioseekError, DatasetError
 
 logger = logging.getLogger(__name__)
@@ -45,28 +50,56 @@ MIN_SECONDS = 0.1
 SILENCE_PEAK = 1e-3
 TRIM_DB = -50.0
 PEAK_TARGET = 0.89  # -1 dBFS
-DEFAULT_HOLDOUT = ("tuxpaint",)
+DEFAULT_HOLDOUT = ("tuxpaint", "widelands")
 SPLIT_FRACTIONS = {"test": 0.1, "val": 0.1}
 SPLITS = ("train", "val", "test", "heldout")
 
-#: source name -> reader(seed) -> clips; one entry per Debian package or renderer
-SOURCES: dict[str, Callable[[int], list[Clip]]] = {
-    "sonic_pi": lambda seed: debian.read_sonic_pi(),
-    "tuxpaint": lambda seed: debian.read_tuxpaint(),
-    "hydrogen": lambda seed: debian.read_hydrogen(),
-    "freedesktop": lambda seed: debian.read_freedesktop(),
-    "minetest": lambda seed: debian.read_minetest(),
-    "wesnoth": lambda seed: debian.read_wesnoth(),
-    "fluidsynth": lambda seed: (
-        renders.instrument_clips(seed) + renders.drum_clips(seed) + renders.sfx_clips(seed)
+
+def _licence(source: str) -> str:
+    s = SOURCES.get(source)
+    return s.licence if isinstance(s, Source) else "unknown"
+
+
+#: source name -> :class:`Source`; one entry per Debian package or renderer. A plain
+#: callable ``seed -> clips`` is accepted too (licence ``"unknown"``).
+SOURCES: dict[str, Source | Callable[[int], list[Clip]]] = {
+    "sonic_pi": Source(lambda seed: debian.read_sonic_pi(), "CC0-1.0", ("sonic-pi-samples",)),
+    "tuxpaint": Source(lambda seed: debian.read_tuxpaint(), "GPL-2+", ("tuxpaint-stamps-default",)),
+    "hydrogen": Source(
+        lambda seed: debian.read_hydrogen(),
+        "GPL-2+ / CC-BY-SA-3.0 / CC-BY-3.0 / CC0 (per kit)",
+        ("hydrogen-drumkits",),
     ),
-    "espeak": lambda seed: renders.speech_clips(seed),
+    "freedesktop": Source(
+        lambda seed: debian.read_freedesktop(),
+        "GPL-2+ / CC-BY-3.0 / CC-BY-SA",
+        ("sound-theme-freedesktop",),
+    ),
+    "minetest": Source(
+        lambda seed: debian.read_minetest(),
+        "CC-BY-SA-3.0 / CC-BY-3.0 / CC0-1.0 (per file)",
+        ("minetest-data",),
+    ),
+    "wesnoth": Source(
+        lambda seed: debian.read_wesnoth(), "GPL-2+ / CC-BY-SA-4.0", ("wesnoth-1.16-data",)
+    ),
+    "fluidsynth": Source(
+        lambda seed: (
+            renders.instrument_clips(seed) + renders.drum_clips(seed) + renders.sfx_clips(seed)
+        ),
+        "MIT (FluidR3 GM soundfont)",
+        ("fluidsynth", "fluid-soundfont-gm"),
+    ),
+    "espeak": Source(
+        lambda seed: renders.speech_clips(seed), "GPL-3+ (espeak-ng voices)", ("espeak-ng",)
+    ),
+    **games.SOURCES_V2,
 }
 
 MANIFEST_COLUMNS = (
     ["path"]
     + [f"caption_{i + 1}" for i in range(N_CAPTIONS)]
-    + ["source", "label", "split", "duration", "origin"]
+    + ["source", "label", "category", "split", "duration", "origin", "licence"]
 )
 
 
@@ -170,25 +203,155 @@ def collect_clips(
     return clips
 
 
-def _materialise(clip: Clip, out: Path, sr: int, max_seconds: float) -> tuple[str, float] | str:
-    """Decode or render ``clip``, clean it, write FLAC. Returns (rel_path, duration) or a
-    reason string when the clip is skipped."""
+def segment_audio(
+    wave: np.ndarray, sr: int, max_seconds: float, max_segments: int
+) -> list[np.ndarray]:
+    """Cut a long recording into clips of at most ``max_seconds``.
+
+    Silence is trimmed first; a recording longer than the cap is cut into
+    ``n = ceil(length / max_seconds)`` pieces of equal length (so every piece is between
+    half the cap and the cap), and at most ``max_segments`` of them, evenly spread over
+    the recording, are kept. Each piece is cleaned with :func:`clean_audio` (silent
+    pieces drop out). ``max_segments == 1`` keeps only the first ``max_seconds``.
+    """
+    if max_segments <= 1:
+        one = clean_audio(wave, sr, max_seconds=max_seconds)
+        return [] if one is None else [one]
+    whole = clean_audio(wave, sr, max_seconds=wave.size / sr + 1.0)
+    if whole is None:
+        return []
+    cap = int(max_seconds * sr)
+    if whole.size <= cap:
+        return [whole]
+    n = int(np.ceil(whole.size / cap))
+    size = int(np.ceil(whole.size / n))
+    chosen = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(n, max_segments))})
+    out = []
+    for i in chosen:
+        piece = clean_audio(whole[i * size : (i + 1) * size], sr, max_seconds=max_seconds)
+        if piece is not None:
+            out.append(piece)
+    return out
+
+
+#: envelope frames + spectrum bands of the near-duplicate fingerprint
+_FP_FRAMES, _FP_BANDS = 48, 32
+
+
+def fingerprint(wave: np.ndarray, sr: int) -> np.ndarray:
+    """A small unit vector describing a clip's loudness envelope and spectrum.
+
+    Two encodings of the same recording (another sample rate, codec or gain) give
+    fingerprints with a cosine near 1; different sounds rarely do. ``wave``: (samples,).
+    """
+    frames = np.array_split(wave.astype(np.float64), _FP_FRAMES)
+    env = np.log1p(100 * np.array([np.sqrt(np.mean(f**2)) if f.size else 0.0 for f in frames]))
+    n_fft = 2048
+    usable = (
+        wave[: (wave.size // n_fft) * n_fft].reshape(-1, n_fft)
+        if wave.size >= n_fft
+        else (np.pad(wave, (0, n_fft - wave.size))[None])
+    )
+    power = (np.abs(np.fft.rfft(usable * np.hanning(n_fft), axis=1)) ** 2).mean(axis=0)
+    edges = np.geomspace(2, power.size, _FP_BANDS + 1).astype(int)
+    bands = np.log1p(
+        np.array(
+            [
+                power[lo : max(hi, lo + 1)].mean()
+                for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+            ]
+        )
+    )
+    parts = []
+    for v in (env, bands):
+        v = v - v.mean()
+        parts.append(v / (np.linalg.norm(v) + 1e-9))
+    vec = np.concatenate(parts) / np.sqrt(2)
+    return vec.astype(np.float32)
+
+
+def _materialise(clip: Clip, out: Path, sr: int, max_seconds: float) -> list[dict] | str:
+    """Decode or render ``clip``, cut and clean it, write FLAC. Returns one record per
+    written piece (``rel``, ``duration``, ``sha1``, ``fp``) or a reason string when the
+    clip is skipped."""
     import soundfile as sf
 
     try:
         raw = decode_file(clip.path, sr) if clip.path is not None else clip.render(sr)
     except AudioseekError as e:
         return f"broken: {e}"
-    wave = clean_audio(raw, sr, max_seconds=max_seconds)
-    if wave is None:
+    pieces = segment_audio(raw, sr, max_seconds, clip.max_segments)
+    if not pieces:
         return "silent or too short"
-    rel = _file_name(clip.key)
-    dst = out / rel
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".part")
-    sf.write(str(tmp), wave, sr, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, dst)
-    return rel, wave.size / sr
+    records = []
+    for i, wave in enumerate(pieces):
+        key = clip.key if len(pieces) == 1 else f"{clip.key}__part{i + 1}"
+        rel = _file_name(key)
+        dst = out / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".part")
+        pcm = np.round(wave * 32767).astype("<i2")
+        sf.write(str(tmp), pcm, sr, format="FLAC", subtype="PCM_16")
+        os.replace(tmp, dst)
+        records.append(
+            {
+                "rel": rel,
+                "duration": wave.size / sr,
+                "sha1": hashlib.sha1(pcm.tobytes()).hexdigest(),
+                "fp": fingerprint(wave, sr),
+            }
+        )
+    return records
+
+
+def find_duplicates(
+    rows: list[dict], fps: list[np.ndarray], priority: Sequence[str], threshold: float = 0.995
+) -> dict[int, tuple[int, str]]:
+    """Indices of ``rows`` to drop -> (index kept instead, ``"exact"`` / ``"near"``).
+
+    Exact: the same 16-bit samples (``sha1``) anywhere. Near: clips of *different*
+    sources whose durations agree within 2 % and whose :func:`fingerprint` cosine is at
+    least ``threshold`` (the same recording shipped by two packages, re-encoded). The
+    clip kept is the one whose source comes first in ``priority`` (held-out sources
+    first, so a held-out sound never has a copy in training), then the first by path.
+    """
+    rank = {s: i for i, s in enumerate(priority)}
+    order = sorted(
+        range(len(rows)), key=lambda i: (rank.get(rows[i]["source"], 1 << 30), rows[i]["path"])
+    )
+    drop: dict[int, tuple[int, str]] = {}
+    first: dict[str, int] = {}
+    for i in order:
+        h = rows[i]["sha1"]
+        if h in first:
+            drop[i] = (first[h], "exact")
+        else:
+            first[h] = i
+    kept = [i for i in order if i not in drop]
+    pos = {i: k for k, i in enumerate(kept)}
+    dur = np.array([float(rows[i]["duration"]) for i in kept])
+    src = np.array([rows[i]["source"] for i in kept])
+    mat = np.stack([fps[i] for i in kept]) if kept else np.zeros((0, 2 * _FP_FRAMES))
+    by_dur = np.argsort(dur, kind="stable")
+    # sweep over clips sorted by duration; compare each with the next ones within 2 %
+    start = 0
+    for a in range(len(by_dur)):
+        i = by_dur[a]
+        while dur[by_dur[start]] < dur[i] / 1.02:
+            start += 1
+        b = np.searchsorted(dur[by_dur], dur[i] * 1.02, side="right")
+        cand = by_dur[start:b]
+        cand = cand[(cand != i) & (src[cand] != src[i])]
+        if cand.size == 0:
+            continue
+        sims = mat[cand] @ mat[i]
+        for j in cand[sims >= threshold]:
+            ki, kj = kept[i], kept[j]
+            if ki in drop or kj in drop:
+                continue
+            loser, winner = (kj, ki) if pos[ki] < pos[kj] else (ki, kj)
+            drop[loser] = (winner, "near")
+    return drop
 
 
 def build_offline_corpus(
@@ -203,6 +366,7 @@ def build_offline_corpus(
 ) -> Path:
     """Build the corpus in ``out``; returns the path of ``manifest.csv``.
 
+    Duplicates (:func:`find_duplicates`) are removed, keeping held-out sources' copies.
     The manifest is written last and atomically, so an interrupted run never leaves a
     manifest that points at missing files.
     """
@@ -212,11 +376,18 @@ def build_offline_corpus(
     if out.exists() and not out.is_dir():
         raise DatasetError(f"output path {str(out)!r} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    missing = missing_packages(sources)
+    if missing:
+        logger.warning(
+            "Debian packages not installed, their sources are skipped: %s "
+            "(install them with: scripts/setup.sh --corpus)",
+            " ".join(missing),
+        )
     clips = collect_clips(seed, sources, max_per_source)
     if not clips:
         raise DatasetError(
             "no offline corpus source produced any clip; install the Debian "
-            "packages listed in scripts/setup.sh"
+            "packages with scripts/setup.sh --corpus"
         )
     if not wordnet_available():
         logger.warning("building captions without WordNet synonyms/hypernyms")
@@ -224,7 +395,7 @@ def build_offline_corpus(
     def work(clip: Clip):
         return clip, _materialise(clip, out, sr, max_seconds)
 
-    rows, skipped = [], []
+    rows, fps, skipped = [], [], []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for clip, res in tqdm(
             pool.map(work, clips), total=len(clips), desc="offline corpus", unit="clip"
@@ -233,19 +404,40 @@ def build_offline_corpus(
                 skipped.append({"key": clip.key, "origin": clip.origin, "reason": res})
                 logger.info("skipping %s (%s): %s", clip.key, clip.origin, res)
                 continue
-            rel, duration = res
             captions = make_captions(clip, random.Random(f"{seed}-{clip.key}"))
-            rows.append(
-                {
-                    "path": rel,
-                    **{f"caption_{i + 1}": c for i, c in enumerate(captions)},
-                    "source": clip.source,
-                    "label": clip.label,
-                    "split": split_for(clip.key, clip.source, seed, holdout),
-                    "duration": f"{duration:.3f}",
-                    "origin": clip.origin,
-                }
-            )
+            category = clip.category or categorize(clip)
+            for rec in res:
+                rows.append(
+                    {
+                        "path": rec["rel"],
+                        **{f"caption_{i + 1}": c for i, c in enumerate(captions)},
+                        "source": clip.source,
+                        "label": clip.label,
+                        "category": category,
+                        "split": split_for(clip.key, clip.source, seed, holdout),
+                        "duration": f"{rec['duration']:.3f}",
+                        "origin": clip.origin,
+                        "licence": _licence(clip.source),
+                        "sha1": rec["sha1"],
+                    }
+                )
+                fps.append(rec["fp"])
+    order = list(holdout) + [s for s in SOURCES if s not in holdout]
+    drop = find_duplicates(rows, fps, order)
+    duplicates = []
+    for i, (kept, how) in sorted(drop.items()):
+        duplicates.append(
+            {
+                "path": rows[i]["path"],
+                "origin": rows[i]["origin"],
+                "kept": rows[kept]["path"],
+                "how": how,
+            }
+        )
+        (out / rows[i]["path"]).unlink(missing_ok=True)
+    rows = [
+        {k: v for k, v in r.items() if k != "sha1"} for i, r in enumerate(rows) if i not in drop
+    ]
     manifest = out / "manifest.csv"
     tmp = manifest.with_name("manifest.csv.part")
     with tmp.open("w", newline="", encoding="utf-8") as f:
@@ -258,6 +450,8 @@ def build_offline_corpus(
         seed=seed,
         holdout=list(holdout),
         skipped=skipped,
+        duplicates=duplicates,
+        missing_packages=missing,
         sample_rate=sr,
         max_seconds=max_seconds,
         wordnet=wordnet_available(),
@@ -267,33 +461,50 @@ def build_offline_corpus(
 
 
 def corpus_stats(rows: list[dict]) -> dict:
+    """Totals plus a per-source table: clips, seconds, minutes, licence, clips per split."""
     by_source: dict[str, dict] = {}
     for r in rows:
         s = by_source.setdefault(
-            r["source"], {"clips": 0, "seconds": 0.0, **{k: 0 for k in SPLITS}}
+            r["source"],
+            {
+                "clips": 0,
+                "seconds": 0.0,
+                "minutes": 0.0,
+                "licence": r.get("licence") or _licence(r["source"]),
+                "packages": list(getattr(SOURCES.get(r["source"]), "packages", ())),
+                **{k: 0 for k in SPLITS},
+            },
         )
         s["clips"] += 1
         s["seconds"] = round(s["seconds"] + float(r["duration"]), 3)
+        s["minutes"] = round(s["seconds"] / 60, 2)
         s[r["split"]] += 1
     return {
         "clips": len(rows),
         "hours": round(sum(float(r["duration"]) for r in rows) / 3600, 3),
+        "sources": len(by_source),
         "by_source": by_source,
         "by_split": dict(Counter(r["split"] for r in rows)),
+        "by_category": dict(Counter(r.get("category", "") for r in rows).most_common()),
     }
 
 
-def cli_prepare(args) -> int:
-    """``audioseek data prepare offline --out DIR [--seed N] [--max-per-source N]``."""
-    if args.corpus != "offline":
-        raise DatasetError(f"unknown corpus {args.corpus!r}; expected 'offline'")
-    manifest = build_offline_corpus(args.out, seed=args.seed, max_per_source=args.max_per_source)
-    stats = json.loads((manifest.parent / "corpus_stats.json").read_text(encoding="utf-8"))
-    print(
-        f"{manifest}: {stats['clips']} clips, {stats['hours']:.2f} h, "
-        f"{len(stats['skipped'])} skipped"
+def missing_packages(sources: Sequence[str] | None = None) -> list[str]:
+    """Debian packages of ``sources`` (default: all) that are not installed."""
+    import shutil
+    import subprocess
+
+    names = list(SOURCES) if sources is None else list(sources)
+    wanted = sorted({p for n in names for p in getattr(SOURCES.get(n), "packages", ())})
+    if not wanted or shutil.which("dpkg-query") is None:
+        return []
+    res = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Package} ${Status}\\n", *wanted],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    for name, s in sorted(stats["by_source"].items()):
-        splits = " ".join(f"{k}={s[k]}" for k in SPLITS if s[k])
-        print(f"  {name:<12} {s['clips']:>5} clips {s['seconds'] / 60:7.1f} min  {splits}")
-    return 0
+    ok = {
+        line.split()[0] for line in res.stdout.splitlines() if line.endswith("install ok installed")
+    }
+    return [p for p in wanted if p not in ok]

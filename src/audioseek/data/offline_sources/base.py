@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 #: What kind of sound a clip is; chooses the caption templates.
-KINDS = ("sfx", "instrument", "drum", "speech", "music", "ui")
+KINDS = ("sfx", "instrument", "drum", "speech", "music", "ui", "ambience")
 
 
 @dataclass
@@ -37,6 +37,13 @@ class Clip:
     #: a WordNet noun for the sound's source (``"frog"``): its synonyms and hypernyms
     #: add caption variety when WordNet is available
     wordnet_noun: str | None = None
+    #: coarse category for zero-shot tests (``"animal"``, ``"rain"``...; one of
+    #: :data:`~audioseek.data.offline_sources.captions.CATEGORIES`); ``""`` = derive it
+    #: from the phrases with :func:`~audioseek.data.offline_sources.captions.categorize`
+    category: str = ""
+    #: a file longer than the clip cap is cut into at most this many pieces of equal
+    #: length (<= the cap); 1 keeps only its first ``max_seconds`` (short effects)
+    max_segments: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -47,3 +54,22 @@ class Clip:
             raise ValueError(f"clip {self.key!r} has no descriptive phrase")
         if not self.origin:
             self.origin = str(self.path) if self.path is not None else "render"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One corpus source: a reader ``seed -> clips`` plus where its sounds come from.
+
+    ``packages`` are the Debian packages the reader needs (installed by
+    ``scripts/setup.sh --corpus``; :func:`missing_packages` lists absent ones);
+    ``licence`` is the licence of its sounds as the package's
+    ``/usr/share/doc/<package>/copyright`` states it, recorded per source in
+    ``corpus_stats.json``.
+    """
+
+    reader: Callable[[int], list[Clip]]
+    licence: str
+    packages: tuple[str, ...] = ()
+
+    def __call__(self, seed: int) -> list[Clip]:
+        return self.reader(seed)

@@ -69,6 +69,16 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "you can hear {p}",
         "a short clip of {p}",
     ),
+    "ambience": (
+        "{p}",
+        "the sound of {p}",
+        "a field recording of {p}",
+        "ambient sound of {p}",
+        "{p} in the background",
+        "background ambience: {b}",
+        "an atmosphere of {b}",
+        "a long recording of {p}",
+    ),
     "speech": (
         "{p}",
         "a recording of {p}",
@@ -77,6 +87,131 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "a voice recording of {p}",
     ),
 }
+#: coarse categories a zero-shot test can use, with the words that put a clip in one;
+#: the first matching rule wins, so specific rules come before broad ones
+CATEGORY_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "speech",
+        r"\b(voice|speak|speaking|says?|saying|talk|talking|counting|whisper\w*|speech|"
+        r"word|spoken|taunt|announcer|commander|soldier says|reporting)\b",
+    ),
+    ("laughter", r"\b(laugh\w*|giggl\w*|cackl\w*|chuckl\w*)\b"),
+    ("crying", r"\b(cry|crying|sob\w*|baby)\b"),
+    (
+        "human_sound",
+        r"\b(cough\w*|sneez\w*|burp\w*|snor\w*|breath\w*|sigh\w*|yawn\w*|"
+        r"scream\w*|shout\w*|yell\w*|grunt\w*|groan\w*|moan\w*|gasp\w*|pain|hiccup\w*|"
+        r"clap\w*|applause|cheer\w*|whistl\w*|kiss\w*|eat\w*|chew\w*|drink\w*|gulp\w*|crowd)\b",
+    ),
+    (
+        "bird",
+        r"\b(bird\w*|crow\w*|chicken|hen|rooster|owl|duck|goose|geese|seagull|gull|pigeon|"
+        r"parrot|eagle|hawk|penguin|peacock|sparrow|cuckoo|turkey|chirp\w*|tweet\w*|"
+        r"songbird|raven|woodpecker|swan|vulture|cluck\w*|quack\w*)\b",
+    ),
+    ("insect", r"\b(insect|bee|bees|wasp|fly|flies|mosquito|cricket\w*|cicada\w*|buzz\w*)\b"),
+    ("dog", r"\b(dog|dogs|puppy|bark\w*|woof)\b"),
+    (
+        "animal",
+        r"\b(animal|cat|kitten|meow\w*|cow|cattle|moo\w*|horse\w*|neigh\w*|pig|pigs|"
+        r"oink\w*|sheep|goat|lamb|bleat\w*|wolf|wolves|howl\w*|bear|lion|tiger|elephant|monkey|"
+        r"frog|toad|croak\w*|snake|hiss\w*ing snake|boar|deer|rabbit|mouse|mice|rat|whale|dolphin|"
+        r"seal|camel|donkey|fox|growl\w*|roar\w*|hoof|hooves|gallop\w*|purr\w*|squeak\w*|"
+        r"creature|beast|dinosaur|fish|crocodile|hippo\w*|rhino\w*|giraffe|zebra|bat)\b",
+    ),
+    ("thunder", r"\b(thunder\w*|lightning)\b"),
+    ("rain", r"\b(rain\w*|drizzl\w*|downpour|storm)\b"),
+    ("wind", r"\b(wind|windy|gust\w*|breeze|blizzard|howling wind)\b"),
+    (
+        "explosion",
+        r"\b(explo\w*|blast\w*|bomb\w*|boom\w*|detonat\w*|grenade|firework\w*|nuke|nuclear)\b",
+    ),
+    (
+        "gun",
+        r"\b(gun\w*|shot|shots|shoot\w*|rifle|pistol|cannon\w*|musket|machine ?gun|"
+        r"artillery|mortar|howitzer|firing|fires|bullet\w*|ricochet\w*|shotgun|reload\w*|laser)\b",
+    ),
+    ("fire", r"\b(fire|fires|flame\w*|burn\w*|campfire|crackl\w*|torch)\b"),
+    (
+        "water",
+        r"\b(water|splash\w*|river|stream|sea|ocean|wave|waves|lake|drip\w*|bubbl\w*|"
+        r"pour\w*|flush\w*|waterfall|fountain|underwater|swim\w*|liquid|shower|tap|harbou?r)\b",
+    ),
+    (
+        "aircraft",
+        r"\b(aircraft|airplane|aeroplane|plane|jet|helicopter|propeller|airliner|"
+        r"glider|rocket|take-?off|landing gear|turboprop|rotor)\b",
+    ),
+    ("train", r"\b(train|railway|rail|locomotive|tram|subway|metro)\b"),
+    (
+        "vehicle",
+        r"\b(car|cars|truck|lorry|bus|engine|motor\w*|vehicle|tractor|tank|traffic|"
+        r"horn|honk\w*|tyre|tire|skid\w*|brak\w*|kart|boat|ship|siren|bicycle|bike|cart)\b",
+    ),
+    ("footsteps", r"\b(footstep\w*|steps|walking|running|walk|run|stomp\w*|jump\w*|land\w*)\b"),
+    ("door", r"\b(door\w*|gate|hatch|creak\w*|lock\w*|latch|knock\w*)\b"),
+    ("bell", r"\b(bell\w*|chime\w*|gong|ding\w*|ring\w*|alarm\w*|clock|tick\w*)\b"),
+    ("glass", r"\b(glass|shatter\w*|smash\w*|window)\b"),
+    (
+        "drum",
+        r"\b(drum\w*|snare|kick|hi-hat|cymbal\w*|tom|percussion|tabla|cowbell|conga|"
+        r"bongo|clap|tambourine|timpani|beat|break)\b",
+    ),
+    (
+        "instrument",
+        r"\b(piano|guitar|violin|viola|cello|bass|organ|flute|trumpet|trombone|horn|"
+        r"saxophone|clarinet|oboe|harp|harpsichord|synth\w*|strings|choir|marimba|xylophone|"
+        r"glockenspiel|accordion|harmonica|banjo|sitar|bagpipe|celesta|vibraphone|note|chord|"
+        r"arpeggio|melody|fanfare|instrument)\b",
+    ),
+    ("music", r"\b(music|song|tune|loop|theme)\b"),
+    (
+        "weapon",
+        r"\b(sword\w*|axe|blade|spear|dagger|knife|mace|club|bow|arrow|crossbow|"
+        r"punch\w*|hit|hits|strike\w*|slash\w*|stab\w*|whoosh\w*|swing\w*|swish\w*|impact)\b",
+    ),
+    (
+        "machine",
+        r"\b(machine\w*|motor|drill\w*|saw\w*|hammer\w*|mill|factory|industr\w*|"
+        r"mechanical|robot\w*|printer|vacuum|blender|fan|pump\w*|servo|construction|build\w*|"
+        r"forge|anvil|smith|mine|mining|tool\w*)\b",
+    ),
+    ("magic", r"\b(magic\w*|spell|sparkl\w*|teleport\w*|portal|heal\w*|power-?up|zap\w*)\b"),
+    (
+        "ui",
+        r"\b(click\w*|beep\w*|notification|alert|button|menu|blip\w*|tone|electronic|"
+        r"computer|pop)\b",
+    ),
+    (
+        "nature",
+        r"\b(forest|jungle|night|morning|meadow|countryside|farm|nature|ambien\w*|"
+        r"outdoors?|park|garden|cave)\b",
+    ),
+)
+CATEGORIES = tuple(dict.fromkeys(c for c, _ in CATEGORY_RULES)) + ("other",)
+_CATEGORY_RES = tuple((c, re.compile(p)) for c, p in CATEGORY_RULES)
+#: clip kinds whose category is fixed whatever the words say
+_KIND_CATEGORY = {"speech": "speech", "drum": "drum", "instrument": "instrument", "ui": "ui"}
+
+
+def categorize(clip: Clip) -> str:
+    """The coarse category of ``clip`` (one of :data:`CATEGORIES`).
+
+    Kinds that fix the category (speech, drum, instrument, ui) win; otherwise the first
+    rule of :data:`CATEGORY_RULES` that matches the most specific phrase, then the other
+    phrases, the label and the hypernyms; ``"music"`` for music, else ``"other"``.
+    """
+    if clip.kind in _KIND_CATEGORY:
+        return _KIND_CATEGORY[clip.kind]
+    texts = [*clip.phrases, clip.label.replace("_", " ").replace("-", " "), *clip.hypernyms]
+    for text in texts:
+        low = text.lower()
+        for cat, rx in _CATEGORY_RES:
+            if rx.search(low):
+                return cat
+    return "music" if clip.kind == "music" else "other"
+
+
 HYPERNYM_TEMPLATES = ("{h}", "the sound of {h}", "some kind of {hb}")
 SPOKEN_TEMPLATES = ('{p} saying "{s}"', "a voice says {s}", 'someone says "{s}"')
 
