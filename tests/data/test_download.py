@@ -270,14 +270,14 @@ def test_default_table_is_zenodo():
     ]
 
 
-def test_cli_bad_checksum_exit_2_one_line(tmp_path, server, capsys):
+def test_cli_bad_checksum_exit_1_one_line(tmp_path, server, capsys):
     # the CLI uses the published MD5s, which the test archives cannot match
     code = cli.main(
         ["data", "download", "clotho", "--root", str(tmp_path), "--splits", "evaluation",
          "--base-url", server.url]
     )  # fmt: skip
     err = capsys.readouterr().err.strip()
-    assert code == 2
+    assert code == 1
     assert err.startswith("error: checksum mismatch for 'clotho_captions_evaluation.csv'")
     assert "1b16b9e57cf7bdb7f13a13802aeb57e2" in err and len(err.splitlines()) == 1
 
@@ -297,11 +297,11 @@ def test_cli_success(tmp_path, mirror, server, monkeypatch, capsys):
     assert "development 6 clips, validation 3 clips, evaluation 3 clips" in out
 
 
-def test_cli_bad_split_exit_2_before_touching_disk(tmp_path, capsys):
+def test_cli_bad_split_exit_1_before_touching_disk(tmp_path, capsys):
     root = tmp_path / "not-created"
     code = cli.main(["data", "download", "clotho", "--root", str(root), "--splits", "test"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1
+    assert code == 1 and len(err.splitlines()) == 1
     assert err == (
         "error: unknown Clotho split 'test' for v2.1; "
         "expected one of ('development', 'validation', 'evaluation')"

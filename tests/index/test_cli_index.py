@@ -156,6 +156,7 @@ def test_cli_commands_and_errors(
     # text search: the index's own model is loaded when --model is not given
     code, out, err = cli(capsys, "search", "a low hum", "--db", db, "-k", "3", "--json")
     assert code == 0, err
+    assert err == ""  # no "Loading weights 0/N ... N/N" bar from transformers
     result = json.loads(out)
     assert result["query"] == "a low hum" and len(result["results"]) == 3
     hit = result["results"][0]
@@ -186,24 +187,76 @@ def test_cli_commands_and_errors(
     code, out, err = cli(capsys, "info", "--db", db)
     assert code == 0 and "files      8" in out
 
-    # one-line errors, exit status 2
+    # a re-run without --window/--hop keeps the index's 4 s / 2 s
+    code, out, err = cli(capsys, "index", library, "--db", db, "--workers", "0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["unchanged"] + json.loads(out)["touched"] == 8
+
+    # runtime failures: one line, exit status 1; usage errors: exit status 2
     other = tiny_model_builder(tmp_path / "other", seed=1)
     capsys.readouterr()
     failures = [
         (["search", "x", "--db", tmp_path / "missing"], "no index at"),
         (["search", "   ", "--db", db], "empty query"),
-        (["search", "x", "--db", db, "-k", "0"], "k must be"),
-        (["search", "x", "--db", db, "--agg", "mean"], "'mean'"),
-        (["search", "--db", db], "QUERY or --queries"),
         (["search", "x", "--db", db, "--model", other], str(other.resolve())),
         (["index", library, "--db", db, "--model", other], str(tiny_model_dir.resolve())),
+        (["index", library, "--db", db, "--window", "5", "--hop", "2"], "window"),
         (["similar", tmp_path / "none.wav", "--db", db], "none.wav"),
-        (["duplicates", "--db", db, "--threshold", "7"], "threshold"),
+        (["similar", library.parent / "broken.wav", "--db", db], "broken.wav"),
     ]
     for argv, message in failures:
         code, out, err = cli(capsys, *argv)
-        assert code == 2, argv
+        assert code == 1, (argv, err)
         assert err.startswith("error: ") and err.count("\n") == 1, repr(err)
         assert message in err, (argv, err)
+    usage = [
+        (["search", "x", "--db", db, "-k", "0"], "'0'"),
+        (["search", "x", "--db", db, "--agg", "mean"], "'mean'"),
+        (["search", "--db", db], "QUERY or --queries"),
+        (["search", "x", "--db", db, "--mode", "text"], "--mode"),
+        (["duplicates", "--db", db, "--threshold", "7"], "'7'"),
+        (["index", library, "--db", db, "--window", "inf"], "'inf'"),
+    ]
+    for argv, message in usage:
+        code, out, err = cli(capsys, *argv)
+        assert code == 2, (argv, err)
+        assert err.startswith("usage: audioseek ") and message in err, (argv, err)
     code, out, _ = cli(capsys, "info", "--db", db, "--json")
     assert json.loads(out)["windows"] == info["windows"]  # nothing lost
+
+
+def test_cli_text_output_escapes_file_names(tmp_path, tiny_model_dir, capsys, one_thread):
+    """A real index of files whose names hold an escape sequence, a newline and bytes that
+    are not UTF-8: every text output shows them escaped, one line per file."""
+    import soundfile as sf
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    t = np.arange(8000 * 4) / 8000
+    wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    sf.write(lib / "plain.wav", wave, 8000)
+    evil = lib / "x\x1b[2J\x1b[Hfake\nline.wav"
+    sf.write(evil, wave[::-1].copy(), 8000)
+    non_utf8 = os.path.join(os.fsencode(lib), b"caf\xe9.wav")
+    sf.write(lib / "tmp.wav", np.roll(wave, 1000), 8000)
+    os.rename(lib / "tmp.wav", non_utf8)
+    db = tmp_path / "db"
+    outputs = []
+    for argv in (
+        ["index", lib, "--db", db, "--model", tiny_model_dir, "--window", "2", "--hop", "1",
+         "--workers", "0"],
+        ["search", "a tone", "--db", db, "-k", "3"],
+        ["similar", lib / "plain.wav", "--db", db, "-k", "3"],
+        ["duplicates", "--db", db, "--threshold", "-0.99"],
+    ):  # fmt: skip
+        code, out, err = cli(capsys, *argv)
+        assert code == 0, err
+        assert "\x1b" not in out and "\udce9" not in out
+        outputs.append(out)
+    index_out, search_out, similar_out, _ = outputs
+    assert "x\\x1b[2J\\x1b[Hfake\\nline.wav" in search_out
+    assert not any(line.startswith("line.wav") for line in search_out.splitlines())
+    assert len(search_out.splitlines()) == 2  # one line per hit, whatever the names
+    # the name that is not UTF-8 is not indexed: listed as skipped, its byte escaped
+    assert "caf\\xe9.wav: file name is not valid UTF-8" in index_out
+    assert "fake\\nline.wav" in similar_out

@@ -90,7 +90,7 @@ def test_cli_reports_bad_config_in_one_line(tmp_path):
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
     assert "optim.lrr" in proc.stderr and "bad.yaml" in proc.stderr
 
@@ -102,7 +102,7 @@ def test_out_is_a_file_is_one_line_error(tmp_path, capsys, sub):
     blocker = tmp_path / "afile"
     blocker.write_text("keep me")
     out = blocker / sub if sub else blocker
-    assert main(["train", "--config", str(CONFIG), "--out", str(out)]) == 2
+    assert main(["train", "--config", str(CONFIG), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: cannot create run folder") and repr(str(out)) in err
     assert "\n" not in err and blocker.read_text() == "keep me"

@@ -1,38 +1,72 @@
-"""``index``, ``search``, ``similar``, ``duplicates``, ``info``: parse the flags, call the
-library, print the result (text or JSON lines)."""
+"""``index``, ``search``, ``similar``, ``duplicates``, ``info``: parse the flags, call
+:class:`audioseek.Index`, print its dataclasses (text with file names escaped, or JSON
+lines)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from audioseek.cli.common import add_device, add_model
+from audioseek.cli.common import (
+    UsageError,
+    add_db,
+    add_device,
+    add_model,
+    agg_value,
+    escape_text,
+    int_range,
+    k_value,
+    positive_seconds,
+    threshold_value,
+    verbosity,
+)
 from audioseek.errors import QueryError
+
+MAX_QUERIES_BYTES = 10_000_000  # a --queries file larger than this is refused
+MAX_WORKERS = 64
+MAX_BATCH_SIZE = 4096
 
 
 def register(sub) -> None:
     p = sub.add_parser("index", help="index audio files (incremental)")
     p.add_argument("paths", nargs="+", help="folders or files to index")
-    p.add_argument("--db", required=True, help="index folder")
+    add_db(p)
     add_model(p)
-    p.add_argument("--window", type=float, default=10.0, help="window length in seconds")
-    p.add_argument("--hop", type=float, default=5.0, help="hop between windows in seconds")
-    p.add_argument("--workers", type=int, default=2, help="decoding worker processes")
-    p.add_argument("--batch-size", type=int, default=16, help="windows per embedding batch")
+    p.add_argument(
+        "--window",
+        type=positive_seconds,
+        default=None,
+        help="window length in seconds (default 10 for a new index; an index keeps its own)",
+    )
+    p.add_argument(
+        "--hop",
+        type=positive_seconds,
+        default=None,
+        help="hop between windows in seconds (default 5 for a new index)",
+    )
+    p.add_argument(
+        "--workers", type=int_range(0, MAX_WORKERS), default=2, help="decoding worker processes"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int_range(1, MAX_BATCH_SIZE),
+        default=16,
+        help="windows per embedding batch",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_device(p)
     p.set_defaults(func=cli_index)
 
     p = sub.add_parser("search", help="search the index by text")
     p.add_argument("query", nargs="?", default=None, help="what to look for")
-    p.add_argument("--db", required=True, help="index folder")
-    p.add_argument("-k", type=int, default=10, help="number of results")
+    add_db(p)
+    p.add_argument("-k", type=k_value, default=10, help="number of results")
     p.add_argument("--queries", default=None, help="file: one query per line, or JSONL with 'text'")
     p.add_argument(
         "--agg",
         default="max",
+        type=agg_value,
         help="file score from window scores: 'max' or 'topN-mean' (e.g. top3-mean)",
     )
     p.add_argument("--json", action="store_true", help="JSON output (one line per query)")
@@ -42,18 +76,18 @@ def register(sub) -> None:
 
     p = sub.add_parser("similar", help="search the index by example audio file")
     p.add_argument("file", help="audio file, indexed or not")
-    p.add_argument("--db", required=True, help="index folder")
-    p.add_argument("-k", type=int, default=10)
+    add_db(p)
+    p.add_argument("-k", type=k_value, default=10, help="number of results")
     p.add_argument("--json", action="store_true")
     add_model(p)
     add_device(p)
     p.set_defaults(func=cli_similar)
 
     p = sub.add_parser("duplicates", help="groups of recordings of the same audio")
-    p.add_argument("--db", required=True, help="index folder")
+    add_db(p)
     p.add_argument(
         "--threshold",
-        type=float,
+        type=threshold_value,
         default=None,
         help="window-embedding similarity linking two files (default 0.85, confirmed on the "
         "audio; 0.98 when the audio cannot tell)",
@@ -62,7 +96,7 @@ def register(sub) -> None:
     p.set_defaults(func=cli_duplicates)
 
     p = sub.add_parser("info", help="what the index holds")
-    p.add_argument("--db", required=True, help="index folder")
+    add_db(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cli_info)
 
@@ -74,25 +108,38 @@ def _fmt_time(seconds: float) -> str:
 
 def _hit_line(rank: int, hit) -> str:
     tags = " - ".join(t for t in (hit.artist, hit.title) if t)
-    extra = f"  [{tags}]" if tags else ""
+    extra = f"  [{escape_text(tags)}]" if tags else ""
     return (
         f"{rank:3d}. {hit.score:.3f}  {_fmt_time(hit.start)}-{_fmt_time(hit.end)}  "
-        f"{hit.path}{extra}"
+        f"{escape_text(hit.path)}{extra}"
     )
 
 
-def read_queries(path: str) -> list[dict]:
+def read_queries(path: str, max_bytes: int = MAX_QUERIES_BYTES) -> list[dict]:
     """Queries from a file: one per line, or JSONL objects with a ``text`` key (other keys,
-    e.g. ``id``, are echoed in the JSON output). Blank lines are skipped."""
-    p = Path(path)
+    e.g. ``id``, are echoed in the JSON output). Blank lines are skipped.
+
+    At most ``max_bytes`` are read (one bounded read, so ``/dev/zero`` or a huge file stops
+    at once) and at most ``audioseek.index.query.MAX_QUERIES`` queries are accepted."""
+    from audioseek.index.query import MAX_QUERIES
+
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise QueryError(f"cannot read queries file {path!r}: {e}") from None
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise QueryError(f"cannot read queries file {path!r}: {e.strerror or e}") from None
+    if len(data) > max_bytes:
+        raise QueryError(f"queries file {path!r} is larger than {max_bytes:,} bytes")
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise QueryError(f"queries file {path!r} is not UTF-8 text (byte {e.start})") from None
     out = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if len(out) == MAX_QUERIES:
+            raise QueryError(f"queries file {path!r} holds more than {MAX_QUERIES:,} queries")
         if line.lstrip().startswith("{"):
             try:
                 obj = json.loads(line)
@@ -108,35 +155,83 @@ def read_queries(path: str) -> list[dict]:
     return out
 
 
-def cli_index(args: argparse.Namespace) -> int:
-    from audioseek.index.indexer import index_paths, index_summary_text
+def _progress(args: argparse.Namespace) -> bool | None:
+    """Our own progress bar: on a terminal (None: the library decides), never with -q."""
+    return False if verbosity(args) < 0 else (None if sys.stderr.isatty() else False)
 
-    summary = index_paths(
-        args.paths,
-        args.db,
-        model=args.model,
-        window=args.window,
-        hop=args.hop,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        device=args.device,
-        progress=None if sys.stderr.isatty() else False,
-    )
+
+def _summary_text(s) -> str:
+    lines = [
+        f"indexed {s.files_scanned} files into {s.db!r} with model {s.model!r}: "
+        f"{s.embedded} embedded, {s.resumed} resumed, {s.reused} reused (renamed/copied), "
+        f"{s.unchanged + s.touched} unchanged, {s.deleted} removed, "
+        f"{s.windows_embedded} windows, {s.audio_seconds / 3600:.2f} h audio "
+        f"in {s.elapsed_s:.1f} s",
+    ]
+    for kind, items in (("could not decode", s.corrupt), ("could not read", s.skipped)):
+        if items:
+            lines.append(f"{len(items)} skipped ({kind}):")
+            lines += [f"  {escape_text(c['path'])}: {escape_text(c['reason'])}" for c in items]
+    return "\n".join(lines)
+
+
+def _check_window_hop(args: argparse.Namespace) -> None:
+    """``--hop`` longer than ``--window`` is a usage error (each is checked by its type)."""
+    from audioseek.errors import AudioseekError
+    from audioseek.index.query import check_window_hop
+
+    if args.window is not None and args.hop is not None:
+        try:
+            check_window_hop(args.window, args.hop)
+        except AudioseekError as e:
+            raise UsageError(str(e)) from None
+
+
+def _open_index(args: argparse.Namespace, with_model: bool = True):
+    from audioseek import Index
+
+    if with_model:
+        return Index(args.db, model=args.model, device=args.device)
+    return Index(args.db)
+
+
+def cli_index(args: argparse.Namespace) -> int:
+    _check_window_hop(args)
+    index = _open_index(args)
+    try:
+        summary = index.add(
+            args.paths,
+            window=args.window,
+            hop=args.hop,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            progress=_progress(args),
+        )
+    finally:
+        index.close()
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
-        print(index_summary_text(summary))
+        print(_summary_text(summary))
     return 0
 
 
-def cli_search(args: argparse.Namespace) -> int:
-    from audioseek.index.search import Searcher
+def _print_hits(hits) -> None:
+    if not hits:
+        print("no results")
+    for i, hit in enumerate(hits, 1):
+        print(_hit_line(i, hit))
 
+
+def cli_search(args: argparse.Namespace) -> int:
     if (args.query is None) == (args.queries is None):
-        raise QueryError("give a QUERY or --queries FILE (exactly one)")
+        raise UsageError("give a QUERY or --queries FILE (exactly one)")
     items = [{"text": args.query}] if args.queries is None else read_queries(args.queries)
-    searcher = Searcher(args.db, model=args.model, device=args.device)
-    results = searcher.search([q["text"] for q in items], k=args.k, agg=args.agg)
+    index = _open_index(args)
+    try:
+        results = index.search([q["text"] for q in items], k=args.k, agg=args.agg)
+    finally:
+        index.close()
     for item, hits in zip(items, results, strict=True):
         if args.json:
             print(
@@ -144,61 +239,59 @@ def cli_search(args: argparse.Namespace) -> int:
             )
         else:
             if len(items) > 1:
-                print(f"# {item['text']}")
-            if not hits:
-                print("no results")
-            for i, hit in enumerate(hits, 1):
-                print(_hit_line(i, hit))
+                print(f"# {escape_text(item['text'])}")
+            _print_hits(hits)
     return 0
 
 
 def cli_similar(args: argparse.Namespace) -> int:
-    from audioseek.index.search import Searcher
-
-    searcher = Searcher(args.db, model=args.model, device=args.device)
-    hits = searcher.similar(path=args.file, k=args.k)
+    index = _open_index(args)
+    try:
+        hits = index.similar(args.file, k=args.k)
+    finally:
+        index.close()
     if args.json:
         print(json.dumps({"file": args.file, "results": [h.to_dict() for h in hits]}))
     else:
-        if not hits:
-            print("no results")
-        for i, hit in enumerate(hits, 1):
-            print(_hit_line(i, hit))
+        _print_hits(hits)
     return 0
 
 
 def cli_duplicates(args: argparse.Namespace) -> int:
-    from audioseek.index.search import Searcher
-
-    groups = Searcher(args.db).duplicates(threshold=args.threshold)
+    index = _open_index(args, with_model=False)
+    try:
+        groups = index.duplicates(threshold=args.threshold)
+    finally:
+        index.close()
     if args.json:
         print(json.dumps({"groups": [g.to_dict() for g in groups]}))
         return 0
     if not groups:
         print("no duplicates found")
     for n, g in enumerate(groups, 1):
-        print(f"group {n} (score {g.score:.3f}):")
+        print(f"group {n} (score {g.score:.3f}, confirmed by {escape_text(str(g.confirmed))}):")
         for f in g.files:
-            print(f"  {f.path}  ({f.format}, {f.duration or 0:.1f} s)")
+            print(
+                f"  {escape_text(f.path)}  ({escape_text(str(f.format))}, {f.duration or 0:.1f} s)"
+            )
     return 0
 
 
 def cli_info(args: argparse.Namespace) -> int:
-    from audioseek.index.search import Searcher
-
-    info = Searcher(args.db).info()
+    index = _open_index(args, with_model=False)
+    try:
+        info = index.info()
+    finally:
+        index.close()
     if args.json:
-        print(json.dumps(info))
+        print(json.dumps(info.to_dict()))
         return 0
-    print(f"index      {info['db']}")
-    print(f"model      {info['model']} (fingerprint {str(info['model_fingerprint'])[:12]})")
-    print(f"windows    {info['windows']} ({info['window_s']:g} s, hop {info['hop_s']:g} s)")
-    print(
-        f"files      {info['files']}"
-        + (f" (+{info['incomplete_files']} incomplete)" if info["incomplete_files"] else "")
-    )
-    print(f"audio      {info['audio_hours']:.2f} h")
-    print(
-        f"disk       {info['size_bytes'] / 1e6:.1f} MB" + ("  (ANN index)" if info["ann"] else "")
-    )
+    fingerprint = (info.model_fingerprint or "")[:12]
+    print(f"index      {escape_text(info.db)}")
+    print(f"model      {escape_text(str(info.model))} (fingerprint {escape_text(fingerprint)})")
+    print(f"windows    {info.windows} ({info.window_s:g} s, hop {info.hop_s:g} s)")
+    incomplete = f" (+{info.incomplete_files} incomplete)" if info.incomplete_files else ""
+    print(f"files      {info.files}{incomplete}")
+    print(f"audio      {info.audio_hours:.2f} h")
+    print(f"disk       {info.size_bytes / 1e6:.1f} MB" + ("  (ANN index)" if info.ann else ""))
     return 0
