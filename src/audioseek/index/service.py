@@ -74,7 +74,7 @@ class Index:
         self._lock = threading.RLock()
         self._model_lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        if is_model(model) and Store.exists(self.db):
+        if is_model(model) and Store.exists(self.db) and not Store.unfinished(self.db):
             self._check_model(model, spec_id(None, model))
 
     # ---- lifecycle --------------------------------------------------------------------
@@ -157,9 +157,12 @@ class Index:
         batch_size: int = 16,
         progress: bool | None = None,
         on_batch: Callable[[BatchDone], None] | None = None,
+        engine: str = "local",
+        ray_options=None,
     ) -> IndexSummary:
         """Index (incrementally) the audio files under ``paths``, creating the index on the
-        first call. ``window``/``hop`` (seconds) are fixed when the index is created (default
+        first call. ``engine="ray"`` reads and embeds on a Ray cluster (``ray_options``: a
+        :class:`audioseek.index.ray_engine.RayOptions`); the result is the same index. ``window``/``hop`` (seconds) are fixed when the index is created (default
         10 and 5); later calls may omit them, and other values are refused. ``on_batch`` is
         called after every committed batch of windows with a :class:`BatchDone`."""
         from audioseek.index.runner import (
@@ -190,6 +193,8 @@ class Index:
                 progress=progress,
                 ann_threshold=self.ann_threshold,
                 on_batch=on_batch,
+                engine=engine,
+                ray_options=ray_options,
             )
         return summary
 
