@@ -113,7 +113,7 @@ def test_similar_uploads_a_local_file(client, fake, tmp_path):
 
 
 def test_server_refusals_are_typed_with_the_servers_message(client, tmp_path):
-    with pytest.raises(QueryError, match=r"^invalid k 0"):
+    with pytest.raises(QueryError, match=r"^k must be an integer from 1 to 10000, got 0$"):
         client.search("rain", k=0)
     with pytest.raises(QueryError, match="empty query"):
         client.search(["ok", " "])

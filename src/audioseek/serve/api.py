@@ -26,6 +26,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from audioseek.errors import AudioDecodeError, AudioTooLongError, QueryError
+from audioseek.index.query import (
+    check_k,
+    check_queries,
+    check_query,
+    check_threshold,
+    parse_agg,
+)
 from audioseek.serve.files import DescriptorResponse, open_indexed, parse_range
 from audioseek.serve.schemas import (
     DuplicateGroupOut,
@@ -67,7 +74,6 @@ AUDIO_MEDIA_TYPES = {
     ".webm": "audio/webm",
     ".wma": "audio/x-ms-wma",
 }
-_AGG_RE = re.compile(r"^(max|top[1-9][0-9]*-mean)$")
 ROOTS_TTL_S = 5.0
 
 
@@ -82,26 +88,8 @@ def _settings(request: Request):
     return request.app.state.settings
 
 
-def check_query(q: str | None, max_chars: int) -> str:
-    if q is None or not q.strip():
-        raise QueryError("empty query: describe the sound to look for, e.g. 'rain on a tin roof'")
-    q = q.strip()
-    if len(q) > max_chars:
-        raise QueryError(f"query too long: {len(q)} characters (the limit is {max_chars})")
-    return q
-
-
-def check_k(k: Any, max_k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise QueryError(f"invalid k {k!r}: expected an integer from 1 to {max_k}")
-    if not 1 <= k <= max_k:
-        raise QueryError(f"invalid k {k!r}: expected an integer from 1 to {max_k}")
-    return k
-
-
 def check_agg(agg: str) -> str:
-    if not _AGG_RE.match(agg or ""):
-        raise QueryError(f"invalid agg {agg!r}: expected 'max' or 'topN-mean', e.g. 'top3-mean'")
+    parse_agg(agg)
     return agg
 
 
@@ -132,10 +120,7 @@ async def search_get(
     agg: str = Query("max", description="file score: 'max' or 'topN-mean'"),
 ) -> SearchOut:
     """Search the index by text."""
-    s = _settings(request)
-    q = check_query(q, s.max_query_chars)
-    k = check_k(k, s.max_k)
-    agg = check_agg(agg)
+    q, k, agg = check_query(q), check_k(k), check_agg(agg)
     hits = await request.app.state.worker.search(q, k, agg)  # batched with concurrent queries
     return SearchOut(query=q, k=k, agg=agg, hits=hits_out(hits))
 
@@ -148,9 +133,7 @@ async def search_post(request: Request, body: SearchIn) -> SearchBatchOut:
         raise QueryError("empty batch: 'queries' must hold at least one query")
     if len(body.queries) > s.max_batch:
         raise QueryError(f"too many queries: {len(body.queries)} (the limit is {s.max_batch})")
-    queries = [check_query(q, s.max_query_chars) for q in body.queries]
-    k = check_k(body.k, s.max_k)
-    agg = check_agg(body.agg)
+    queries, k, agg = check_queries(body.queries), check_k(body.k), check_agg(body.agg)
     results = await request.app.state.worker.call(
         lambda service: service.search(queries, k=k, agg=agg)
     )
@@ -198,7 +181,6 @@ _SIMILAR_BODY = {
 async def similar(request: Request) -> SimilarOut:
     """Search by example: upload an audio file (multipart field ``file``), or name an
     indexed one (``file_id`` as JSON or a form field)."""
-    s = _settings(request)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
         raw = await request.body()
@@ -208,7 +190,7 @@ async def similar(request: Request) -> SimilarOut:
             raise QueryError(f"request body is not valid JSON: {e}") from None
         if not isinstance(data, dict):
             raise QueryError('expected a JSON object like {"file_id": 3, "k": 10}')
-        k = check_k(data.get("k", 10), s.max_k)
+        k = check_k(data.get("k", 10))
         if "file_id" not in data:
             raise QueryError("missing 'file_id': name an indexed file, or upload one")
         return await _similar_by_id(request, data["file_id"], k)
@@ -220,7 +202,7 @@ async def similar(request: Request) -> SimilarOut:
         )
     async with request.form(max_files=1, max_fields=8) as form:
         k = _form_int(form.get("k"), "k", default=10)
-        k = check_k(k, s.max_k)
+        k = check_k(k)
         upload = form.get("file")
         if upload is not None and not isinstance(upload, str):
             return await _similar_by_upload(request, upload, k)
@@ -310,8 +292,7 @@ async def duplicates(
     ),
 ) -> DuplicatesOut:
     """Groups of files that hold the same audio (re-encodes, copies, trims)."""
-    if threshold is not None and not -1.0 <= threshold <= 1.0:
-        raise QueryError(f"invalid threshold {threshold!r}: expected a similarity from -1 to 1")
+    threshold = check_threshold(threshold)
     groups = await request.app.state.worker.call(
         lambda service: service.duplicates(threshold=threshold)
     )

@@ -72,9 +72,7 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 class ServeSettings:
     max_upload_bytes: int = 50 * MiB  # POST /api/similar (multipart upload)
     max_body_bytes: int = 1 * MiB  # every other request body
-    max_query_chars: int = 1000
-    max_k: int = 1000
-    max_batch: int = 64
+    max_batch: int = 64  # queries per POST /api/search (k, query length: index.query)
     # decoded length of an uploaded example (a header claiming more is refused before decoding)
     max_upload_seconds: float = 600.0
     upload_timeout_s: float = 120.0  # one upload's decode + embedding
