@@ -1,7 +1,8 @@
-"""The local engine: wires scan -> read -> embed -> store and owns progress, batching and
-commits. A distributed engine (Ray) replaces this module, not the stages: it runs the same
-:class:`~audioseek.index.reader.Reader` and :class:`~audioseek.index.embedder.Embedder`
-callables and commits through the same :class:`Writer`.
+"""The runner: wires scan -> read -> embed -> store and owns progress, batching and
+commits. The distributed engine (Ray, :mod:`audioseek.index.ray_engine`) swaps the read and
+embed stages for a :class:`~audioseek.index.ray_engine.RayReader` that runs the same
+:func:`~audioseek.index.reader.read_file` / :func:`~audioseek.index.embedder.embed_windows`
+on the cluster, and commits through the same :class:`Writer` in this process.
 
 Crash safety: windows are committed one batch per transaction and a file is marked complete
 in the transaction that writes its last window, so ``kill -9`` loses at most the batch in
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 10.0
 DEFAULT_HOP = 5.0
+ENGINES = ("local", "ray")
 
 
 # ---- writer ---------------------------------------------------------------------------------
@@ -182,6 +184,8 @@ def index_paths(
     progress: bool | None = None,
     ann_threshold: int | None = None,
     on_batch: Callable[[BatchDone], None] | None = None,
+    engine: str = "local",
+    ray_options=None,
 ) -> IndexSummary:
     """Index (incrementally) the audio files under ``paths`` into the index folder ``db``.
 
@@ -189,7 +193,14 @@ def index_paths(
     default for a new index). ``on_batch`` is called after every committed batch. At the end
     the ANN index is (re)built if the index holds ``ann_threshold`` windows or more (default
     :data:`audioseek.index.ann.ANN_THRESHOLD`) and the persisted one is stale.
+
+    ``engine``: ``"local"`` (decoding processes + the model in this process) or ``"ray"``
+    (the same read and embed stages on a Ray cluster, :mod:`audioseek.index.ray_engine`,
+    configured by ``ray_options``, a :class:`~audioseek.index.ray_engine.RayOptions`); the
+    writer is this process either way.
     """
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     window, hop = check_window_hop(window, hop)
     check_run_settings(workers, batch_size)
     t0 = time.perf_counter()
@@ -209,10 +220,18 @@ def index_paths(
             db=str(db), model=embedder.spec, files_scanned=len(found.files), skipped=found.skipped
         )
         try:
-            reader = Reader(embedder.sample_rate, window, hop, workers)
-            run(
-                store, reader, embedder, found.files, roots, batch_size, summary, progress, on_batch
-            )
+            if engine == "ray":
+                from audioseek.index.ray_engine import RayOptions, RayReader, model_factory_for
+
+                options = ray_options or RayOptions(batch_size=batch_size)
+                given = model if is_model(model) else None
+                factory = model_factory_for(given, embedder.spec, device)
+                reader = RayReader(factory, embedder.sample_rate, window, hop, options)
+                embed = reader.embed
+            else:
+                reader = Reader(embedder.sample_rate, window, hop, workers)
+                embed = embedder
+            run(store, reader, embed, found.files, roots, batch_size, summary, progress, on_batch)
             from audioseek.index.ann import ANN_THRESHOLD, ensure_ann
 
             threshold = ANN_THRESHOLD if ann_threshold is None else ann_threshold
@@ -288,6 +307,8 @@ def run(
     summary.deleted = len(p.delete)
 
     jobs = {job.path: job for job in p.embed}
+    if hasattr(reader, "resume_from"):  # a remote reader skips the windows already stored
+        reader.resume_from = {job.path: job.resume_from for job in p.embed}
     bar = tqdm(
         total=len(jobs),
         unit="file",
