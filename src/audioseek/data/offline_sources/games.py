@@ -43,6 +43,7 @@ import io
 import logging
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -1403,9 +1404,25 @@ MEGAGLEST_RULES = [
 ]
 
 
+#: MegaGlest has ~400 takes of units answering orders that share one description; more
+#: than a few per unit would flood the corpus with one caption
+MEGAGLEST_SPEECH_PER_UNIT = 3
+
+
 def read_megaglest(root: Path = MEGAGLEST_ROOT) -> list[Clip]:
     clips = read_rules("megaglest", root, MEGAGLEST_RULES, "megaglest-data")
-    return [c for c in clips if c.kind != "music"]
+    out, per_unit = [], Counter()
+    for c in clips:
+        if c.kind == "music":
+            continue  # soundtracks are read by the game_music source
+        if c.kind == "speech":
+            unit = c.key.rsplit("/", 1)[-1]
+            unit = re.sub(r"\d+$", "", unit)
+            per_unit[unit] += 1
+            if per_unit[unit] > MEGAGLEST_SPEECH_PER_UNIT:
+                continue
+        out.append(c)
+    return out
 
 
 # ---- Warmux (warmux-data) -------------------------------------------------------------------
