@@ -70,24 +70,40 @@ def _heads(kind: str):
     return item_head, caption_head, log_scale, scale, params
 
 
-def _loss(kind, batch, local_loss, gather=True, gather_with_grad=True, use_ids=True):
+def _loss(kind, batch, local_loss, gather=True, gather_with_grad=True, use_ids=True, api=False):
+    """``api=True``: the LightningModule's entry point, ``distributed_info_nce`` with
+    dataset-wide ids on both sides, instead of ``contrastive_loss``."""
     import torch.nn.functional as F
 
+    from audioseek.train.distributed import distributed_info_nce
     from audioseek.train.losses import contrastive_loss
 
     item_head, caption_head, log_scale, scale, _ = _heads(kind)
     items, captions, caption_item, ids = batch
-    loss = contrastive_loss(
-        F.normalize(item_head(items), dim=1),
-        F.normalize(caption_head(captions), dim=1),
-        caption_item,
-        scale(),
-        kind=kind,
-        item_ids=ids if use_ids else None,
-        local_loss=local_loss,
-        gather=gather,
-        gather_with_grad=gather_with_grad,
-    )
+    item_emb = F.normalize(item_head(items), dim=1)
+    caption_emb = F.normalize(caption_head(captions), dim=1)
+    if api:
+        loss = distributed_info_nce(
+            item_emb,
+            caption_emb,
+            scale(),
+            audio_ids=ids,
+            text_ids=ids[caption_item],
+            symmetric=kind == "symmetric",
+            local_loss=local_loss,
+        )
+    else:
+        loss = contrastive_loss(
+            item_emb,
+            caption_emb,
+            caption_item,
+            scale(),
+            kind=kind,
+            item_ids=ids if use_ids else None,
+            local_loss=local_loss,
+            gather=gather,
+            gather_with_grad=gather_with_grad,
+        )
     loss.backward()
     grads = {
         "item_head.weight": item_head.weight.grad,
@@ -128,12 +144,15 @@ def run(rank: int, world_size: int, port: int, out_dir: str) -> None:
             mine = _batch(case, rank)
             for kind in KINDS:
                 ref_loss, ref_grads = _loss(kind, full, False, gather=False, use_ids=use_ids)
-                for local_loss in (False, True):
-                    loss, grads = _loss(kind, mine, local_loss, use_ids=use_ids)
+                modes = [("global", False, False), ("local", True, False)]
+                if use_ids:  # the module's entry point (dataset-wide ids on both sides)
+                    modes += [("api_global", False, True), ("api_local", True, True)]
+                for mode, local_loss, api in modes:
+                    loss, grads = _loss(kind, mine, local_loss, use_ids=use_ids, api=api)
                     rank_loss = float(loss)
                     if local_loss:  # a rank's share; the mean over ranks is the global loss
                         loss = _ddp_average(loss)
-                    results[f"{name}/{kind}/{'local' if local_loss else 'global'}"] = {
+                    results[f"{name}/{kind}/{mode}"] = {
                         "ref_loss": float(ref_loss),
                         "loss": float(loss),
                         "rank_loss": rank_loss,

@@ -48,6 +48,10 @@ CASES = [
     for case in ("disjoint", "shared_clip")
     for kind in ("symmetric", "one_directional")
     for mode in ("global", "local")
+] + [  # distributed_info_nce, what the LightningModule calls
+    f"shared_clip/{kind}/{mode}"
+    for kind in ("symmetric", "one_directional")
+    for mode in ("api_global", "api_local")
 ]
 
 
@@ -61,7 +65,7 @@ def test_gathered_loss_and_gradients_equal_single_process(ddp_results, key):
         assert heads <= set(r["grad_names"])
         if key.split("/")[1] == "symmetric":  # the learnable scale is compared too
             assert "logit_scale" in r["grad_names"]
-    if key.endswith("/local"):
+    if key.endswith("local"):
         # each rank returns its own share (different numbers), whose mean is the global loss
         shares = [r["rank_loss"] for r in ddp_results[key]]
         assert shares[0] != pytest.approx(shares[1], abs=1e-3)
@@ -131,3 +135,22 @@ def test_bad_inputs_raise():
         contrastive_loss(items, captions, torch.tensor([0, 1, 1]), 1.0, kind="paper2")
     with pytest.raises(ValueError, match="item_ids must be"):
         contrastive_loss(items, captions, torch.tensor([0, 1, 1]), 1.0, item_ids=torch.zeros(3))
+
+
+def test_distributed_info_nce_in_one_process_is_info_nce_with_ids():
+    from audioseek.train.distributed import distributed_info_nce
+
+    torch.manual_seed(0)
+    audio = F.normalize(torch.randn(3, 8), dim=1)
+    text = F.normalize(torch.randn(4, 8), dim=1)
+    audio_ids, text_ids = torch.tensor([5, 9, 5]), torch.tensor([5, 9, 9, 5])
+    got = distributed_info_nce(audio, text, 2.0, audio_ids=audio_ids, text_ids=text_ids)
+    want = info_nce(text, audio, 2.0, query_ids=text_ids, key_ids=audio_ids)
+    assert got.item() == pytest.approx(want.item(), abs=1e-7)
+    eq1 = distributed_info_nce(audio, text, 1.0, audio_ids, text_ids, symmetric=False)
+    want1 = info_nce(audio, text, 1.0, query_ids=audio_ids, key_ids=text_ids, symmetric=False)
+    assert eq1.item() == pytest.approx(want1.item(), abs=1e-7)
+    with pytest.raises(ValueError, match="caption_ids need item_ids"):
+        contrastive_loss(audio, text, None, 1.0, caption_ids=text_ids)
+    with pytest.raises(ValueError, match="pass caption_item"):
+        contrastive_loss(audio, text, None, 1.0)

@@ -141,11 +141,12 @@ class GatheredPairs:
 def gather_pairs(
     items: Tensor,
     captions: Tensor,
-    caption_item: Tensor,
+    caption_item: Tensor | None,
     item_ids: Tensor | None = None,
     with_grad: bool = True,
     group=None,
     enabled: bool = True,
+    caption_ids: Tensor | None = None,
 ) -> GatheredPairs:
     """Gather a local batch of ``items`` (B, D) and ``captions`` (N, D) from every rank.
 
@@ -155,21 +156,35 @@ def gather_pairs(
     a clip whose captions were split over two ranks (each rank holding a copy of its audio)
     is never its own negative. Without it, ids are the local rows offset by the number of
     items on the ranks before this one, which is right whenever every clip sits on one rank.
+    ``caption_ids`` (N,): the captions' dataset-wide item ids, given instead of
+    ``caption_item`` (then ``item_ids`` is required).
     ``enabled=False`` (or one process): nothing is gathered; the local batch is returned.
     """
-    if caption_item.ndim != 1 or caption_item.shape[0] != captions.shape[0]:
-        raise ValueError(
-            f"caption_item must be (N,) for {captions.shape[0]} captions, "
-            f"got shape {tuple(caption_item.shape)}"
-        )
-    caption_item = caption_item.to(items.device).long()
-    if caption_item.numel() and not (
-        int(caption_item.min()) >= 0 and int(caption_item.max()) < items.shape[0]
-    ):
-        raise ValueError(
-            f"caption_item points outside the {items.shape[0]} local items: "
-            f"{caption_item.tolist()!r}"
-        )
+    if caption_ids is not None:
+        if item_ids is None:
+            raise ValueError("caption_ids need item_ids (the same dataset-wide ids)")
+        local_caption_ids = torch.as_tensor(caption_ids, device=items.device).long()
+        if local_caption_ids.shape != (captions.shape[0],):
+            raise ValueError(
+                f"caption_ids must be (N,) for {captions.shape[0]} captions, "
+                f"got {tuple(local_caption_ids.shape)}"
+            )
+    elif caption_item is None:
+        raise ValueError("pass caption_item (local rows) or caption_ids (dataset-wide ids)")
+    else:
+        if caption_item.ndim != 1 or caption_item.shape[0] != captions.shape[0]:
+            raise ValueError(
+                f"caption_item must be (N,) for {captions.shape[0]} captions, "
+                f"got shape {tuple(caption_item.shape)}"
+            )
+        caption_item = caption_item.to(items.device).long()
+        if caption_item.numel() and not (
+            int(caption_item.min()) >= 0 and int(caption_item.max()) < items.shape[0]
+        ):
+            raise ValueError(
+                f"caption_item points outside the {items.shape[0]} local items: "
+                f"{caption_item.tolist()!r}"
+            )
     world_size = world(group)[1] if enabled else 1
     if world_size == 1:
         all_items, item_offset, all_captions, caption_offset = items, 0, captions, 0
@@ -184,7 +199,8 @@ def gather_pairs(
             raise ValueError(
                 f"item_ids must be (B,) for {items.shape[0]} items, got {tuple(local_ids.shape)}"
             )
-    local_caption_ids = local_ids[caption_item]
+    if caption_ids is None:
+        local_caption_ids = local_ids[caption_item]
     all_item_ids, all_caption_ids = local_ids, local_caption_ids
     if world_size > 1:
         all_item_ids, _ = all_gather(local_ids, with_grad=False, group=group)
@@ -199,4 +215,32 @@ def gather_pairs(
         n_items=int(items.shape[0]),
         n_captions=int(captions.shape[0]),
         world_size=world_size,
+    )
+
+
+def distributed_info_nce(
+    audio: Tensor,
+    text: Tensor,
+    logit_scale: Tensor | float,
+    audio_ids: Tensor,
+    text_ids: Tensor,
+    symmetric: bool = True,
+    local_loss: bool = False,
+    group=None,
+) -> Tensor:
+    """:func:`audioseek.train.losses.contrastive_loss` with dataset-wide ids on both sides:
+    ``audio`` (B, D) with ``audio_ids`` (B,), ``text`` (N, D) with ``text_ids`` (N,) (the id
+    of each caption's clip). ``symmetric=False`` is the paper's equation (1)."""
+    from audioseek.train.losses import contrastive_loss
+
+    return contrastive_loss(
+        audio,
+        text,
+        None,
+        logit_scale,
+        kind="symmetric" if symmetric else "one_directional",
+        item_ids=audio_ids,
+        caption_ids=text_ids,
+        local_loss=local_loss,
+        group=group,
     )

@@ -135,7 +135,7 @@ def info_nce_rows(
 def contrastive_loss(
     items: Tensor,
     captions: Tensor,
-    caption_item: Tensor,
+    caption_item: Tensor | None,
     logit_scale: Tensor | float,
     kind: LossKind = "symmetric",
     item_ids: Tensor | None = None,
@@ -143,6 +143,7 @@ def contrastive_loss(
     gather: bool = True,
     gather_with_grad: bool = True,
     group=None,
+    caption_ids: Tensor | None = None,
 ) -> Tensor:
     """InfoNCE between a batch of ``items`` (B, D) and their ``captions`` (N, D), with the
     negatives of every rank.
@@ -150,7 +151,8 @@ def contrastive_loss(
     ``caption_item`` (N,): the local row of ``items`` each caption describes.
     ``item_ids`` (B,): optional dataset-wide item identity; rows with equal ids are positives
     wherever they sit (see :func:`audioseek.train.distributed.gather_pairs`). Without it,
-    ids are the local rows offset per rank.
+    ids are the local rows offset per rank. ``caption_ids`` (N,): the captions' dataset-wide
+    item ids, given with ``item_ids`` instead of ``caption_item`` (pass ``None`` for it).
     ``kind``: ``"symmetric"`` (CLIP: mean of captions->items and items->captions) or
     ``"one_directional"`` (the paper's equation (1): each item against all captions).
     Use ``logit_scale=1.0`` for equation (1) as printed.
@@ -181,7 +183,14 @@ def contrastive_loss(
             f"and {tuple(captions.shape)}"
         )
     g = gather_pairs(
-        items, captions, caption_item, item_ids, gather_with_grad, group, enabled=gather
+        items,
+        captions,
+        caption_item,
+        item_ids,
+        gather_with_grad,
+        group,
+        enabled=gather,
+        caption_ids=caption_ids,
     )
     if not local_loss or g.world_size == 1:
         if kind == "symmetric":
