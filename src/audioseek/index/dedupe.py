@@ -8,17 +8,21 @@ mean vectors keeps this far from all-pairs work.
 
 Embeddings describe what a sound *is*: two recordings of the same kind of sound can have
 near-identical embeddings, while a codec's delay can move a short clip's embedding. So each
-embedding match is confirmed on the audio itself (``verify_audio``, default): the audio
-signature correlation must reach :data:`AUDIO_MATCH_THRESHOLD`. Where the audio cannot tell
-(steady sounds, files no longer readable) or ``verify_audio`` is off, the embeddings alone
-decide with the stricter ``max(threshold, UNVERIFIED_THRESHOLD)``. Links are joined into
-groups (union-find). Needs no model.
+embedding match is confirmed on the audio itself (``verify_audio``, default), with the
+model-independent checks of :mod:`audioseek.audio.signature`: the band signature
+(:func:`~audioseek.audio.signature.signature_match`) as a cheap pre-filter (below
+:data:`AUDIO_MATCH_THRESHOLD` the pair is rejected), then the waveforms
+(:func:`~audioseek.audio.signature.confirm_duplicate`: normalised cross-correlation per band
+at the best lag, robust to gain, trims, re-encoding and resampling; two takes of one sound
+fail it). Only where the audio cannot tell (silence, files no longer readable) or
+``verify_audio`` is off do the embeddings alone decide, with the stricter
+``max(threshold, UNVERIFIED_THRESHOLD)``; such groups say ``confirmed="embedding"``. Links are
+joined into groups (union-find). Needs no model.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import numpy as np
 
@@ -63,23 +67,40 @@ def alignment_score(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
     return best
 
 
-class _Signatures:
-    """Audio signatures computed on demand, once per file."""
+class _AudioCheck:
+    """Is the pair ``(path_a, path_b)`` the same recording? ``score`` (the waveform match),
+    ``None`` when the audio cannot tell, or ``False`` when it says no. Signatures are computed
+    once per file."""
 
-    def __init__(self, signature: Callable, match: Callable, hop_s: float):
-        self.signature, self.match, self.hop_s = signature, match, hop_s
-        self.cache: dict[str, np.ndarray | None] = {}
+    def __init__(self):
+        self.signatures: dict[str, np.ndarray | None] = {}
 
-    def get(self, path: str):
-        if path not in self.cache:
-            self.cache[path] = self.signature(path)
-        return self.cache[path]
+    def signature(self, path: str):
+        from audioseek.audio.signature import audio_signature
 
+        if path not in self.signatures:
+            self.signatures[path] = audio_signature(path)
+        return self.signatures[path]
 
-def _signature_funcs():
-    from audioseek.index import _signature as sig
+    def __call__(self, path_a: str, path_b: str, tol_s: float) -> float | None | bool:
+        from audioseek.audio.signature import SIGNATURE_HOP_S, confirm_duplicate, signature_match
+        from audioseek.errors import AudioDecodeError
 
-    return sig.audio_signature, sig.signature_match, sig.SIGNATURE_HOP_S
+        sa, sb = self.signature(path_a), self.signature(path_b)
+        if sa is None or sb is None:
+            return None  # unreadable now
+        band = signature_match(sa, sb, int(np.ceil(tol_s / SIGNATURE_HOP_S)))
+        if band is not None and band < AUDIO_MATCH_THRESHOLD:
+            return False
+        try:
+            result = confirm_duplicate(path_a, path_b, max_lag_s=tol_s)
+        except AudioDecodeError as e:
+            log.debug("cannot compare %r and %r: %s", path_a, path_b, e)
+            return None
+        log.debug("waveform match %r, %r: %s", path_a, path_b, result)
+        if result.method == "silent":
+            return None
+        return float(result.score) if result.matched else False
 
 
 def find_duplicates(
@@ -113,7 +134,7 @@ def find_duplicates(
             i = parent[i]
         return i
 
-    sigs = _Signatures(*_signature_funcs()) if verify_audio else None
+    check = _AudioCheck() if verify_audio else None
     edges: list[tuple[int, int, float, float | None]] = []
     pre = t - DUPLICATE_PREFILTER_MARGIN
     for lo in range(0, len(file_ids), 1024):
@@ -130,13 +151,9 @@ def find_duplicates(
             if score < t:
                 continue
             audio = None
-            if sigs is not None:
-                sa = sigs.get(records[int(file_ids[i])].path)
-                sb = sigs.get(records[int(file_ids[j])].path)
-                if sa is not None and sb is not None:
-                    audio = sigs.match(sa, sb, int(np.ceil(tol / sigs.hop_s)))
-                    log.debug("audio match %d, %d: %s", i, j, audio)
-            if audio is not None and audio < AUDIO_MATCH_THRESHOLD:
+            if check is not None:
+                audio = check(records[int(file_ids[i])].path, records[int(file_ids[j])].path, tol)
+            if audio is False:
                 continue
             if audio is not None or score >= max(t, UNVERIFIED_THRESHOLD):
                 edges.append((i, j, score, audio))
