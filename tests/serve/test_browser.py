@@ -158,3 +158,29 @@ def test_api_docs_render_from_local_assets(page, site):
     assert any("/api/search" in p for p in paths)
     assert any("/api/audio/{file_id}" in p.replace("\u200b", "") for p in paths)
     _only_local(page, site)
+
+
+def test_page_behind_a_token_signs_in_with_the_printed_link(browser, real_service, live_server):
+    """A server that needs a token: the page says so, and the sign-in link printed at
+    start-up (``/?token=...``) makes searches and audio work in the same browser."""
+    from audioseek.serve.app import ServeSettings, create_app
+
+    token = "browser-token-123"
+    site = live_server(create_app(real_service, settings=ServeSettings(token=token)))
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+    try:
+        pg.goto(site.url + "/")
+        pg.fill("#q", "whistle")
+        pg.keyboard.press("Enter")
+        poll(pg, "() => document.querySelector('#status').textContent.includes('access token')")
+        pg.goto(f"{site.url}/?token={token}")  # the link: sets the cookie, redirects to /
+        assert pg.url == site.url + "/"
+        pg.fill("#q", "whistle")
+        pg.keyboard.press("Enter")
+        pg.wait_for_selector("#results li.hit")
+        pg.evaluate("document.querySelector('#results audio').play()")
+        poll(pg, "() => document.querySelector('#results audio').currentTime > 0.2")
+    finally:
+        context.close()

@@ -249,8 +249,15 @@
           li.setAttribute("aria-labelledby", h.id);
           const ol = document.createElement("ol");
           ol.className = "results compact";
+          // a group's files are IndexedFiles (no score of their own): show the group's
           group.files.forEach((file, i) =>
-            ol.appendChild(renderHit(file, i + 1, { seek: false, compact: true, prefix: `g${gi}` }))
+            ol.appendChild(
+              renderHit({ ...file, score: group.score }, i + 1, {
+                seek: false,
+                compact: true,
+                prefix: `g${gi}`,
+              })
+            )
           );
           li.append(h, ol);
           return li;
@@ -286,10 +293,9 @@
   api("/api/info")
     .then((info) => {
       const parts = [];
-      const files = info.files ?? info.n_files ?? info.num_files;
-      const windows = info.windows ?? info.n_windows ?? info.num_windows;
-      if (files != null) parts.push(plural(files, "file"));
-      if (windows != null) parts.push(plural(windows, "window"));
+      // IndexInfo: files, windows, model_id (see /openapi.json)
+      if (info.files != null) parts.push(plural(info.files, "file"));
+      if (info.windows != null) parts.push(plural(info.windows, "window"));
       const model = info.model_id ?? info.model;
       if (model && typeof model === "string") parts.push(model);
       els.library.textContent = parts.join(" · ");
