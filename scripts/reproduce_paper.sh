@@ -245,7 +245,8 @@ import json, sys
 from pathlib import Path
 
 from audioseek.eval.report import (
-    PAPER_TABLE5, bar_chart, markdown_table, table5_comparison_rows, write_json, write_text,
+    PAPER_TABLE5, TABLE5_COLUMNS, bar_chart, column_definition, markdown_table,
+    table5_comparison_rows, write_json, write_text,
 )
 
 out = Path(sys.argv[1])
@@ -265,7 +266,9 @@ md = (
 )
 print(md)
 write_text(out / "table5.md", md)
-write_json(out / "table5.json", {"runs": runs, "paper": list(PAPER_TABLE5), "rows": rows})
+defs = {c: column_definition(c) for c in TABLE5_COLUMNS}
+doc = {"runs": runs, "paper": list(PAPER_TABLE5), "rows": rows, "column_definitions": defs}
+write_json(out / "table5.json", doc)
 bar_chart(runs, out / "table5.png")
 print(f"wrote {out}/table5.md, table5.json, table5.png")
 '

@@ -171,6 +171,8 @@ def test_table5_step_combines_both_grids_beside_the_paper(tmp_path):
     assert "| 3.500 |" in md and "| 2.000 |" in md
     data = json.loads((out / "table5.json").read_text())
     assert [r["name"] for r in data["runs"]] == ["cnn14_finetune", "clip_recipe"]
+    assert "at least one relevant" in data["column_definitions"]["r@10"]
+    assert "relevant found" in data["column_definitions"]["recall@10"]
     assert (out / "table5.png").read_bytes()[:4] == b"\x89PNG"
 
 
