@@ -88,6 +88,8 @@ class DualEncoder(nn.Module):
             f"{getattr(audio_encoder, 'name', 'audio')}+{getattr(text_encoder, 'name', 'text')}"
         )
         self._fingerprint: str | None = None
+        self.precision = "fp32"  # models.precision.apply_precision converts (bf16, int8)
+        self._base_fingerprint: str | None = None  # fp32 fingerprint pinned at conversion
 
     # ---- metadata --------------------------------------------------------------------
     @property
@@ -156,7 +158,11 @@ class DualEncoder(nn.Module):
     @property
     def fingerprint(self) -> str:
         """sha256 over the model config and every weight (names, dtypes, shapes, bytes).
-        Cached; recomputed after ``train()`` / ``eval()`` / ``load_state_dict``."""
+        Cached; recomputed after ``train()`` / ``eval()`` / ``load_state_dict``. A model
+        converted by :func:`audioseek.models.precision.apply_precision` reports the fp32
+        fingerprint taken before conversion plus ``+bf16`` / ``+int8``."""
+        if self.precision != "fp32":
+            return f"{self._base_fingerprint}+{self.precision}"
         if self._fingerprint is None:
             self._fingerprint = compute_fingerprint(self.config, self.state_dict())
         return self._fingerprint
@@ -173,6 +179,11 @@ class DualEncoder(nn.Module):
         from audioseek import __version__
 
         root = Path(path).expanduser()
+        if self.precision != "fp32":
+            raise ModelLoadError(
+                f"cannot save a {self.precision} model to {str(root)!r}; save the fp32 model "
+                "and load it with that precision"
+            )
         if root.exists() and not root.is_dir():
             raise ModelLoadError(f"cannot save model: {str(root)!r} exists and is not a folder")
         root.mkdir(parents=True, exist_ok=True)

