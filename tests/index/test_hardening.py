@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -60,7 +65,10 @@ def test_creation_killed_midway_leaves_no_index_file(tmp_path, band_model, kit, 
             Index(db, model=band_model).add([lib], workers=0)
     assert not (db / DB_NAME).exists()  # the half-written database never had the name
     assert [p.name for p in db.iterdir() if p.name.startswith(DB_NAME)] == []
+    # what a kill -9 (no cleanup at all) leaves: a temporary database, never index.sqlite
+    (db / f"{DB_NAME}.tmp12345").write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
     assert Index(db, model=band_model).add([lib], workers=0).embedded == 1
+    assert sorted(p.name for p in db.iterdir() if p.name.startswith(DB_NAME)) == [DB_NAME]
 
 
 def test_foreign_database_is_not_rebuilt(tmp_path, band_model, kit):
@@ -322,3 +330,43 @@ def test_similar_refuses_an_explicit_other_model(tmp_path, band_model, kit, monk
     with pytest.raises(SearchIndexError, match="band-model-other"):
         Index(db, model="other-model").similar(1)
     assert len(Index(db).similar(1)) == 1  # the index's own model: stored vectors
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to switch to nobody"
+)
+def test_index_owned_by_another_user_is_searchable_read_only(band_model, kit):
+    """A real read-only index: built by root in a folder that user ``nobody`` may read but
+    not write (so not even SQLite's ``-shm`` file can be created), then queried as nobody."""
+    base = Path(tempfile.mkdtemp(prefix="audioseek-ro-"))
+    try:
+        os.chmod(base, 0o755)
+        kit.make_library(base / "lib", n=2)
+        db = base / "db"
+        Index(db, model=band_model).add([base / "lib"], workers=0)
+        for p in [base, *base.rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        script = (
+            "import json, sys\n"
+            "from audioseek import Index\n"
+            "from audioseek.errors import SearchIndexError\n"
+            "index = Index(sys.argv[1])\n"
+            "info = index.info()\n"
+            "out = {'read_only': info.read_only, 'files': info.files,\n"
+            "       'similar': len(index.similar(1, k=5)), 'dups': len(index.duplicates())}\n"
+            "try:\n"
+            "    index.add([sys.argv[2]], workers=0)\n"
+            "except SearchIndexError as e:\n"
+            "    out['add'] = str(e)\n"
+            "print(json.dumps(out))\n"
+        )
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        cmd += [sys.executable, "-c", script, str(db), str(base / "lib")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out = json.loads(proc.stdout)
+        assert out["read_only"] and out["files"] == 2 and out["similar"] == 1
+        assert out["dups"] == 0
+        assert "read-only" in out["add"] and "damaged" not in out["add"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -213,6 +213,7 @@ def index_paths(
         if Store.unfinished(db_dir):  # left by a creation that was killed: only we write here
             log.warning("index %r was never finished; creating it again", str(db))
             Store.remove_unfinished(db_dir)
+        Store.remove_temporary(db_dir)
         found = scan(roots)
         embedder = resolve_embedder(db_dir, model, device)
         store = open_or_create(db_dir, embedder, window, hop)

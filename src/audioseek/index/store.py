@@ -296,6 +296,13 @@ class Store:
         for p in [db_dir / DB_NAME, *db_dir.glob(DB_NAME + "-*"), *db_dir.glob(DB_NAME + ".tmp*")]:
             p.unlink(missing_ok=True)
 
+    @staticmethod
+    def remove_temporary(db_dir: str | os.PathLike) -> None:
+        """Delete databases a killed :meth:`create` left under their temporary names (call
+        with the write lock held)."""
+        for p in Path(db_dir).glob(DB_NAME + ".tmp*"):
+            p.unlink(missing_ok=True)
+
     @classmethod
     def open(cls, db_dir: str | os.PathLike, read_only: bool | None = None) -> Store:
         """Open an existing index; read-only when ``read_only`` or it cannot be written."""
