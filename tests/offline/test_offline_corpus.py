@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import random
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from audioseek.data import offline_corpus as oc
-from audioseek.data.offline_sources import debian, games, renders
+from audioseek.data.offline_sources import debian, games, packed, renders
 from audioseek.data.offline_sources.base import Clip, Source
 from audioseek.data.offline_sources.captions import CATEGORIES, categorize, make_captions
 from audioseek.errors import DatasetError
@@ -473,6 +476,8 @@ GAME_READERS = {
     "supertux": (games.read_supertux, games.SUPERTUX_ROOT, 20),
     "scorched3d": (games.read_scorched3d, games.SCORCHED_ROOT, 30),
     "freeciv": (games.read_freeciv, games.FREECIV_ROOT, 10),
+    "opensfx": (packed.read_opensfx, packed.OPENSFX_CAT, 30),
+    "gcompris": (packed.read_gcompris, packed.GCOMPRIS_RCC, 50),
 }
 
 
@@ -498,3 +503,120 @@ def test_game_music_on_the_real_packages():
         pytest.skip("no game soundtrack installed (scripts/setup.sh --corpus installs them)")
     assert all(c.kind == "music" and c.category == "music" for c in clips)
     assert len({c.key for c in clips}) == len(clips)
+
+
+def _wav_bytes(seconds: float = 0.4, freq: float = 440.0, sr: int = 22050) -> bytes:
+    buf = io.BytesIO()
+    t = np.arange(int(seconds * sr)) / sr
+    sf.write(buf, (0.4 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr, format="WAV")
+    return buf.getvalue()
+
+
+def _cat_file(sounds: list[tuple[str, bytes]]) -> bytes:
+    """An OpenTTD .cat laid out as OpenTTD reads it: (offset, size) table, then entries."""
+    table, body = b"", b""
+    start = 8 * len(sounds)
+    for name, wav in sounds:
+        raw = name.encode("latin-1") + b"\0"
+        entry = bytes([len(raw)]) + raw + wav
+        table += struct.pack("<II", (start + len(body)) | 0x80000000, len(entry))
+        body += entry
+    return table + body
+
+
+def test_opensfx_reads_named_sounds_from_a_cat_file(tmp_path):
+    cat = tmp_path / "opensfx.cat"
+    cat.write_bytes(
+        _cat_file(
+            [
+                ('"Cow". Original "Cow - Moan 2.wav" by "Jarred Gib". License: CC0.', _wav_bytes()),
+                ('"Unused/Nothing". Trivial empty sound file.', _wav_bytes(0.1)),
+                ('"Helicopter". Original "helicopterRaw_16sec.wav".', _wav_bytes(1.0, 90)),
+            ]
+        )
+    )
+    clips = {c.key: c for c in packed.read_opensfx(cat)}
+    assert set(clips) == {"opensfx/00_cow", "opensfx/02_helicopter"}
+    cow = clips["opensfx/00_cow"]
+    assert cow.phrases[0] == "a cow mooing" and cow.category == "animal"
+    assert "Jarred Gib" in cow.origin  # the credit line is kept
+    wave = clips["opensfx/02_helicopter"].render(22050)
+    assert wave.dtype == np.float32 and abs(wave.size / 22050 - 1.0) < 0.01
+
+
+def _rcc_file(files: dict[str, bytes], compress: set[str] = frozenset()) -> bytes:
+    """A Qt .rcc (format 1) laid out as Qt writes it: tree of 14-byte nodes, names, data."""
+    tree: dict = {}
+    for path in files:
+        node = tree
+        *dirs, leaf = path.split("/")
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[leaf] = path
+    names, data = b"", b""
+    name_off: dict[str, int] = {}
+
+    def name(n: str) -> int:
+        nonlocal names
+        if n not in name_off:
+            name_off[n] = len(names)
+            names += struct.pack(">HI", len(n), 0) + n.encode("utf-16-be")
+        return name_off[n]
+
+    nodes: list = [None]  # breadth first: the children of a folder are contiguous
+    queue = [(0, tree)]
+    while queue:
+        idx, folder = queue.pop(0)
+        first = len(nodes)
+        kids = sorted(folder.items())
+        nodes += [None] * len(kids)
+        nodes[idx] = ("dir", idx and nodes[idx][1], len(kids), first)
+        for k, (n, child) in enumerate(kids):
+            if isinstance(child, dict):
+                nodes[first + k] = ("dir", name(n), 0, 0)
+                queue.append((first + k, child))
+            else:
+                blob = files[child]
+                flags = 0
+                if child in compress:
+                    blob, flags = struct.pack(">I", len(blob)) + zlib.compress(blob), 1
+                nodes[first + k] = ("file", name(n), flags, len(data))
+                data += struct.pack(">I", len(blob)) + blob
+    raw_tree = b""
+    for kind, noff, a, b in nodes:
+        if kind == "dir":
+            raw_tree += struct.pack(">IHII", noff, 2, a, b)
+        else:
+            raw_tree += struct.pack(">IHHHI", noff, a, 0, 0, b)
+    head = 20
+    return (
+        b"qres"
+        + struct.pack(">IIII", 1, head, head + len(raw_tree), head + len(raw_tree) + len(data))
+        + raw_tree
+        + data
+        + names
+    )
+
+
+def test_rcc_reader_and_gcompris_rules_on_a_fake_bundle(tmp_path):
+    base = "gcompris/src/activities"
+    files = {
+        f"{base}/instruments/resource/violin.ogg": _wav_bytes(),
+        f"{base}/explore_farm_animals/resource/animals/owl.ogg": _wav_bytes(),
+        f"{base}/instruments/resource/violin.svg": b"<svg/>",
+        f"{base}/chronos/resource/1.ogg": _wav_bytes(),
+    }
+    (tmp_path / "a.rcc").write_bytes(
+        _rcc_file(files, compress={f"{base}/instruments/resource/violin.svg"})
+    )
+    entries = dict(packed.rcc_entries((tmp_path / "a.rcc").read_bytes()))
+    assert entries == files  # paths and bytes round-trip, zlib entries inflated
+    clips = {c.key: c for c in packed.read_gcompris(tmp_path)}
+    assert set(clips) == {
+        "gcompris/instruments/resource/violin",
+        "gcompris/explore_farm_animals/resource/animals/owl",
+    }
+    assert clips["gcompris/instruments/resource/violin"].phrases[0] == "a violin playing"
+    owl = clips["gcompris/explore_farm_animals/resource/animals/owl"]
+    assert owl.phrases[0] == "an owl calling" and owl.category == "bird"
+    assert owl.render(22050).size > 0

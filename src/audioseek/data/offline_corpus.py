@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioseek.data.offline_sources import debian, games, renders
+from audioseek.data.offline_sources import debian, games, packed, renders
 from audioseek.data.offline_sources.base import Clip, Source
 from audioseek.data.offline_sources.captions import (
     N_CAPTIONS,
@@ -64,7 +64,7 @@ def _licence(source: str) -> str:
 #: callable ``seed -> clips`` is accepted too (licence ``"unknown"``).
 SOURCES: dict[str, Source | Callable[[int], list[Clip]]] = {
     "sonic_pi": Source(lambda seed: debian.read_sonic_pi(), "CC0-1.0", ("sonic-pi-samples",)),
-    "tuxpaint": Source(lambda seed: debian.read_tuxpaint(), "GPL-2+", ("tuxpaint-stamps-default",)),
+    "tuxpaint": Source(lambda seed: debian.read_tuxpaint(), "GPL-2", ("tuxpaint-stamps-default",)),
     "hydrogen": Source(
         lambda seed: debian.read_hydrogen(),
         "GPL-2+ / CC-BY-SA-3.0 / CC-BY-3.0 / CC0 (per kit)",
@@ -72,7 +72,7 @@ SOURCES: dict[str, Source | Callable[[int], list[Clip]]] = {
     ),
     "freedesktop": Source(
         lambda seed: debian.read_freedesktop(),
-        "GPL-2+ / CC-BY-3.0 / CC-BY-SA",
+        "GPL-2+ / CC-BY-3.0 / CC-BY-SA-3.0 (per file)",
         ("sound-theme-freedesktop",),
     ),
     "minetest": Source(
@@ -94,6 +94,7 @@ SOURCES: dict[str, Source | Callable[[int], list[Clip]]] = {
         lambda seed: renders.speech_clips(seed), "GPL-3+ (espeak-ng voices)", ("espeak-ng",)
     ),
     **games.SOURCES_V2,
+    **packed.SOURCES_PACKED,
 }
 
 MANIFEST_COLUMNS = (

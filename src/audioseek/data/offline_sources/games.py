@@ -58,7 +58,7 @@ GAMES = Path("/usr/share/games")
 AUDIO_SUFFIXES = (".ogg", ".wav", ".flac")
 #: how many <= 10 s pieces a long ambience / a music track may give
 AMBIENCE_SEGMENTS = 12
-MUSIC_SEGMENTS = 8
+MUSIC_SEGMENTS = 10
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,11 @@ _WORDS = {
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]+$")
 
 
+def fix_articles(phrase: str) -> str:
+    """``"a owl calling"`` -> ``"an owl calling"`` (after a group was filled in)."""
+    return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", phrase)
+
+
 def _text(s: str) -> str:
     s = " ".join(re.sub(r"[_\-]+", " ", s).split())
     return _WORDS.get(s, s)
@@ -137,7 +142,7 @@ def _clip(
 ) -> Clip:
     """``{name}`` = the file's words; ``{g1}``, ``{g2}``... = the rule's regex groups."""
     fmt = {"name": _text(file_words(stem))} | {f"g{i + 1}": g for i, g in enumerate(groups)}
-    phrases = [p.format(**fmt) for p in rule.phrases]
+    phrases = [fix_articles(p.format(**fmt)) for p in rule.phrases]
     spoken = rule.spoken.format(**fmt) if rule.spoken else None
     return Clip(
         source=source,
@@ -1659,26 +1664,32 @@ SOURCES_V2: dict[str, Source] = {
     "flightgear": Source(lambda seed: read_flightgear(), "GPL-2+", ("flightgear-data-base",)),
     "lincity": Source(lambda seed: read_lincity(), "GPL-2+", ("lincity-ng-data",)),
     "widelands": Source(lambda seed: read_widelands(), "GPL-2+", ("widelands-data",)),
-    "lugaru": Source(lambda seed: read_lugaru(), "CC-BY-SA-3.0 / GPL-2+", ("lugaru-data",)),
+    "lugaru": Source(
+        lambda seed: read_lugaru(),
+        "GPL-2+ / CC-BY-SA-3.0 / CC-BY-SA-4.0 (per file)",
+        ("lugaru-data",),
+    ),
     "redeclipse": Source(
         lambda seed: read_redeclipse(),
-        "CC-BY-SA / CC0 / public domain (per file)",
+        "CC-BY-SA-3.0 / CC-BY-3.0 (per file)",
         ("redeclipse-data",),
     ),
     "supertuxkart": Source(
         lambda seed: read_supertuxkart(),
-        "CC-BY-SA-3.0 / CC0 / GPL (per file)",
+        "CC-BY-SA-3.0 / GPL-2+ / CC0 (per file)",
         ("supertuxkart-data",),
     ),
-    "hedgewars": Source(lambda seed: read_hedgewars(), "GPL-2 / CC-BY-SA", ("hedgewars-data",)),
+    "hedgewars": Source(
+        lambda seed: read_hedgewars(), "GFDL-1.3 / CC-BY-SA-3.0 (per file)", ("hedgewars-data",)
+    ),
     "megaglest": Source(lambda seed: read_megaglest(), "CC-BY-SA-3.0", ("megaglest-data",)),
-    "warmux": Source(lambda seed: read_warmux(), "GPL-2+ / CC-BY-SA", ("warmux-data",)),
-    "supertux": Source(lambda seed: read_supertux(), "GPL-2+ / CC-BY-SA", ("supertux-data",)),
+    "warmux": Source(lambda seed: read_warmux(), "GPL-2+", ("warmux-data",)),
+    "supertux": Source(lambda seed: read_supertux(), "GPL-3+", ("supertux-data",)),
     "scorched3d": Source(lambda seed: read_scorched3d(), "GPL-2+", ("scorched3d-data",)),
     "freeciv": Source(lambda seed: read_freeciv(), "GPL-2+ / public domain", ("freeciv-data",)),
     "game_music": Source(
         lambda seed: read_game_music(),
-        "CC-BY-SA-3.0 / GPL-2+ / GPL-3+ (per package)",
+        "per package: CC-BY-SA-3.0 (0ad, megaglest), GPL-2+ / GPL-3+ (the others)",
         tuple(sorted({p for p, _, _ in MUSIC_DIRS} | {"0ad-data"})),
     ),
 }
