@@ -18,6 +18,7 @@ CORPUS_PACKAGES=(
   0ad-data flightgear-data-base lincity-ng-data widelands-data lugaru-data
   redeclipse-data supertuxkart-data hedgewars-data megaglest-data warmux-data
   supertux-data scorched3d-data freeciv-data colobot-common-sounds extremetuxracer-data
+  openttd-opensfx gcompris-qt-data
 )
 WITH_CORPUS=0
 for arg in "$@"; do
