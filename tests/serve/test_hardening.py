@@ -440,3 +440,35 @@ def test_upload_time_limit_is_503(records, fake_service_cls, tone, tmp_path):
         blocking.release.set()
     assert r.status_code == 503
     assert r.json()["error"] == "the request took longer than 0.2 s and was given up"
+
+
+def test_search_queue_is_bounded_503(records, fake_service_cls):
+    from audioseek.serve.app import ServeSettings, create_app
+
+    release, started = threading.Event(), threading.Event()
+
+    class Slow(fake_service_cls):
+        def search(self, queries, k=10, agg="max"):
+            started.set()
+            release.wait(10)
+            return super().search(queries, k, agg)
+
+    app = create_app(Slow(records), settings=ServeSettings(max_queue=2))
+    worker = app.state.worker
+
+    async def run():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+            held = [asyncio.ensure_future(c.get("/api/search", params={"q": q})) for q in "ab"]
+            while worker._queued < 2 or not started.is_set():
+                await asyncio.sleep(0.01)
+            refused = await c.get("/api/search", params={"q": "rain"})
+            info = await c.get("/healthz")  # no index call: not queued
+            release.set()
+            return [await h for h in held], refused, info
+
+    held, refused, health = asyncio.run(run())
+    assert [r.status_code for r in held] == [200, 200]
+    assert refused.status_code == 503 and refused.json()["error"].startswith("busy: 2 requests")
+    assert health.status_code == 200
+    assert worker._queued == 0

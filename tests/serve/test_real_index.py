@@ -322,3 +322,28 @@ def test_cli_serve_upload_limit_from_args(fake_uvicorn, real_index):
     args.max_upload_mb = 0
     with pytest.raises(ConfigError, match="--max-upload-mb 0"):
         run(args)
+
+
+def test_cli_serve_host_and_cors_flags(fake_uvicorn, real_index, monkeypatch):
+    from audioseek.cli.serve import run
+
+    monkeypatch.delenv("AUDIOSEEK_TOKEN", raising=False)
+    args = _args(real_index[0])
+    args.allow_host, args.cors = ["box.lan", "::1"], ["https://app.example"]
+    assert run(args) == 0
+    settings = fake_uvicorn["settings"]
+    assert settings.allowed_hosts == ["localhost", "127.0.0.1", "[::1]", "box.lan", "::1"]
+    assert not settings.allow_ip_hosts and settings.token is None  # loopback: no token needed
+    assert settings.cors_origins == ["https://app.example"]
+    assert fake_uvicorn["anonymous"].status_code == 200
+
+
+@pytest.mark.parametrize("bad", ["evil.com/x", "a b", ""])
+def test_cli_serve_refuses_a_bad_allow_host(fake_uvicorn, real_index, bad):
+    from audioseek.cli.serve import run
+    from audioseek.errors import ConfigError
+
+    args = _args(real_index[0])
+    args.allow_host = [bad]
+    with pytest.raises(ConfigError, match="invalid host name"):
+        run(args)

@@ -17,6 +17,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
@@ -421,6 +422,15 @@ def normalise_host(name: str) -> str:
     return name
 
 
+def valid_host_name(name: str) -> bool:
+    """A DNS name (letters, digits, ``.``, ``-``, ``_``) or an IP address, as given to an
+    allow-list."""
+    host = normalise_host(name)
+    if host.startswith("["):
+        return _is_ip_literal(host)
+    return bool(re.fullmatch(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?", host))
+
+
 class HostAllowListMiddleware:
     """400 for a Host header that is not on the allow-list (DNS rebinding: a web page on
     ``evil.example`` whose name now points at 127.0.0.1 reaches the server with
@@ -806,7 +816,7 @@ def run_server(
     if token is not None and not token.strip():
         raise ConfigError("invalid token '': must not be empty")
     for name in allow_hosts:
-        if not _host_name(normalise_host(name)) or "/" in name:
+        if not valid_host_name(name):
             raise ConfigError(f"invalid host name {name!r} to allow")
     n_threads = serve_threads(threads)
     sock = bind_socket(host, port)
