@@ -1,6 +1,8 @@
 """The entry point: fast help, exit statuses (0 ok, 1 failure, 2 usage, 130 interrupted),
 no flag abbreviations, -v/-q anywhere, AUDIOSEEK_DB."""
 
+import argparse
+import logging
 import subprocess
 import sys
 import time
@@ -78,6 +80,8 @@ def test_group_without_action_is_a_usage_error(capsys):
         (["duplicates", "--db", "d", "--threshold", "7"], "'7'"),
         (["duplicates", "--db", "d", "--threshold", "nan"], "'nan'"),
         (["search", "--db", "d"], "QUERY or --queries"),
+        (["search", "  ", "--db", "d"], "empty query"),
+        (["search", "x" * 1001, "--db", "d"], "query too long"),
         (["search", "x", "--db", "d", "--queries", "q.txt"], "QUERY or --queries"),
     ],
 )
@@ -198,3 +202,48 @@ def test_console_script_exit_statuses(tmp_path):
         failure.stderr
     )
     assert failure.stderr.count("\n") == 1
+
+
+def test_closed_pipe_stops_quietly(capsys, fake_index, monkeypatch):
+    """``audioseek search ... | head -1``: the reader went away; no traceback."""
+    import io
+
+    class ClosedPipe(io.TextIOBase):
+        def write(self, s):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            raise io.UnsupportedOperation("fileno")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["search", "x", "--db", "d"]) == 1
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "level"),
+    [([], logging.WARNING), (["-q"], logging.ERROR), (["-v"], logging.INFO), (["-vv"], 10)],
+)
+def test_verbosity_sets_the_log_level(fake_index, flags, level):
+    root = logging.getLogger()
+    before = root.level
+    try:
+        assert main(["info", "--db", "d", *flags]) == 0
+        assert root.level == level
+    finally:
+        root.setLevel(before)
+
+
+def test_every_parser_refuses_abbreviations_and_takes_verbosity():
+    def walk(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from walk(sub)
+
+    parsers = list(walk(build_parser()))
+    assert len(parsers) > 10
+    for p in parsers:
+        assert p.allow_abbrev is False, p.prog
+        assert {"-v", "-q"} <= set(p._option_string_actions), p.prog

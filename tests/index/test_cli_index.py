@@ -197,7 +197,6 @@ def test_cli_commands_and_errors(
     capsys.readouterr()
     failures = [
         (["search", "x", "--db", tmp_path / "missing"], "no index at"),
-        (["search", "   ", "--db", db], "empty query"),
         (["search", "x", "--db", db, "--model", other], str(other.resolve())),
         (["index", library, "--db", db, "--model", other], str(tiny_model_dir.resolve())),
         (["index", library, "--db", db, "--window", "5", "--hop", "2"], "window"),
@@ -213,6 +212,7 @@ def test_cli_commands_and_errors(
         (["search", "x", "--db", db, "-k", "0"], "'0'"),
         (["search", "x", "--db", db, "--agg", "mean"], "'mean'"),
         (["search", "--db", db], "QUERY or --queries"),
+        (["search", "   ", "--db", db], "empty query"),
         (["search", "x", "--db", db, "--mode", "text"], "--mode"),
         (["duplicates", "--db", db, "--threshold", "7"], "'7'"),
         (["index", library, "--db", db, "--window", "inf"], "'inf'"),

@@ -188,6 +188,11 @@ def agg_value(text: str) -> str:
     return text
 
 
+def query_value(text: str) -> str:
+    """A text query: not blank, at most ``audioseek.index.query.MAX_QUERY_CHARS``."""
+    return checked(str, "check_query", "a text query")(text)
+
+
 def threshold_value(text: str) -> float:
     """``--threshold``: a similarity in (-1, 1]."""
     return checked(float, "check_threshold", "a number in (-1, 1]")(text)

@@ -18,6 +18,7 @@ from audioseek.cli.common import (
     int_range,
     k_value,
     positive_seconds,
+    query_value,
     threshold_value,
     verbosity,
 )
@@ -59,7 +60,7 @@ def register(sub) -> None:
     p.set_defaults(func=cli_index)
 
     p = sub.add_parser("search", help="search the index by text")
-    p.add_argument("query", nargs="?", default=None, help="what to look for")
+    p.add_argument("query", nargs="?", type=query_value, default=None, help="what to look for")
     add_db(p)
     p.add_argument("-k", type=k_value, default=10, help="number of results")
     p.add_argument("--queries", default=None, help="file: one query per line, or JSONL with 'text'")
