@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             levels.append(search)
             floor.append(health)
         direct = in_process(tmp / "db", args.device, min(args.requests, 100))
-        log.info("in-process Searcher.search p95 %.1f ms", direct["p95_ms"])
+        log.info("in-process Index.search p95 %.1f ms", direct["p95_ms"])
 
         import httpx
 
@@ -289,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
                 "cpus": os.cpu_count(),
                 "note": "shared machine: absolute numbers move with other load",
             },
+            # 1/5/15-minute load averages at the end of the run: other agents share the
+            # machine, so these are not final numbers
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "model": model_desc,
             "device": args.device,
             "index": {
