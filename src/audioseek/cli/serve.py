@@ -39,7 +39,8 @@ def register(sub) -> None:
         default=[],
         metavar="NAME",
         help="also answer requests for this Host name (repeatable); by default only "
-        "localhost, 127.0.0.1 and [::1] (DNS-rebinding protection)",
+        "localhost, 127.0.0.1 and [::1] (DNS-rebinding protection), and beyond loopback "
+        "also this machine's name and any IP address",
     )
     p.add_argument(
         "--cors",
