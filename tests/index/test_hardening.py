@@ -302,10 +302,10 @@ def test_failed_files_are_not_decoded_again_until_they_change(
     s = Index(db, model=band_model).add([lib], workers=0)
     assert [os.path.basename(c["path"]) for c in s.corrupt] == ["broken.wav"]
     touched = []
-    real_hash, real_read = scan_mod.file_hash, reader_mod.read_file
+    real_hash, real_stream = scan_mod.file_hash, reader_mod.stream_file
     monkeypatch.setattr(scan_mod, "file_hash", lambda p: touched.append(p) or real_hash(p))
     monkeypatch.setattr(
-        reader_mod, "read_file", lambda p, sr: touched.append(p) or real_read(p, sr)
+        reader_mod, "stream_file", lambda p, *a: touched.append(p) or real_stream(p, *a)
     )
     s = Index(db, model=band_model).add([lib], workers=0)
     assert touched == [] and s.unchanged == 1

@@ -57,25 +57,39 @@ class Writer:
         self.last_index: dict[int, int] = {}
         self.windows_embedded = 0
 
-    def start_file(self, job: Job, meta: dict, n_windows: int) -> int:
+    def start_file(self, job: Job, meta: dict | None = None, n_windows: int | None = None) -> int:
+        """The file's row (incomplete; its windows cleared unless resumed). With
+        ``n_windows`` (a whole file) this is also :meth:`finish_file`."""
         fields = {
             "path": job.path,
             "hash": job.hash,
             "size": job.size,
             "mtime_ns": job.mtime_ns,
-            "n_windows": n_windows,
+            "n_windows": 0,
             "complete": 0,
-            **meta,
         }
         with self.store.transaction() as c:
             file_id = Store.upsert_file(c, fields)
             Store.forget_failed(c, [job.path])
             if job.resume_from == 0:
                 Store.clear_windows(c, file_id)
+        if n_windows is not None:
+            self.finish_file(job, file_id, meta or {}, n_windows)
+        return file_id
+
+    def finish_file(self, job: Job, file_id: int, meta: dict, n_windows: int) -> None:
+        """The file has ``n_windows`` windows (its last part is about to be added): record
+        its metadata; the batch that writes its last window marks it complete."""
+        with self.store.transaction() as c:
+            Store.update_file(c, file_id, {**meta, "n_windows": n_windows})
             if job.resume_from >= n_windows:
                 Store.mark_complete(c, file_id)
         self.last_index[file_id] = n_windows - 1
-        return file_id
+
+    def discard(self, file_id: int) -> None:
+        """Drop the windows of ``file_id`` not committed yet (the file failed mid-way)."""
+        self.pending = [p for p in self.pending if p[0] != file_id]
+        self.last_index.pop(file_id, None)
 
     def add(self, file_id: int, idx: int, start: float, end: float, samples: np.ndarray):
         self.pending.append((file_id, idx, start, end, samples))
@@ -263,12 +277,12 @@ def _copy_from_donor(store: Store, job: Job, donor: FileRecord) -> None:
 
 
 def _failed(store: Store, summary: IndexSummary, job: Job, reason: str) -> None:
-    """``job`` could not be decoded: report it, drop its old row, remember it by size+mtime."""
+    """``job`` could not be decoded: report it, drop its row (old, or written before the
+    error), remember it by size+mtime."""
     summary.corrupt.append({"path": job.path, "reason": reason})
     log.warning("skipped %r: %s", job.path, reason)
     with store.transaction() as c:
-        if job.record is not None:
-            Store.delete_file(c, job.record.id)
+        Store.delete_path(c, job.path)
         Store.remember_failed(c, job.path, job.size, job.mtime_ns, reason)
 
 
@@ -328,21 +342,32 @@ def run(
             on_batch(BatchDone(n, list(done_ids), writer.windows_embedded, audio))
 
     writer = Writer(store, embedder, batch_size, on_commit)
+    file_id = None
     try:
-        for item in reader(list(jobs)):
+        for item in reader(list(jobs)):  # files in order, each in one or more parts
             job = jobs[item.path]
-            bar.update(1)
             if item.error is not None:
+                bar.update(1)
+                if file_id is not None and not item.first:
+                    writer.discard(file_id)
+                file_id = None
                 _failed(store, summary, job, item.error)
                 continue
-            file_id = writer.start_file(job, item.info, len(item.spans))
-            if job.resume_from:
-                summary.resumed += 1
-            else:
-                summary.embedded += 1
-            for w in item.spans[job.resume_from :]:
-                writer.add(file_id, w.index, w.start_s, w.end_s, item.windows[w.index])
-            summary.audio_seconds += item.seconds
+            if item.first:
+                file_id = writer.start_file(job)
+            if item.final:
+                writer.finish_file(job, file_id, item.info, item.spans[-1].index + 1)
+            for row, w in enumerate(item.spans):
+                if w.index >= job.resume_from:
+                    writer.add(file_id, w.index, w.start_s, w.end_s, item.windows[row])
+            if item.final:
+                bar.update(1)
+                if job.resume_from:
+                    summary.resumed += 1
+                else:
+                    summary.embedded += 1
+                summary.audio_seconds += item.seconds
+                file_id = None
         writer.flush()
     finally:
         bar.close()

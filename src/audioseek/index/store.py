@@ -581,6 +581,24 @@ class Store:
         )
 
     @staticmethod
+    def update_file(c: sqlite3.Connection, file_id: int, fields: dict) -> None:
+        """Set some columns of a file row (``n_windows``, duration, tags...)."""
+        cols = [k for k in FILE_COLUMNS if k not in ("id", "path") and k in fields]
+        if cols:
+            c.execute(
+                f"UPDATE files SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?",
+                [*(fields[k] for k in cols), file_id],
+            )
+
+    @staticmethod
+    def delete_path(c: sqlite3.Connection, path: str) -> None:
+        """Delete the row of ``path`` (and its windows), if any."""
+        c.execute(
+            "DELETE FROM windows WHERE file_id IN (SELECT id FROM files WHERE path=?)", (path,)
+        )
+        c.execute("DELETE FROM files WHERE path=?", (path,))
+
+    @staticmethod
     def mark_complete(c: sqlite3.Connection, file_id: int) -> None:
         c.execute("UPDATE files SET complete=1 WHERE id=?", (file_id,))
 
