@@ -305,12 +305,57 @@ def test_over_limit_body_is_413_not_a_connection_reset(live, service):
 # ---- (1) uploads: duration limit, own thread, bounded queue, time limit ---------------------
 
 
-def _silence_flac(path: Path, seconds: float, sr: int = 8000) -> Path:
+def _silence_flac(path: Path, seconds: float, sr: int = 8000, tone: bool = False) -> Path:
     with sf.SoundFile(path, "w", sr, 1, format="FLAC") as f:
-        block = np.zeros(sr * 60, np.float32)
-        for _ in range(int(seconds // 60)):
-            f.write(block)
+        for start in range(0, int(seconds * sr), sr * 60):
+            n = min(sr * 60, int(seconds * sr) - start)
+            t = (start + np.arange(n)) / sr
+            f.write(
+                (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+                if tone
+                else np.zeros(n, np.float32)
+            )
     return path
+
+
+def _unknown_length(path: Path) -> Path:
+    """Zero the STREAMINFO total-samples field: a FLAC whose header does not say how long it
+    is (what a streaming encoder writes)."""
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO comes first
+    data[21] &= 0xF0
+    data[22:26] = b"\0\0\0\0"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_upload_of_unknown_length_is_counted_while_decoding(client, service, err, tmp_path):
+    long = _unknown_length(_silence_flac(tmp_path / "stream.flac", 20 * 60))
+    with open(long, "rb") as f:
+        r = client.post("/api/similar", files={"file": ("stream.flac", f, "audio/flac")})
+    assert r.status_code == 413
+    assert err(r) == "cannot decode audio file 'stream.flac': longer than the limit of 600 s"
+    assert not [c for c in service.calls if c[0] == "similar"]
+    short = _unknown_length(_silence_flac(tmp_path / "short.flac", 3, tone=True))
+    with open(short, "rb") as f:
+        r = client.post("/api/similar", files={"file": ("short.flac", f, "audio/flac")})
+    assert r.status_code == 200  # an unknown length is not a reason to refuse
+
+
+def test_upload_duration_is_checked_with_bounded_memory(tmp_path):
+    """Checking a 9-minute 48 kHz upload (100 MB decoded) holds a few decoder blocks."""
+    import tracemalloc
+
+    from audioseek.serve.api import check_upload_duration
+
+    flac = _unknown_length(_silence_flac(tmp_path / "nine.flac", 9 * 60, sr=48000))
+    tracemalloc.start()
+    try:
+        check_upload_duration(flac, 600.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak  # vs 9 * 60 * 48000 * 4 = 104 MB for a whole decode
 
 
 def test_upload_of_hours_of_silence_is_413_before_decoding(client, service, err, tmp_path):

@@ -227,19 +227,23 @@ async def _similar_by_id(request: Request, raw_id: Any, k: int) -> SimilarOut:
     return SimilarOut(source={"file_id": file_id}, k=k, hits=hits_out(hits))
 
 
-def _check_duration(path: Path, filename: str, limit: float) -> None:
-    """:class:`AudioTooLongError` (413) when the upload's headers claim more than ``limit``
-    seconds of audio, before anything is decoded: a 4 MB FLAC can hold 10 hours of
-    silence. (What the headers claim is not proof: the decode itself stops at the limit
-    where the service bounds it.)"""
-    from audioseek.audio.io import probe_duration
+PLAUSIBLE_SECONDS = 1e9  # a header claiming more means "unknown length" (e.g. a streamed FLAC)
 
-    try:
-        duration = probe_duration(path)
-    except AudioDecodeError:
-        return  # the decode itself reports it, naming the upload
-    if duration > limit:
-        raise AudioTooLongError(filename, limit)
+
+def check_upload_duration(path: Path, limit: float) -> None:
+    """:class:`AudioTooLongError` when the upload holds more than ``limit`` seconds of audio,
+    found with memory bounded by a few decoder blocks, whatever the file claims: a header
+    that claims too much is refused at once; otherwise the file is decoded as a stream at
+    its own rate (no resampling) and refused as soon as the limit is passed. So the
+    service's decode afterwards never sees more than ``limit`` seconds. A file that cannot
+    be decoded raises :class:`AudioDecodeError` here."""
+    from audioseek.audio.io import audio_info, iter_chunks
+
+    info = audio_info(path)
+    if limit < info.duration < PLAUSIBLE_SECONDS:
+        raise AudioTooLongError(path, limit)
+    for _ in iter_chunks(path, info.sample_rate, max_seconds=limit):
+        pass
 
 
 async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
@@ -266,7 +270,7 @@ async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
             raise QueryError(f"uploaded file {filename!r} is empty")
 
         def run(service):  # on the upload thread: the event loop and searches go on
-            _check_duration(tmp, filename, settings.max_upload_seconds)
+            check_upload_duration(tmp, settings.max_upload_seconds)
             return service.similar(str(tmp), k=k)
 
         try:
