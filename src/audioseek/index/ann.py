@@ -1,16 +1,28 @@
 """Approximate nearest-neighbour index over window vectors, built past a size threshold.
 
 Below :data:`ANN_THRESHOLD` windows, search is exact (one matrix product). Past it, a faiss
-``IVF{nlist},SQfp16`` index (inverted lists over k-means cells, vectors stored as float16,
-inner product) is built from the store and persisted beside the database as ``ann.faiss``
-with a stamp ``ann.json`` recording the store generation it was built from; a stamp that
-does not match the store's generation means the index is stale and it is rebuilt.
+IVF index (inverted lists over k-means cells, inner product) is built from the store and
+persisted beside the database as ``ann.faiss`` with a stamp ``ann.json``:
+
+* ``ivf_sq`` (up to :data:`DISK_THRESHOLD` windows): ``IVF{nlist},SQfp16``, the vectors kept
+  as float16, so its scores are the exact scores up to float16 rounding;
+* ``ivf_pq`` (past it): ``IVF{nlist},PQ{dim/8}`` codes of 64 bytes for 512-d vectors
+  (16x smaller), searched memory-mapped (``IO_FLAG_MMAP``: the inverted lists stay in the
+  page cache, not in the process), and the best candidates re-ranked with their exact
+  float16 vectors read from the store, so scores are exact and RSS stays far below the
+  vector volume.
 
 Why IVF and not HNSW: on a CPU-only machine, HNSW construction over 10^6 vectors of 512
 dimensions takes tens of minutes; IVF trains k-means on a sample and adds vectors in one
-pass (seconds to a minute), keeps the exact float16 vectors (no PQ loss, so scores equal
-the exact scores up to float16 rounding) and its recall is set by ``nprobe``.
-Files are written to a temporary name and renamed, so a crash never leaves a torn index.
+pass, and its recall is set by ``nprobe``.
+
+Upkeep is incremental: the stamp records the store generation and the highest window id the
+index covers; after an indexing run, windows added since are ``add_with_ids``-ed and
+windows deleted since are ``remove_ids``-ed, and the index is retrained from scratch only
+when it has doubled since training (or changes kind). Window ids are never reused
+(``AUTOINCREMENT``), which is what makes the id watermark sound; an older index whose ids
+could be reused is rebuilt instead. Files are written to a temporary name and renamed, so
+a reader never sees a torn index; :func:`ann_status` says when the persisted one is stale.
 """
 
 from __future__ import annotations
@@ -19,6 +31,9 @@ import json
 import logging
 import math
 import os
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +43,15 @@ from audioseek.index.store import Store
 log = logging.getLogger(__name__)
 
 ANN_THRESHOLD = 200_000
+DISK_THRESHOLD = 5_000_000
 ANN_FILE = "ann.faiss"
 STAMP_FILE = "ann.json"
 DEFAULT_NPROBE = 48
+PQ_NPROBE = 64
 TRAIN_PER_LIST = 64
+RETRAIN_GROWTH = 2.0
+RERANK_FACTOR = 4
+KINDS = ("ivf_sq", "ivf_pq")
 
 
 def _faiss():
@@ -45,19 +65,98 @@ def choose_nlist(n: int) -> int:
     return max(1, min(n, max(16, int(2 * math.sqrt(n)))))
 
 
+def choose_kind(n: int, disk_threshold: int | None = None) -> str:
+    return (
+        "ivf_pq"
+        if n >= (DISK_THRESHOLD if disk_threshold is None else disk_threshold)
+        else "ivf_sq"
+    )
+
+
+def factory_string(kind: str, nlist: int, dim: int, n: int = 1 << 30) -> str:
+    """The faiss index factory string; PQ codes use 8 bits per sub-vector (256 centroids,
+    which needs enough training vectors: fewer bits for a tiny index)."""
+    if kind == "ivf_sq":
+        return f"IVF{nlist},SQfp16"
+    if kind == "ivf_pq":
+        m = max(1, dim // 8)
+        while dim % m:
+            m -= 1
+        nbits = max(1, min(8, int(math.log2(max(n, 2) / 4))))
+        return f"IVF{nlist},PQ{m}x{nbits}"
+    raise ValueError(f"unknown ANN kind {kind!r}; expected one of {KINDS}")
+
+
+class Reranker:
+    """Exact scores of candidate windows from their float16 vectors in the store (its own
+    read-only connection, safe to share between threads)."""
+
+    def __init__(self, db_file: Path, dim: int):
+        self.db_file = Path(db_file)
+        self.dim = dim
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(
+                f"{self.db_file.as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+        return self._conn
+
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(found ids, float32 vectors)`` for window ``ids`` (missing ones dropped)."""
+        from audioseek.index.store import decode_vectors
+
+        ids = np.unique(ids[ids >= 0])
+        found, blobs = [], []
+        with self._lock:
+            conn = self._connection()
+            for lo in range(0, len(ids), 900):
+                chunk = [int(i) for i in ids[lo : lo + 900]]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT id, vector FROM windows WHERE id IN ({marks})", chunk
+                ).fetchall()
+                found += [r[0] for r in rows]
+                blobs += [r[1] for r in rows]
+        if not found:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        return np.asarray(found, np.int64), decode_vectors(blobs, self.dim).astype(np.float32)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
 class AnnIndex:
     """A faiss IVF index whose ids are window ids of the store."""
 
-    def __init__(self, index, generation: int, nprobe: int = DEFAULT_NPROBE):
+    def __init__(
+        self,
+        index,
+        generation: int,
+        kind: str = "ivf_sq",
+        max_id: int | None = None,
+        trained_n: int | None = None,
+        nprobe: int | None = None,
+    ):
         self.index = index
         self.generation = generation
-        self.nprobe = nprobe
-        self.index.nprobe = nprobe
+        self.kind = kind
+        self.max_id = max_id
+        self.trained_n = trained_n if trained_n is not None else int(index.ntotal)
+        self.nprobe = nprobe or (PQ_NPROBE if kind == "ivf_pq" else DEFAULT_NPROBE)
+        _faiss().extract_index_ivf(self.index).nprobe = self.nprobe
+        self.reranker: Reranker | None = None
 
     @property
     def ntotal(self) -> int:
         return int(self.index.ntotal)
 
+    # ---- building ---------------------------------------------------------------------
     @classmethod
     def build_from_arrays(
         cls,
@@ -66,60 +165,154 @@ class AnnIndex:
         generation: int = 0,
         nlist: int | None = None,
         seed: int = 0,
+        kind: str = "ivf_sq",
     ) -> AnnIndex:
         """Train and fill an index from ``vectors (n, dim)`` with int64 ``ids (n,)``."""
         faiss = _faiss()
         n, dim = vectors.shape
         nlist = nlist or choose_nlist(n)
-        index = faiss.index_factory(dim, f"IVF{nlist},SQfp16", faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(
+            dim, factory_string(kind, nlist, dim, n), faiss.METRIC_INNER_PRODUCT
+        )
         rng = np.random.default_rng(seed)
-        n_train = min(n, nlist * TRAIN_PER_LIST)
+        n_train = min(n, max(nlist * TRAIN_PER_LIST, 256 * 40 if kind == "ivf_pq" else 0))
         sample = np.sort(rng.choice(n, size=n_train, replace=False))
-        index.cp.seed = seed
+        faiss.extract_index_ivf(index).cp.seed = seed
         index.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))
         for lo in range(0, n, 100_000):
             chunk = np.ascontiguousarray(vectors[lo : lo + 100_000], dtype=np.float32)
             index.add_with_ids(chunk, np.ascontiguousarray(ids[lo : lo + 100_000], np.int64))
-        return cls(index, generation)
+        max_id = int(ids.max()) if len(ids) else -1
+        return cls(index, generation, kind=kind, max_id=max_id, trained_n=n)
 
     @classmethod
-    def build_from_store(cls, store: Store, seed: int = 0) -> AnnIndex:
+    def build_from_store(cls, store: Store, seed: int = 0, kind: str | None = None) -> AnnIndex:
         generation = store.generation
         parts = list(store.iter_vectors())
-        ids = np.concatenate([p[0] for p in parts])
-        vectors = np.concatenate([p[1] for p in parts])
-        log.info("building ANN index over %d windows", len(ids))
-        return cls.build_from_arrays(vectors, ids, generation=generation, seed=seed)
+        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        vectors = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, store.dim))
+        kind = kind or choose_kind(len(ids))
+        log.info("building %s ANN index over %d windows", kind, len(ids))
+        ann = cls.build_from_arrays(vectors, ids, generation=generation, seed=seed, kind=kind)
+        ann.max_id = _watermark(store, ann.max_id)
+        return ann
 
+    # ---- incremental upkeep -----------------------------------------------------------
+    def ids(self) -> np.ndarray:
+        """Every window id held by the index (from its inverted lists)."""
+        faiss = _faiss()
+        ivf = faiss.extract_index_ivf(self.index)
+        invlists = ivf.invlists
+        parts = []
+        for lst in range(ivf.nlist):
+            size = invlists.list_size(lst)
+            if size:
+                ptr = invlists.get_ids(lst)
+                parts.append(faiss.rev_swig_ptr(ptr, size).copy())
+                invlists.release_ids(lst, ptr)
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    def update_from_store(self, store: Store) -> dict:
+        """Add the windows written since ``max_id`` and remove the ones deleted since."""
+        faiss = _faiss()
+        t0 = time.perf_counter()
+        added = 0
+        new_ids = []
+        for ids, vecs in store.iter_vectors(min_id=self.max_id):
+            self.index.remove_ids(faiss.IDSelectorBatch(ids))  # never twice
+            self.index.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
+            added += len(ids)
+            new_ids.append(ids)
+        present = store.window_ids(complete_only=True)
+        gone = np.setdiff1d(self.ids(), present, assume_unique=False)
+        if len(gone):
+            self.index.remove_ids(faiss.IDSelectorBatch(gone.astype(np.int64)))
+        self.max_id = _watermark(store, self.max_id)
+        self.generation = store.generation
+        return {"added": added, "removed": int(len(gone)), "seconds": time.perf_counter() - t0}
+
+    # ---- searching --------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(scores (q, k), window_ids (q, k))``; missing neighbours have id -1."""
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        """``(scores (q, k), window_ids (q, k))``, best first; missing neighbours have id -1.
+        An ``ivf_pq`` index with a reranker returns exact scores of its best candidates."""
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.kind != "ivf_pq" or self.reranker is None:
+            return self.index.search(q, k)
+        _, cand = self.index.search(q, max(k, RERANK_FACTOR * k))
+        found, vecs = self.reranker.vectors(cand.ravel())
+        pos = {int(i): n for n, i in enumerate(found)}
+        scores = np.full((len(q), k), -np.inf, np.float32)
+        ids = np.full((len(q), k), -1, np.int64)
+        for r in range(len(q)):
+            rows = [pos[int(i)] for i in dict.fromkeys(cand[r].tolist()) if int(i) in pos]
+            if not rows:
+                continue
+            exact = vecs[rows] @ q[r]
+            order = np.argsort(-exact, kind="stable")[:k]
+            scores[r, : len(order)] = exact[order]
+            ids[r, : len(order)] = found[rows][order]
+        return scores, ids
 
+    # ---- persistence ------------------------------------------------------------------
     def save(self, db_dir: str | os.PathLike) -> None:
         faiss = _faiss()
         db_dir = Path(db_dir)
-        tmp = db_dir / (ANN_FILE + ".tmp")
+        tmp = db_dir / (ANN_FILE + f".{os.getpid()}.tmp")
         faiss.write_index(self.index, str(tmp))
         os.replace(tmp, db_dir / ANN_FILE)
-        stamp = {"generation": self.generation, "ntotal": self.ntotal, "kind": "IVF,SQfp16"}
-        (db_dir / (STAMP_FILE + ".tmp")).write_text(json.dumps(stamp))
-        os.replace(db_dir / (STAMP_FILE + ".tmp"), db_dir / STAMP_FILE)
+        stamp = {
+            "generation": self.generation,
+            "ntotal": self.ntotal,
+            "kind": self.kind,
+            "max_id": self.max_id,
+            "trained_n": self.trained_n,
+        }
+        tmp_stamp = db_dir / (STAMP_FILE + f".{os.getpid()}.tmp")
+        tmp_stamp.write_text(json.dumps(stamp))
+        os.replace(tmp_stamp, db_dir / STAMP_FILE)
 
     @classmethod
-    def load(cls, db_dir: str | os.PathLike) -> AnnIndex | None:
+    def load(cls, db_dir: str | os.PathLike, mmap: bool = False) -> AnnIndex | None:
+        """The persisted index, or ``None``. ``mmap`` maps its inverted lists read-only
+        instead of reading them into memory (searchers); writers load it to update it."""
         db_dir = Path(db_dir)
+        faiss = _faiss()
         try:
             stamp = json.loads((db_dir / STAMP_FILE).read_text())
-            index = _faiss().read_index(str(db_dir / ANN_FILE))
+            flags = (faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY) if mmap else 0
+            index = faiss.read_index(str(db_dir / ANN_FILE), flags)
         except (OSError, ValueError, RuntimeError):
             return None
-        return cls(index, int(stamp.get("generation", -1)))
+        ann = cls(
+            index,
+            int(stamp.get("generation", -1)),
+            kind=stamp.get("kind", "ivf_sq"),
+            max_id=stamp.get("max_id"),
+            trained_n=stamp.get("trained_n"),
+        )
+        if ann.kind == "ivf_pq":
+            ann.reranker = Reranker(db_dir / "index.sqlite", int(index.d))
+        return ann
 
 
-def ensure_ann(store: Store, threshold: int = ANN_THRESHOLD) -> AnnIndex | None:
-    """The store's ANN index, (re)built if the store has ``threshold`` windows or more and
-    the persisted one is missing or stale; ``None`` (exact search) below the threshold."""
-    n = store.counts()["windows"]
+def _watermark(store: Store, fallback: int | None) -> int | None:
+    """The highest window id the ANN index now covers: every complete window up to it is in.
+    Windows of unfinished files stay above it (they are added once their file completes)."""
+    wm = store.window_id_watermark()
+    return wm if wm is not None else fallback
+
+
+def ids_never_reused(store: Store) -> bool:
+    return store.window_ids_autoincrement()
+
+
+def ensure_ann(
+    store: Store, threshold: int = ANN_THRESHOLD, disk_threshold: int | None = None
+) -> AnnIndex | None:
+    """The store's ANN index, brought up to date if the store has ``threshold`` windows or
+    more (incrementally when possible, see the module docstring); ``None`` (exact search)
+    below the threshold."""
+    n = int(store.counts()["windows"])
     if n < threshold:
         for name in (ANN_FILE, STAMP_FILE):
             (store.db_dir / name).unlink(missing_ok=True)
@@ -127,6 +320,35 @@ def ensure_ann(store: Store, threshold: int = ANN_THRESHOLD) -> AnnIndex | None:
     current = AnnIndex.load(store.db_dir)
     if current is not None and current.generation == store.generation:
         return current
-    ann = AnnIndex.build_from_store(store)
+    kind = choose_kind(n, DISK_THRESHOLD if disk_threshold is None else disk_threshold)
+    incremental = (
+        current is not None
+        and current.kind == kind
+        and current.max_id is not None
+        and ids_never_reused(store)
+        and n < RETRAIN_GROWTH * max(current.trained_n, 1)
+    )
+    if incremental:
+        stats = current.update_from_store(store)
+        log.info("ANN index updated: %s", stats)
+        ann = current
+    else:
+        ann = AnnIndex.build_from_store(store, kind=kind)
     ann.save(store.db_dir)
     return ann
+
+
+def ann_status(store: Store) -> dict:
+    """What the persisted ANN index is: kind, size, and whether it is stale (built from an
+    older generation of the store than the current one)."""
+    try:
+        stamp = json.loads((store.db_dir / STAMP_FILE).read_text())
+    except (OSError, ValueError):
+        return {"present": False, "stale": False}
+    return {
+        "present": (store.db_dir / ANN_FILE).exists(),
+        "kind": stamp.get("kind", "ivf_sq"),
+        "ntotal": stamp.get("ntotal"),
+        "generation": stamp.get("generation"),
+        "stale": int(stamp.get("generation", -1)) != store.generation,
+    }

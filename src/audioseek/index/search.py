@@ -39,7 +39,7 @@ class Snapshot:
             # the persisted one (windows it lacks are found after that rebuild, windows it
             # has that were deleted are dropped below) and builds one only if none exists
             # (and it may write: a read-only index is searched exactly).
-            self.ann = AnnIndex.load(store.db_dir)
+            self.ann = AnnIndex.load(store.db_dir, mmap=True)
             if self.ann is None and not store.read_only:
                 self.ann = ensure_ann(store, ann_threshold)
         table = store.window_table(with_vectors=self.ann is None)

@@ -271,9 +271,12 @@ class Index:
         """Model, counts, audio hours, size on disk; damaged pages are reported as a
         :class:`SearchIndexError`. No model needed."""
         store = self.store
+        from audioseek.index.ann import ann_status
+
         store.quick_check()
         meta = store.meta()
         counts = store.counts()
+        ann_state = ann_status(store)
         return IndexInfo(
             db=str(self.db.resolve()),
             model=meta.get("model_spec"),
@@ -291,6 +294,8 @@ class Index:
             ann=(self.db / ANN_FILE).exists(),
             roots=store.roots(),
             read_only=store.read_only,
+            ann_kind=ann_state.get("kind") if ann_state["present"] else None,
+            ann_stale=bool(ann_state["stale"]),
         )
 
     def file(self, file_id: int) -> IndexedFile | None:

@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_hash ON files (hash);
 CREATE TABLE IF NOT EXISTS windows (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
     idx INTEGER NOT NULL,
     start_s REAL NOT NULL,
@@ -681,20 +681,46 @@ class Store:
             vectors=cat(vec_parts, np.float16, (0, dim)) if with_vectors else None,
         )
 
-    def iter_vectors(self, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(window_ids, vectors float16)`` chunks over complete files (for ANN builds)."""
+    def iter_vectors(
+        self, batch: int = 50_000, min_id: int | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(window_ids, vectors float16)`` chunks over complete files (for ANN builds),
+        in id order; only ids above ``min_id`` when given (incremental ANN upkeep)."""
         dim = self.dim
         sql = (
             "SELECT w.id, w.vector FROM windows w JOIN files f ON f.id = w.file_id "
             "WHERE f.complete = 1 AND w.id > ? ORDER BY w.id LIMIT ?"
         )
-        last = -1
+        last = -1 if min_id is None else int(min_id)
         while rows := self._query(sql, (last, batch)):
             last = rows[-1][0]
             yield (
                 np.array([r[0] for r in rows], np.int64),
                 decode_vectors([r[1] for r in rows], dim),
             )
+
+    def window_ids(self, complete_only: bool = True) -> np.ndarray:
+        """Every window id (of complete files), ascending."""
+        sql = "SELECT w.id FROM windows w"
+        if complete_only:
+            sql += " JOIN files f ON f.id = w.file_id WHERE f.complete = 1"
+        return np.array([r[0] for r in self._query(sql + " ORDER BY w.id")], np.int64)
+
+    def window_id_watermark(self) -> int | None:
+        """The highest window id below which every window belongs to a complete file (so an
+        ANN index that holds them all is up to date to there); ``None`` without windows."""
+        row = self._query(
+            "SELECT min(w.id) FROM windows w JOIN files f ON f.id = w.file_id WHERE f.complete = 0"
+        )
+        if row and row[0][0] is not None:
+            return int(row[0][0]) - 1
+        row = self._query("SELECT max(id) FROM windows")
+        return None if not row or row[0][0] is None else int(row[0][0])
+
+    def window_ids_autoincrement(self) -> bool:
+        """Whether window ids are never reused (indexes created by this version)."""
+        row = self._query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'windows'")
+        return bool(row) and "AUTOINCREMENT" in (row[0][0] or "").upper()
 
 
 LOCK_NAME = "index.lock"

@@ -101,6 +101,8 @@ class IndexInfo:
     ann: bool
     roots: list[str] = field(default_factory=list)
     read_only: bool = False  # the index cannot be written (permissions, read-only mount)
+    ann_kind: str | None = None  # "ivf_sq" or "ivf_pq" when an ANN index exists
+    ann_stale: bool = False  # the ANN index predates the last change (rebuilt on next run)
 
     def to_dict(self) -> dict:
         return asdict(self)

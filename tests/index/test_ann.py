@@ -1,0 +1,139 @@
+"""ANN upkeep: incremental add/remove instead of rebuilds, retraining when doubled, the
+memory-mapped IVF-PQ kind re-ranked with exact vectors, and recall against exact search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audioseek.index import ann as ann_mod
+from audioseek.index.ann import AnnIndex, ann_status, ensure_ann
+from audioseek.index.store import Store
+
+
+def _exact_topk(store: Store, q: np.ndarray, k: int) -> list[set[int]]:
+    ids = np.concatenate([p[0] for p in store.iter_vectors()])
+    vecs = np.concatenate([p[1] for p in store.iter_vectors()]).astype(np.float32)
+    s = q @ vecs.T
+    return [set(ids[np.argsort(-row, kind="stable")[:k]].tolist()) for row in s]
+
+
+def _add(db, lib, model, ann_threshold=10**9):
+    """Index ``lib``; the run ends by bringing the ANN index up to date (none below the
+    threshold)."""
+    from audioseek import Index
+
+    return Index(db, model=model, ann_threshold=ann_threshold).add(
+        [lib], window=1.0, hop=0.5, workers=0, batch_size=8, progress=False
+    )
+
+
+@pytest.fixture
+def grown(tmp_path, band_model, kit):
+    lib = tmp_path / "lib"
+    kit.make_library(lib, n=6, seconds=8.0, seed=0)
+    db = tmp_path / "db"
+    _add(db, lib, band_model)
+    return db, lib
+
+
+def test_incremental_add_and_remove_match_a_rebuild(grown, band_model, kit, monkeypatch):
+    db, lib = grown
+    calls = []
+    real_build = AnnIndex.build_from_store.__func__
+    monkeypatch.setattr(
+        AnnIndex,
+        "build_from_store",
+        classmethod(lambda cls, *a, **kw: calls.append(1) or real_build(cls, *a, **kw)),
+    )
+    with Store.open(db) as store:
+        assert store.window_ids_autoincrement()
+        first = ensure_ann(store, threshold=10)
+        assert first.kind == "ivf_sq" and first.ntotal == store.counts()["windows"]
+        trained = first.trained_n
+    assert calls == [1]
+    # grow by a few files, delete one: the indexing run updates the ANN index, no rebuild
+    kit.make_library(lib / "more", n=2, seconds=8.0, seed=20)
+    sorted(lib.glob("clip_0*.wav"))[0].unlink()
+    _add(db, lib, band_model, ann_threshold=10)
+    assert calls == [1]
+    with Store.open(db) as store:
+        assert not ann_status(store)["stale"]
+        updated = AnnIndex.load(db)
+        assert updated.trained_n == trained
+        assert sorted(updated.ids().tolist()) == store.window_ids().tolist()
+        reloaded = AnnIndex.load(db, mmap=True)
+        q = np.random.default_rng(0).standard_normal((5, store.dim)).astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        _, got = reloaded.search(q, 5)
+        assert [set(r.tolist()) for r in got] == _exact_topk(store, q, 5)
+    # a change the ANN index has not seen yet is reported as stale
+    kit.make_library(lib / "later", n=1, seconds=8.0, seed=30)
+    _add(db, lib, band_model)  # below the huge threshold: the run drops the ANN files
+    with Store.open(db) as store:
+        assert ann_status(store) == {"present": False, "stale": False}
+    # past twice the trained size: retrained from scratch
+    kit.make_library(lib / "lots", n=12, seconds=8.0, seed=40)
+    _add(db, lib, band_model, ann_threshold=10)
+    assert len(calls) == 2
+
+
+def test_ivf_pq_is_memory_mapped_and_reranked_exactly(grown, band_model):
+    db, _ = grown
+    with Store.open(db) as store:
+        built = ensure_ann(store, threshold=10, disk_threshold=10)
+        assert built.kind == "ivf_pq"
+    loaded = AnnIndex.load(db, mmap=True)
+    assert loaded.kind == "ivf_pq" and loaded.reranker is not None
+    with Store.open(db) as store:
+        rng = np.random.default_rng(1)
+        q = rng.standard_normal((8, store.dim)).astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        scores, ids = loaded.search(q, 3)
+        exact = _exact_topk(store, q, 3)
+        recall = np.mean([len(set(r.tolist()) & e) / 3 for r, e in zip(ids, exact, strict=True)])
+        assert recall >= 0.95
+        # re-ranked scores are the exact dot products of the stored float16 vectors
+        found, vecs = loaded.reranker.vectors(ids[0])
+        by_id = dict(zip(found.tolist(), vecs, strict=True))
+        for s, i in zip(scores[0], ids[0], strict=True):
+            assert s == pytest.approx(float(by_id[int(i)] @ q[0]), abs=1e-5)
+
+
+def test_recall_after_ten_incremental_runs(tmp_path, band_model, kit):
+    lib, db = tmp_path / "lib", tmp_path / "db"
+    kit.make_library(lib, n=8, seconds=6.0, seed=0)
+    _add(db, lib, band_model)
+    with Store.open(db) as store:
+        ensure_ann(store, threshold=10)
+    for run in range(10):
+        kit.make_library(lib / f"r{run}", n=1, seconds=6.0, seed=100 + run)
+        _add(db, lib, band_model, ann_threshold=10)  # the run updates the ANN index
+    with Store.open(db) as store:
+        ann = AnnIndex.load(db, mmap=True)
+        assert ann.trained_n < ann.ntotal  # grown incrementally, not retrained each time
+        q = np.random.default_rng(2).standard_normal((20, store.dim)).astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        _, ids = ann.search(q, 10)
+        exact = _exact_topk(store, q, 10)
+        recall = np.mean([len(set(r.tolist()) & e) / 10 for r, e in zip(ids, exact, strict=True)])
+    assert recall >= 0.95
+
+
+def test_old_index_without_autoincrement_is_rebuilt(grown):
+    db, _ = grown
+    with Store.open(db) as store:
+        ensure_ann(store, threshold=10)
+    with Store.open(db) as store:
+        store.window_ids_autoincrement = lambda: False  # an index made by an older version
+        before = AnnIndex.load(db)
+        before.generation = -1  # pretend stale
+        before.save(db)
+        rebuilt = ensure_ann(store, threshold=10)
+        assert rebuilt.trained_n == rebuilt.ntotal
+
+
+def test_kind_choice():
+    assert ann_mod.choose_kind(10, 100) == "ivf_sq" and ann_mod.choose_kind(100, 100) == "ivf_pq"
+    assert ann_mod.factory_string("ivf_pq", 64, 512) == "IVF64,PQ64x8"
+    assert ann_mod.factory_string("ivf_pq", 16, 12) == "IVF16,PQ1x8"
