@@ -370,3 +370,46 @@ def test_index_owned_by_another_user_is_searchable_read_only(band_model, kit):
         assert "read-only" in out["add"] and "damaged" not in out["add"]
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ---- (1) reading memory does not grow with duration --------------------------------------------
+@pytest.mark.slow
+def test_reader_memory_is_bounded_by_parts_not_duration(tmp_path, kit):
+    """A 10-minute file (19 MB as float32; its overlapping windows 38 MB) is read in parts
+    of at most PART_WINDOWS windows, with the same peak memory as a 1-minute file."""
+    import tracemalloc
+
+    import numpy as np
+
+    from audioseek.index.reader import PART_WINDOWS, Reader
+
+    reader = Reader(kit.SR, window_s=2.0, hop_s=1.0, workers=0)
+
+    def read(minutes):
+        path = kit.write_wav(tmp_path / f"{minutes}.wav", kit.noise(60 * minutes, seed=5))
+        tracemalloc.start()
+        try:
+            n, parts, last = 0, 0, None
+            for item in reader([str(path)]):
+                assert item.error is None and len(item.spans) <= PART_WINDOWS
+                assert [w.index for w in item.spans] == list(range(n, n + len(item.spans)))
+                n, parts, last = n + len(item.spans), parts + 1, item
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert last.final and last.info["duration"] == pytest.approx(60 * minutes)
+        assert n == 60 * minutes - 1 and parts == -(-n // PART_WINDOWS)
+        return path, peak
+
+    read(1)  # warm-up: first-use allocations of the decoders
+    _, short = read(1)
+    path, long = read(10)
+    whole = 60 * 10 * kit.SR * 4  # bytes of one float32 decode of the long file
+    assert long <= 1.2 * short + 1e6 and long < whole / 2, (short, long, whole)
+    # the parts hold exactly the whole-file windows
+    from audioseek.audio.io import load_audio
+    from audioseek.audio.windows import frame
+
+    ref, _ = frame(load_audio(path, kit.SR)[: 5 * kit.SR], kit.SR, 2.0, 1.0)
+    first = next(iter(reader([str(path)])))
+    np.testing.assert_array_equal(first.windows[:3], ref[:3])
