@@ -205,9 +205,12 @@ def test_confirm_duplicate_long_files_compares_segments_with_bounded_memory(tmp_
 def take_groups() -> dict[str, list[Path]]:
     """Different recordings of one source, from packages installed on this machine: velocity
     layers of one drum (hydrogen-drumkits: separate recordings), numbered takes of one game
-    sound (wesnoth), hard/soft variants of one sonic-pi drum."""
+    sound (wesnoth), hard/soft variants of one sonic-pi drum. A subset of the set the
+    threshold was chosen on (see :mod:`audioseek.audio.signature`), to keep the test short.
+    (Some kits make layers by scaling one recording, e.g. BJA_Pacific SN_02..04: those are
+    duplicates and are not among the groups used here.)"""
     groups: dict[str, list[Path]] = {}
-    for kit, limit in (("Millo_MultiLayered2", 6), ("BJA_Pacific", 8), ("Millo_MultiLayered3", 4)):
+    for kit, limit in (("Millo_MultiLayered2", 4), ("BJA_Pacific", 5), ("Millo_MultiLayered3", 2)):
         found: dict[str, list[Path]] = {}
         for p in sorted((HYDROGEN / kit).glob("*")):
             m = re.match(r"(.+?)_(\d+)\.(flac|aiff|wav)$", p.name)
@@ -218,15 +221,15 @@ def take_groups() -> dict[str, list[Path]]:
     for p in sorted(WESNOTH.glob("*-[0-9].ogg")):
         m = re.match(r"(.+)-(\d)\.ogg$", p.name)
         found.setdefault(f"wesnoth/{m.group(1)}", []).append(p)
-    groups.update({k: v[:3] for k, v in list(found.items())[:10] if len(v) >= 2})
-    for name in ("drum_bass", "drum_snare", "drum_tom_hi", "drum_cymbal"):
+    groups.update({k: v[:3] for k, v in list(found.items())[:6] if len(v) >= 2})
+    for name in ("drum_bass", "drum_snare", "drum_cymbal"):
         v = [SONIC_PI / f"{name}_hard.flac", SONIC_PI / f"{name}_soft.flac"]
         if all(p.exists() for p in v):
             groups[f"sonic-pi/{name}"] = v
     return groups
 
 
-def read_clip(path: Path, max_seconds: float = 2.0) -> tuple[np.ndarray, int]:
+def read_clip(path: Path, max_seconds: float = 1.5) -> tuple[np.ndarray, int]:
     x, sr = sf.read(str(path), dtype="float32", always_2d=True, frames=int(48000 * max_seconds))
     return x.mean(axis=1)[: int(sr * max_seconds)], sr
 

@@ -563,24 +563,30 @@ class _SndfileDecoder:
         return x if x.size else None
 
     def _read_large(self, n: int) -> np.ndarray:
-        """``n`` frames (-1: to the end) in blocks of ``_LARGE``, mixing each down as it comes,
-        so a long multichannel file never sits in memory at full width.
+        """``n`` frames (-1: to the end) from the current position, by raw reads of ``_LARGE``
+        frames at most, mixing each down as it comes (see :meth:`stream` for why not
+        soundfile's ``read``: MP3 re-seeks, and an allocation of what the header claims).
+        Raises ``RuntimeError`` if libsndfile reports an error (the caller falls back)."""
+        from soundfile import _ffi, _snd
 
-        MP3 is read in one call: soundfile re-seeks after every read, and libsndfile 1.2's MP3
-        decoder restarts on a seek without its bit reservoir, corrupting the next few hundred
-        samples, so consecutive reads of an MP3 do not join up.
-        """
-        if self._f.format == "MP3":
-            return _mixdown(self._f.read(n, dtype="float32", always_2d=True))
+        f = self._f
+        block = max(1, min(_LARGE, _STREAM_BYTES * 16 // (4 * self.channels)))
+        buf = np.empty((block, self.channels), np.float32)
+        ptr = _ffi.cast("float *", buf.ctypes.data)
         parts, left = [], n
         while left != 0:
-            want = _LARGE if left < 0 else min(_LARGE, left)
-            b = self._f.read(want, dtype="float32", always_2d=True)
-            if len(b):
-                parts.append(_mixdown(b))
-            if left > 0:
-                left -= len(b)
-            if len(b) < want:
+            want = block if left < 0 else min(block, left)
+            got = int(_snd.sf_readf_float(f._file, ptr, want))
+            if got > 0:
+                parts.append(_mixdown(buf[:got]) if self.channels > 1 else buf[:got, 0].copy())
+                if left > 0:
+                    left -= got
+            if got < want:
+                code = _snd.sf_error(f._file)
+                if code:
+                    raise RuntimeError(
+                        _ffi.string(_snd.sf_error_number(code)).decode("utf-8", "replace")
+                    )
                 break
         if len(parts) == 1:
             return parts[0]
