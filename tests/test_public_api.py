@@ -122,3 +122,25 @@ def test_info_and_duplicates_need_no_model(tmp_path, kit, band_model, monkeypatc
     assert index.info().files == 2
     assert isinstance(index.duplicates(), list)
     assert all(isinstance(g, DuplicateGroup) for g in index.duplicates(threshold=0.5))
+
+
+def test_same_index_answers_other_threads_while_adding(tmp_path, kit, band_model):
+    import threading
+
+    lib = tmp_path / "lib"
+    kit.make_library(lib, n=3)
+    index = audioseek.Index(tmp_path / "db", model=band_model)
+    index.add([lib / "clip_00.wav"], workers=0)
+    seen = []
+
+    def during_batch(batch):
+        if seen:
+            return
+        t = threading.Thread(target=lambda: seen.append(index.info().files))
+        t.start()
+        t.join(timeout=60)  # a reader blocked until the run ends would never get here
+        seen.append(t.is_alive())
+
+    index.add([lib], workers=0, batch_size=1, on_batch=during_batch)
+    assert seen == [1, False]
+    assert index.info().files == 3

@@ -34,7 +34,7 @@ from audioseek.index.embedder import (
     spec_id,
 )
 from audioseek.index.query import check_k, check_queries, check_threshold, parse_agg
-from audioseek.index.reader import cut, read_file
+from audioseek.index.reader import stream_file
 from audioseek.index.search import Snapshot, rank
 from audioseek.index.store import Store
 from audioseek.index.types import (
@@ -127,15 +127,19 @@ class Index:
             return embed_texts(model, queries)
 
     def embed_file(self, path: str | os.PathLike) -> np.ndarray:
-        """Window vectors ``(n, dim)`` of any audio file, cut like the index's windows."""
+        """Window vectors ``(n, dim)`` of any audio file, cut like the index's windows.
+        Decoded as a stream, part by part: memory is a few windows, whatever the duration
+        (only the vectors grow with it)."""
         model = self.model
         sr = int(model.sample_rate)
         window, hop = float(self.store.get_meta("window")), float(self.store.get_meta("hop"))
-        item = cut(read_file(str(path), sr), sr, window, hop)
-        if item.error is not None:
-            raise AudioDecodeError(path, item.error)
-        with self._model_lock:
-            vecs = embed_windows(model, item.windows)
+        parts = []
+        for item in stream_file(str(path), sr, window, hop):
+            if item.error is not None:
+                raise AudioDecodeError(path, item.error)
+            with self._model_lock:
+                parts.append(embed_windows(model, item.windows))
+        vecs = np.concatenate(parts)
         self._check_dim(vecs)
         return vecs
 
@@ -180,22 +184,23 @@ class Index:
         if hop is None:
             hop = have[1] if have else DEFAULT_HOP
         model = self._model if self._model is not None else self._model_arg
-        with self._lock:  # the writer uses its own connection; readers see the new generation
-            summary = index_paths(
-                list(paths),
-                self.db,
-                model=model,
-                window=window,
-                hop=hop,
-                workers=workers,
-                batch_size=batch_size,
-                device=self.device,
-                progress=progress,
-                ann_threshold=self.ann_threshold,
-                on_batch=on_batch,
-                engine=engine,
-                ray_options=ray_options,
-            )
+        # the run writes through its own connection (WAL): searches on this Index go on
+        # meanwhile and see each committed batch (the store's generation changes)
+        summary = index_paths(
+            list(paths),
+            self.db,
+            model=model,
+            window=window,
+            hop=hop,
+            workers=workers,
+            batch_size=batch_size,
+            device=self.device,
+            progress=progress,
+            ann_threshold=self.ann_threshold,
+            on_batch=on_batch,
+            engine=engine,
+            ray_options=ray_options,
+        )
         return summary
 
     # ---- reading ----------------------------------------------------------------------
