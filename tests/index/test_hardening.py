@@ -413,3 +413,26 @@ def test_reader_memory_is_bounded_by_parts_not_duration(tmp_path, kit):
     ref, _ = frame(load_audio(path, kit.SR)[: 5 * kit.SR], kit.SR, 2.0, 1.0)
     first = next(iter(reader([str(path)])))
     np.testing.assert_array_equal(first.windows[:3], ref[:3])
+
+
+def test_wav_header_claiming_4_gb_is_read_as_what_it_holds(tmp_path, band_model, kit):
+    """A 30 s WAV whose header claims ~4 GB of samples: indexed as 30 s, memory bounded."""
+    import struct
+    import tracemalloc
+
+    lib = tmp_path / "lib"
+    path = kit.write_wav(lib / "liar.wav", kit.noise(30, amp=0.1, seed=3))
+    data = bytearray(path.read_bytes())
+    at = data.find(b"data")
+    data[at + 4 : at + 8] = struct.pack("<I", 0xFFFFFFF0)
+    data[4:8] = struct.pack("<I", 0xFFFFFFF8)
+    path.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        s = Index(tmp_path / "db", model=band_model).add([lib], window=2.0, hop=1.0, workers=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert s.embedded == 1 and s.windows_embedded == 29
+    assert Index(tmp_path / "db").info().audio_hours == pytest.approx(30 / 3600)
+    assert peak < 200e6, peak  # a decode of the claimed length would need gigabytes
