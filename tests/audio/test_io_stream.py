@@ -185,6 +185,34 @@ def test_sparse_4_gb_wav_is_refused_by_max_seconds_with_little_memory(tmp_path):
     assert peak < 16 << 20
 
 
+def test_mp3_whose_xing_header_claims_billions_of_frames(tmp_path):
+    """soundfile's ``read(-1)`` allocates what libsndfile's frame count says (here ~576 GB);
+    raw reads allocate what the data hold."""
+    sr = 16000
+    x = (0.1 * np.sin(2 * np.pi * 440 * np.arange(3 * sr) / sr)).astype(np.float32)
+    path = tmp_path / "lie.mp3"
+    sf.write(path, x, sr)
+    b = bytearray(path.read_bytes())
+    tag = b.find(b"Xing")
+    assert tag >= 0 and b[tag + 7] & 1  # LAME wrote a frame count
+    b[tag + 8 : tag + 12] = struct.pack(">I", 0x0FFFFFFF)
+    path.write_bytes(bytes(b))
+    assert sf.info(str(path)).frames > 1e10  # what the header claims
+    tracemalloc.start()
+    try:
+        whole = load_audio(path, sr)
+        part = load_audio(path, sr, start=0.5)
+        windows = list(iter_windows(path, sr, 1.0, 1.0))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert abs(len(whole) - 3 * sr) < 0.1 * sr
+    assert len(part) == len(whole) - sr // 2  # a seeked read: the slice up to float rounding
+    np.testing.assert_allclose(part, whole[sr // 2 :], atol=1e-5)
+    assert windows[-1][0].stop == len(whole)
+    assert peak < 16 << 20
+
+
 # --------------------------------------------------------------------------------------------
 # memory does not grow with the duration
 

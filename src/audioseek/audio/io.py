@@ -599,11 +599,11 @@ class _SndfileDecoder:
         self._f = sf.SoundFile(str(self.path))
 
     def _read_blocks(self, n: int) -> np.ndarray:
-        """Last-resort salvage: small blocks until the decoder fails (see ``_read_large`` for
-        why MP3 is read in one piece)."""
+        """Last-resort salvage: small blocks until the decoder fails (MP3: raw reads, see
+        :meth:`stream` for why)."""
         if self._f.format == "MP3":
             try:
-                return _mixdown(self._f.read(n, dtype="float32", always_2d=True))
+                return self._read_large(n)
             except Exception as e:
                 raise AudioDecodeError(self.path, _reason(e)) from e
         blocks, got = [], 0
