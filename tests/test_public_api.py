@@ -61,10 +61,12 @@ def test_import_is_cheap():
 
 
 def test_lazy_exports():
+    from audioseek.client import Client
     from audioseek.index.service import Index
     from audioseek.models.hub import load_model
 
     assert audioseek.Index is Index and audioseek.load_model is load_model
+    assert audioseek.Client is Client
     assert audioseek.Hit is Hit and audioseek.SearchService is SearchService
     assert {"Index", "load_model", "Client"} <= set(dir(audioseek))
     with pytest.raises(AttributeError, match="no_such_name"):
