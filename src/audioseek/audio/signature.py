@@ -62,7 +62,8 @@ MATCH_MIN_COVERAGE = 0.5  # the overlap must hold this share of each signal's en
 MATCH_UPSAMPLE = 8  # lag resolution: 1/8 sample at MATCH_SR (within +-1 sample of the peak)
 WAVEFORM_MATCH_THRESHOLD = 0.90
 """A :func:`waveform_match` score at or above this confirms a duplicate (see module doc)."""
-WHOLE_FILE_S = 120.0  # confirm_duplicate compares files up to this long whole
+WHOLE_FILE_S = 30.0  # confirm_duplicate compares files up to this long whole (~30 MB peak)
+MATCH_MIN_S = 0.05  # shorter signals cannot be told apart: nan
 _ENV_HOP_S = 0.02  # coarse loudness envelope of long files
 _SILENT = 1e-10  # mean power below this (-100 dBFS) is silence
 
@@ -205,7 +206,7 @@ def waveform_match(
 ) -> float:
     """How surely ``a`` and ``b`` (mono, both at ``sr`` Hz) are the same recording: the lowest
     band correlation at the best lag (see the module docstring), in [-1, 1]; ``nan`` when
-    either is silent. Lags up to ``max_lag_s`` seconds either way are searched, among those
+    either is silent or shorter than :data:`MATCH_MIN_S`. Lags up to ``max_lag_s`` seconds either way are searched, among those
     whose overlap holds at least ``min_coverage`` of each signal's energy. Compare with
     :data:`WAVEFORM_MATCH_THRESHOLD`. Cost: a few FFTs of ``2 * (len(a) + len(b))`` points at
     8 kHz; pass bounded pieces of long files (:func:`confirm_duplicate` does)."""
@@ -226,7 +227,7 @@ def waveform_details(
     nan_bands = (math.nan,) * (len(MATCH_BANDS) - 1)
     x, y = _prep(a, sr), _prep(b, sr)
     na, nb = len(x), len(y)
-    if na == 0 or nb == 0:
+    if min(na, nb) < MATCH_MIN_S * MATCH_SR:
         return WaveformScore(math.nan, 0.0, nan_bands, 0.0)
     ex = np.concatenate([[0.0], np.cumsum(x * x)])
     ey = np.concatenate([[0.0], np.cumsum(y * y)])
