@@ -436,3 +436,43 @@ def test_wav_header_claiming_4_gb_is_read_as_what_it_holds(tmp_path, band_model,
     assert s.embedded == 1 and s.windows_embedded == 29
     assert Index(tmp_path / "db").info().audio_hours == pytest.approx(30 / 3600)
     assert peak < 200e6, peak  # a decode of the claimed length would need gigabytes
+
+
+@pytest.mark.slow
+def test_kill_9_during_creation_then_add_recovers(tmp_path, band_model, kit):
+    """A real ``kill -9`` while the database is being created (held there by a slowed
+    schema write): the folder holds no ``index.sqlite``, and the next add builds the index."""
+    import signal
+
+    lib = tmp_path / "lib"
+    kit.make_library(lib, n=1)
+    db = tmp_path / "db"
+    conftest = Path(__file__).parent / "conftest.py"
+    script = (
+        "import importlib.util, sys, time\n"
+        "spec = importlib.util.spec_from_file_location('kit', sys.argv[3])\n"
+        "kit = importlib.util.module_from_spec(spec); spec.loader.exec_module(kit)\n"
+        "from audioseek import Index\n"
+        "from audioseek.index.store import Store\n"
+        "write = Store._write_schema\n"
+        "def slow(conn, meta):\n"
+        "    write(conn, meta)\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(600)\n"
+        "Store._write_schema = staticmethod(slow)\n"
+        "Index(sys.argv[2], model=kit.BandModel()).add([sys.argv[1]], workers=0)\n"
+    )
+    cmd = [sys.executable, "-c", script, str(lib), str(db), str(conftest)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing", proc.stderr.read()[-2000:]
+        assert any(p.name.startswith(f"{DB_NAME}.tmp") for p in db.iterdir())
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (db / DB_NAME).exists()
+    with pytest.raises(SearchIndexError, match="no index at"):
+        Index(db).info()
+    assert Index(db, model=band_model).add([lib], workers=0).embedded == 1
+    assert sorted(p.name for p in db.iterdir()) == sorted([DB_NAME, "index.lock"])
