@@ -517,3 +517,33 @@ def test_search_queue_is_bounded_503(records, fake_service_cls):
     assert refused.status_code == 503 and refused.json()["error"].startswith("busy: 2 requests")
     assert health.status_code == 200
     assert worker._queued == 0
+
+
+def test_an_upload_whose_request_timed_out_in_the_queue_is_not_run(
+    records, fake_service_cls, tone, tmp_path
+):
+    from audioseek.serve.app import ServeSettings, create_app
+
+    blocking = _Blocking(fake_service_cls, records)
+    settings = ServeSettings(upload_timeout_s=0.3, max_pending_uploads=2)
+    app = create_app(blocking.service, settings=settings)
+    worker = app.state.worker
+    wav = tone(tmp_path / "clip.wav", 300)
+
+    async def run():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+            first = asyncio.ensure_future(_upload(c, wav))
+            while not blocking.started.is_set():
+                await asyncio.sleep(0.01)
+            second = await _upload(c, wav)  # waits behind the first, then times out
+            blocking.release.set()
+            first = await first
+            while worker._queued_uploads:  # let the queued job run (or be skipped)
+                await asyncio.sleep(0.01)
+            return first, second
+
+    first, second = asyncio.run(run())
+    assert first.status_code == 503 and second.status_code == 503
+    uploads = [c for c in blocking.service.calls if c[0] == "similar"]
+    assert len(uploads) == 1  # only the first ever reached the service

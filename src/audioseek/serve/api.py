@@ -227,23 +227,29 @@ async def _similar_by_id(request: Request, raw_id: Any, k: int) -> SimilarOut:
     return SimilarOut(source={"file_id": file_id}, k=k, hits=hits_out(hits))
 
 
+class UploadGivenUp(Exception):
+    """An upload's request timed out: its work stops at the next opportunity."""
+
+
 PLAUSIBLE_SECONDS = 1e9  # a header claiming more means "unknown length" (e.g. a streamed FLAC)
 
 
-def check_upload_duration(path: Path, limit: float) -> None:
+def check_upload_duration(path: Path, limit: float, deadline: float | None = None) -> None:
     """:class:`AudioTooLongError` when the upload holds more than ``limit`` seconds of audio,
     found with memory bounded by a few decoder blocks, whatever the file claims: a header
     that claims too much is refused at once; otherwise the file is decoded as a stream at
     its own rate (no resampling) and refused as soon as the limit is passed. So the
     service's decode afterwards never sees more than ``limit`` seconds. A file that cannot
-    be decoded raises :class:`AudioDecodeError` here."""
+    be decoded raises :class:`AudioDecodeError` here. Past ``deadline`` (``time.monotonic``)
+    it stops: the request has been answered 503 already."""
     from audioseek.audio.io import audio_info, iter_chunks
 
     info = audio_info(path)
     if limit < info.duration < PLAUSIBLE_SECONDS:
         raise AudioTooLongError(path, limit)
     for _ in iter_chunks(path, info.sample_rate, max_seconds=limit):
-        pass
+        if deadline is not None and time.monotonic() > deadline:
+            raise UploadGivenUp()
 
 
 async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
@@ -269,12 +275,22 @@ async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
         if size == 0:
             raise QueryError(f"uploaded file {filename!r} is empty")
 
+        deadline = time.monotonic() + settings.upload_timeout_s
+
         def run(service):  # on the upload thread: the event loop and searches go on
-            check_upload_duration(tmp, settings.max_upload_seconds)
+            if time.monotonic() > deadline:  # its request timed out while it was queued
+                raise UploadGivenUp()
+            check_upload_duration(tmp, settings.max_upload_seconds, deadline)
             return service.similar(str(tmp), k=k)
 
         try:
             hits = await request.app.state.worker.call_upload(run)
+        except UploadGivenUp:
+            raise HTTPException(
+                status_code=503,
+                detail=f"the request took longer than {settings.upload_timeout_s:g} s "
+                "and was given up",
+            ) from None
         except AudioTooLongError as e:
             raise AudioTooLongError(filename, e.max_seconds) from None
         except AudioDecodeError as e:
