@@ -247,3 +247,37 @@ def test_every_parser_refuses_abbreviations_and_takes_verbosity():
     for p in parsers:
         assert p.allow_abbrev is False, p.prog
         assert {"-v", "-q"} <= set(p._option_string_actions), p.prog
+
+
+def test_a_real_ctrl_c_exits_130_without_traceback(tmp_path):
+    """SIGINT while the command waits on a --queries FIFO (no model needed): status 130 and
+    one line, as after Ctrl-C in a terminal."""
+    import os
+    import signal
+
+    fifo = tmp_path / "queries.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audioseek.cli", "search", "--queries", str(fifo)]
+        + ["--db", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    writer = None
+    deadline = time.monotonic() + 60
+    while writer is None and time.monotonic() < deadline:
+        try:  # succeeds once the command has the FIFO open for reading
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            time.sleep(0.05)
+    try:
+        assert writer is not None, proc.communicate(timeout=5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        proc.kill()
+    assert proc.returncode == 130 and err == "interrupted\n" and out == ""
