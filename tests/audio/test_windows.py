@@ -88,7 +88,17 @@ def test_short_and_empty_files():
 
 @pytest.mark.parametrize(
     "window_s,hop_s,match",
-    [(0.0, 1.0, "window_s"), (2.0, 0.0, "hop_s"), (2.0, 3.0, "gaps"), (-1.0, 1.0, "window_s")],
+    [
+        (0.0, 1.0, "window_s"),
+        (2.0, 0.0, "hop_s"),
+        (2.0, 3.0, "gaps"),
+        (-1.0, 1.0, "window_s"),
+        (float("inf"), 1.0, "window_s=inf"),  # the soak wrote an index with window=inf
+        (2.0, float("nan"), "hop_s=nan"),
+        (True, 1.0, "window_s=True"),
+        ("2", 1.0, "window_s='2'"),
+        (1e-9, 1e-9, "gives no samples"),
+    ],
 )
 def test_bad_window_parameters_are_config_errors(window_s, hop_s, match):
     with pytest.raises(ConfigError, match=match):

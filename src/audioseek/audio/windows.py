@@ -18,6 +18,7 @@ sample and ``end_s`` the file's true duration, so timestamps never point past th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -80,9 +81,14 @@ def pad_or_crop_center(wave, length: int):
 
 
 def window_bounds(sr: int, window_s: float, hop_s: float) -> tuple[int, int]:
-    """``(window, hop)`` in samples: ``round(window_s * sr)``, ``round(hop_s * sr)``."""
+    """``(window, hop)`` in samples: ``round(window_s * sr)``, ``round(hop_s * sr)``; both must
+    be finite and positive (:class:`ConfigError` naming the value otherwise)."""
     if not sr > 0:
         raise ConfigError(f"sample rate must be > 0, got {sr!r}")
+    for name, v in (("window_s", window_s), ("hop_s", hop_s)):
+        number = isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        if not number or not math.isfinite(v) or v <= 0:
+            raise ConfigError(f"{name}={v!r} must be a finite number of seconds > 0")
     win, hop = int(round(window_s * sr)), int(round(hop_s * sr))
     if win <= 0:
         raise ConfigError(f"window_s={window_s!r} gives no samples at {sr} Hz")
