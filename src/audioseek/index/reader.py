@@ -165,15 +165,22 @@ def stream_file(
     """``path`` decoded window by window, in parts of at most ``part`` windows (see
     :class:`ReadFile`); errors end the stream as a final part with ``error``."""
     from audioseek.audio.io import audio_info, iter_windows
+    from audioseek.audio.peaks import PeakAccumulator
+    from audioseek.audio.peaks import encode as encode_peaks
     from audioseek.audio.windows import window_bounds
 
-    size, _ = window_bounds(sr, window_s, hop_s)
+    size, hop = window_bounds(sr, window_s, hop_s)
     spans: list = []
     rows: list[np.ndarray] = []
     first = True
+    peaks = PeakAccumulator(sr)
+    held: np.ndarray | None = None  # the previous window: its first hop joins the envelope
     try:
         info = audio_info(path)
         for w, samples in iter_windows(path, sr, window_s, hop_s):
+            if held is not None:
+                peaks.add(held[:hop])
+            held = samples
             if len(rows) == part:
                 yield ReadFile(path, windows=np.stack(rows), spans=spans, first=first, final=False)
                 first, spans, rows = False, [], []
@@ -191,9 +198,10 @@ def stream_file(
         yield ReadFile(path, error="no audio samples", first=first)
         return
     seconds = spans[-1].end_s
+    peaks.add(held)  # the last window whole: the envelope covers the file exactly once
     yield ReadFile(
         path,
-        info=_meta(path, info, seconds),
+        info={**_meta(path, info, seconds), "peaks": encode_peaks(peaks.finish()).hex()},
         windows=np.stack(rows),
         spans=spans,
         seconds=seconds,

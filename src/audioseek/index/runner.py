@@ -23,11 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from audioseek.errors import ConfigError, SearchIndexError
+from audioseek.index import textfields
 from audioseek.index.embedder import Embedder, is_model, load_index_model, spec_id
 from audioseek.index.query import check_window_hop
 from audioseek.index.reader import Reader
 from audioseek.index.scan import Job, Plan, plan, resolve_roots, scan
 from audioseek.index.store import FileRecord, Store, WriteLock, make_index_dir
+from audioseek.index.textfields import file_text
 from audioseek.index.types import BatchDone, IndexSummary
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class Writer:
         self.pending: list[tuple[int, int, float, float, np.ndarray]] = []
         self.last_index: dict[int, int] = {}
         self.windows_embedded = 0
+        self.roots = store.roots()
 
     def start_file(self, job: Job, meta: dict | None = None, n_windows: int | None = None) -> int:
         """The file's row (incomplete; its windows cleared unless resumed). With
@@ -80,8 +83,14 @@ class Writer:
     def finish_file(self, job: Job, file_id: int, meta: dict, n_windows: int) -> None:
         """The file has ``n_windows`` windows (its last part is about to be added): record
         its metadata; the batch that writes its last window marks it complete."""
+        meta = dict(meta)
+        peaks = meta.pop("peaks", None)
+        fields = file_text(job.path, self.roots)
         with self.store.transaction() as c:
             Store.update_file(c, file_id, {**meta, "n_windows": n_windows})
+            textfields.upsert(c, file_id, fields)
+            if peaks:
+                Store.set_peaks(c, file_id, bytes.fromhex(peaks))
             if job.resume_from >= n_windows:
                 Store.mark_complete(c, file_id)
         self.last_index[file_id] = n_windows - 1
@@ -269,9 +278,12 @@ def _copy_from_donor(store: Store, job: Job, donor: FileRecord) -> None:
         n_windows=donor.n_windows,
         complete=0,
     )
+    text = file_text(job.path, store.roots())  # its own name and folders
     with store.transaction() as c:
         file_id = Store.upsert_file(c, fields)
         Store.copy_windows(c, donor.id, file_id)
+        Store.copy_peaks(c, donor.id, file_id)
+        textfields.upsert(c, file_id, text)
         Store.mark_complete(c, file_id)
         Store.forget_failed(c, [job.path])
 

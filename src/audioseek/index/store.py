@@ -71,6 +71,22 @@ CREATE TABLE IF NOT EXISTS windows (
     vector BLOB NOT NULL,
     UNIQUE (file_id, idx)
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS file_text USING fts5(
+    name, folders, meta, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS tags (
+    file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+    rank INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    grp TEXT,
+    score REAL NOT NULL,
+    PRIMARY KEY (file_id, rank)
+);
+CREATE INDEX IF NOT EXISTS tags_label ON tags (label);
+CREATE TABLE IF NOT EXISTS peaks (
+    file_id INTEGER PRIMARY KEY REFERENCES files (id) ON DELETE CASCADE,
+    points BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS failed (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -593,10 +609,8 @@ class Store:
     @staticmethod
     def delete_path(c: sqlite3.Connection, path: str) -> None:
         """Delete the row of ``path`` (and its windows), if any."""
-        c.execute(
-            "DELETE FROM windows WHERE file_id IN (SELECT id FROM files WHERE path=?)", (path,)
-        )
-        c.execute("DELETE FROM files WHERE path=?", (path,))
+        for (file_id,) in c.execute("SELECT id FROM files WHERE path=?", (path,)).fetchall():
+            Store.delete_file(c, file_id)
 
     @staticmethod
     def mark_complete(c: sqlite3.Connection, file_id: int) -> None:
@@ -609,7 +623,42 @@ class Store:
     @staticmethod
     def delete_file(c: sqlite3.Connection, file_id: int) -> None:
         c.execute("DELETE FROM windows WHERE file_id=?", (file_id,))
+        Store.drop_file_extras(c, file_id)
         c.execute("DELETE FROM files WHERE id=?", (file_id,))
+
+    @staticmethod
+    def drop_file_extras(c: sqlite3.Connection, file_id: int) -> None:
+        """Text fields, tags and peaks of a file (FTS rows have no foreign key)."""
+        for sql in (
+            "DELETE FROM file_text WHERE rowid=?",
+            "DELETE FROM tags WHERE file_id=?",
+            "DELETE FROM peaks WHERE file_id=?",
+        ):
+            with contextlib.suppress(sqlite3.OperationalError):  # an index before these tables
+                c.execute(sql, (file_id,))
+
+    @staticmethod
+    def set_peaks(c: sqlite3.Connection, file_id: int, blob: bytes) -> None:
+        c.execute(
+            "INSERT INTO peaks (file_id, points) VALUES (?, ?) "
+            "ON CONFLICT(file_id) DO UPDATE SET points = excluded.points",
+            (file_id, blob),
+        )
+
+    @staticmethod
+    def copy_peaks(c: sqlite3.Connection, src_id: int, dst_id: int) -> None:
+        c.execute(
+            "INSERT OR REPLACE INTO peaks (file_id, points) SELECT ?, points FROM peaks "
+            "WHERE file_id = ?",
+            (dst_id, src_id),
+        )
+
+    def peaks(self, file_id: int) -> bytes | None:
+        try:
+            rows = self._query("SELECT points FROM peaks WHERE file_id=?", (file_id,))
+        except sqlite3.OperationalError:
+            return None
+        return rows[0][0] if rows else None
 
     # ---- files that could not be decoded (not retried until they change) ---------------
     def failed_reason(self, path: str, size: int, mtime_ns: int) -> str | None:
@@ -698,6 +747,10 @@ class Store:
                 np.array([r[0] for r in rows], np.int64),
                 decode_vectors([r[1] for r in rows], dim),
             )
+
+    def read(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        """Rows of a read-only query (used by the text, tag and map modules)."""
+        return self._query(sql, params)
 
     def window_ids(self, complete_only: bool = True) -> np.ndarray:
         """Every window id (of complete files), ascending."""

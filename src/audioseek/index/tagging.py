@@ -144,25 +144,25 @@ def write_tags(conn: sqlite3.Connection, file_id: int, tags: Sequence[Tag]) -> N
     )
 
 
-def read_tags(
-    conn: sqlite3.Connection, file_ids: Sequence[int] | None = None
-) -> dict[int, list[Tag]]:
+def read_tags(source, file_ids: Sequence[int] | None = None) -> dict[int, list[Tag]]:
+    """Stored tags by file id (``source``: a connection or a Store)."""
+    from audioseek.index.textfields import as_query
+
+    query = as_query(source)
     try:
         if file_ids is None:
-            rows = conn.execute(
-                "SELECT file_id, label, score, grp FROM tags ORDER BY file_id, rank"
-            ).fetchall()
+            rows = query("SELECT file_id, label, score, grp FROM tags ORDER BY file_id, rank")
         else:
             ids = [int(i) for i in file_ids]
             rows = []
             for lo in range(0, len(ids), 500):
                 chunk = ids[lo : lo + 500]
                 marks = ",".join("?" * len(chunk))
-                rows += conn.execute(
+                rows += query(
                     f"SELECT file_id, label, score, grp FROM tags WHERE file_id IN ({marks}) "
                     "ORDER BY file_id, rank",
                     chunk,
-                ).fetchall()
+                )
     except sqlite3.OperationalError:  # an index without tags yet
         return {}
     out: dict[int, list[Tag]] = {}
@@ -171,12 +171,15 @@ def read_tags(
     return out
 
 
-def files_with_tag(conn: sqlite3.Connection, label: str) -> set[int]:
+def files_with_tag(source, label: str) -> set[int]:
+    """Files with ``label`` among their tags, or in that label group."""
+    from audioseek.index.textfields import as_query
+
     try:
-        rows = conn.execute(
+        rows = as_query(source)(
             "SELECT DISTINCT file_id FROM tags WHERE label = ? COLLATE NOCASE OR grp = ? COLLATE NOCASE",
             (label, label),
-        ).fetchall()
+        )
     except sqlite3.OperationalError:
         return set()
     return {int(r[0]) for r in rows}

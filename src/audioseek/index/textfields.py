@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,11 +188,18 @@ def ensure_table(conn: sqlite3.Connection) -> None:
     conn.execute(SCHEMA)
 
 
-def has_table(conn: sqlite3.Connection) -> bool:
-    row = conn.execute(
+def as_query(source) -> Callable[[str, tuple], list[tuple]]:
+    """A read function over an ``sqlite3.Connection`` or a :class:`Store` (``read``)."""
+    if hasattr(source, "execute"):
+        return lambda sql, params=(): source.execute(sql, params).fetchall()
+    return source.read
+
+
+def has_table(source) -> bool:
+    rows = as_query(source)(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
-    ).fetchone()
-    return row is not None
+    )
+    return bool(rows)
 
 
 def upsert(conn: sqlite3.Connection, file_id: int, fields: TextFields) -> None:
@@ -222,20 +229,20 @@ class TextMatch:
 
 
 def search_text(
-    conn: sqlite3.Connection, query: str, limit: int = 1000, file_ids: Iterable[int] | None = None
+    source, query: str, limit: int = 1000, file_ids: Iterable[int] | None = None
 ) -> list[TextMatch]:
     """Files whose name, folders or metadata contain words of ``query``, best first (BM25,
     any word may match; more matched words and rarer words rank higher)."""
     terms = query_terms(query)
-    if not terms or not has_table(conn):
+    if not terms or not has_table(source):
         return []
     match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
     w = ", ".join(str(x) for x in WEIGHTS)
-    rows = conn.execute(
+    rows = as_query(source)(
         f"SELECT rowid, -bm25({TABLE}, {w}) AS score, name, folders, meta FROM {TABLE} "
         f"WHERE {TABLE} MATCH ? ORDER BY score DESC, rowid LIMIT ?",
         (match, int(limit)),
-    ).fetchall()
+    )
     allowed = None if file_ids is None else set(int(i) for i in file_ids)
     out = []
     for rowid, score, name, folders, meta in rows:

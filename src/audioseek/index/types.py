@@ -15,7 +15,13 @@ from typing import Protocol, runtime_checkable
 @dataclass(frozen=True)
 class Hit:
     """One ranked file: its score is its best window's (or top-N windows' mean) cosine
-    similarity to the query; ``start``/``end`` (seconds) locate the best window."""
+    similarity to the query; ``start``/``end`` (seconds) locate the best window.
+
+    Why it matched: ``audio_score`` (the cosine, or ``None`` when not computed: text mode),
+    ``text_score`` (BM25 of its name, folders and metadata; ``None`` when no query word
+    matched), ``matched_terms`` (the query words found there), ``weak`` (the score does not
+    stand out from the index's score distribution for this query: probably not a match),
+    ``tags`` (zero-shot category labels, best first)."""
 
     file_id: int
     path: str
@@ -30,6 +36,11 @@ class Hit:
     artist: str | None = None
     album: str | None = None
     genre: str | None = None
+    audio_score: float | None = None
+    text_score: float | None = None
+    matched_terms: tuple[str, ...] = ()
+    weak: bool = False
+    tags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
