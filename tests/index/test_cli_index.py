@@ -156,7 +156,7 @@ def test_cli_commands_and_errors(
     # text search: the index's own model is loaded when --model is not given
     code, out, err = cli(capsys, "search", "a low hum", "--db", db, "-k", "3", "--json")
     assert code == 0, err
-    assert err == ""  # no "Loading weights 0/N ... N/N" bar from transformers
+    assert err == ""
     result = json.loads(out)
     assert result["query"] == "a low hum" and len(result["results"]) == 3
     hit = result["results"][0]
@@ -260,3 +260,29 @@ def test_cli_text_output_escapes_file_names(tmp_path, tiny_model_dir, capsys, on
     # the name that is not UTF-8 is not indexed: listed as skipped, its byte escaped
     assert "caf\\xe9.wav: file name is not valid UTF-8" in index_out
     assert "fake\\nline.wav" in similar_out
+
+
+def test_cli_with_the_bundled_model_prints_no_third_party_bar(tmp_path, one_thread):
+    """The bundled offline model loads its text encoder with transformers, which draws a
+    "Loading weights 0/103 ... 103/103" bar on stderr: the command keeps it off (and says
+    nothing else there); -v shows it."""
+    import soundfile as sf
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    t = np.arange(16000 * 3) / 16000
+    sf.write(lib / "tone.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    env = {k: v for k, v in one_thread.items() if not k.startswith(("HF_HUB_DISABLE", "TRANSF"))}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    base = [sys.executable, "-m", "audioseek.cli"]
+    runs = {}
+    for name, extra in (("quiet", []), ("verbose", ["-v"])):
+        cmd = [*base, "index", str(lib), "--db", str(tmp_path / name), "--model", "offline"]
+        proc = subprocess.run(
+            [*cmd, "--workers", "0", *extra], capture_output=True, text=True, env=env, timeout=600
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.startswith("indexed 1 files"), proc.stdout
+        runs[name] = proc.stderr
+    assert runs["quiet"] == ""
+    assert "Loading weights" in runs["verbose"]
