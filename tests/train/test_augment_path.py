@@ -1,5 +1,6 @@
 """Augmentation lives in the training path only: identity in eval mode, active in training,
-seeded and reproducible; validation batches are never augmented."""
+seeded and reproducible; validation batches are never augmented; the augmentation is the
+LightningModule's, never part of the model it exports."""
 
 from __future__ import annotations
 
@@ -31,8 +32,7 @@ def parts():
     torch.manual_seed(0)
     model = build_model(cfg.model)
     groups = apply_freezing(model, cfg.freeze, cfg.optim.lr)
-    model.audio_encoder.augment = SpectrogramAugment()
-    module = RetrievalModule(model, cfg, groups)
+    module = RetrievalModule(model, groups, cfg.optim, audio_augment=SpectrogramAugment())
     captions = ["a dog barks", "rain falls on a roof", "a bell rings twice"]
     tok = model.text_encoder.tokenize(captions)
     batch = {
@@ -47,16 +47,20 @@ def parts():
 def test_eval_mode_is_identity(parts):
     module, batch = parts
     module.eval()
-    assert not module.model.audio_encoder.augment.training
+    assert not module.audio_augment.training
     with torch.no_grad():
         a1, t1 = module.embed(batch)
         a2, t2 = module.embed(batch)
-        saved = module.model.audio_encoder.augment
-        module.model.audio_encoder.augment = torch.nn.Identity()
-        a_plain, _ = module.embed(batch)
-        module.model.audio_encoder.augment = saved
+        a_plain = module.model.encode_audio(batch["waveforms"])  # what the export computes
     assert torch.equal(a1, a2) and torch.equal(t1, t2)
     torch.testing.assert_close(a1, a_plain)
+
+
+def test_augmentation_is_not_part_of_the_model(parts):
+    module, _ = parts
+    assert isinstance(module.model.audio_encoder.augment, torch.nn.Identity)
+    assert not any(k.startswith("audio_augment") for k in module.model.state_dict())
+    assert all(m is not module.audio_augment for m in module.model.modules())
 
 
 def test_training_mode_augments_audio_but_frozen_encoders_stay_eval(parts):
@@ -67,7 +71,7 @@ def test_training_mode_augments_audio_but_frozen_encoders_stay_eval(parts):
     module.train()
     try:
         enc = module.model.audio_encoder
-        assert enc.augment.training and not enc.backbone.training  # frozen: eval mode
+        assert module.audio_augment.training and not enc.backbone.training  # frozen: eval
         assert not module.model.text_encoder.training
         with torch.no_grad():
             augmented, text = module.embed(batch)

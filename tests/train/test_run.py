@@ -10,19 +10,43 @@ from audioseek.errors import ConfigError, ModelLoadError
 from audioseek.train.config import load_config
 from audioseek.train.run import _loggers, _resolve_resume, default_out_dir
 
+MODEL = {"model": {"audio_encoder": "small_cnn", "text_encoder": "minilm"}}
+
 
 @pytest.mark.slow  # importing wandb takes seconds
 def test_csv_tensorboard_and_offline_wandb_loggers(tmp_path, monkeypatch):
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    cfg = load_config({"logging": {"loggers": ["csv", "tensorboard", "wandb"]}})
+    cfg = load_config({**MODEL, "logging": {"loggers": ["csv", "tensorboard", "wandb"]}})
     loggers = _loggers(cfg, tmp_path)
     assert [type(lg) for lg in loggers] == [CSVLogger, TensorBoardLogger, WandbLogger]
     assert loggers[2]._offline  # never talks to the W&B service
     assert os.environ["WANDB_MODE"] == "offline"
     with pytest.raises(ConfigError, match="'mlflow'"):
-        load_config({"logging": {"loggers": ["mlflow"]}})
+        load_config({**MODEL, "logging": {"loggers": ["mlflow"]}})
+
+
+def test_missing_wandb_falls_back_to_csv_with_one_warning(tmp_path, monkeypatch, caplog):
+    """The paper configs ask for wandb, an optional extra: without it the run logs to CSV
+    (or the other loggers listed) and says so once, naming the package."""
+    import sys
+
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError
+    cfg = load_config({**MODEL, "logging": {"loggers": ["wandb"]}})
+    with caplog.at_level("WARNING"):
+        loggers = _loggers(cfg, tmp_path)
+    assert [type(lg) for lg in loggers] == [CSVLogger]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "'wandb' is not installed" in warnings[0]
+    caplog.clear()
+    cfg = load_config({**MODEL, "logging": {"loggers": ["csv", "wandb", "tensorboard"]}})
+    with caplog.at_level("WARNING"):
+        loggers = _loggers(cfg, tmp_path)
+    assert [type(lg) for lg in loggers] == [CSVLogger, TensorBoardLogger]
+    assert sum(r.levelname == "WARNING" for r in caplog.records) == 1
 
 
 def test_resume_paths(tmp_path):
@@ -37,7 +61,7 @@ def test_resume_paths(tmp_path):
 
 def test_default_out_dir_is_named_after_the_config(tmp_path):
     path = tmp_path / "my_run.yaml"
-    path.write_text("seed: 1\n")
+    path.write_text("seed: 1\nmodel: {audio_encoder: small_cnn, text_encoder: minilm}\n")
     assert default_out_dir(load_config(path)).as_posix() == "runs/my_run"
 
 

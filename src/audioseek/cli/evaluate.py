@@ -15,7 +15,18 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="DualEncoder directory or model id")
     p.add_argument("--data", required=True, choices=["clotho", "audiocaps", "manifest"])
     p.add_argument("--root", required=True, help="dataset folder (or manifest file)")
-    p.add_argument("--split", default="evaluation")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="split to evaluate (default: the dataset's test split: Clotho 'evaluation', "
+        "AudioCaps 'test', a manifest's 'test' rows or, without a split column, all of it)",
+    )
+    p.add_argument(
+        "--clotho-version",
+        default="v2.1",
+        choices=["v1", "v2.1"],
+        help="Clotho release under --root (v1 has no validation split)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", dest="json_out", default=None, help="also write results here")
     add_device(p)
@@ -40,6 +51,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if Path(args.json_out).expanduser().is_dir():
             raise ConfigError(f"--json {args.json_out!r} is a directory; give a file name")
         make_dir(Path(args.json_out).expanduser().parent, "folder for --json")
+    options = {"version": args.clotho_version} if args.data == "clotho" else {}
     results = evaluate_spec(
         args.model,
         args.data,
@@ -48,9 +60,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         progress=sys.stderr.isatty(),
+        options=options,
     )
     print(
-        f"{args.data} {args.split}: {results.n_clips} clips, {results.n_captions} captions; "
+        f"{args.data} {results.split}: {results.n_clips} clips, {results.n_captions} captions; "
         f"model {args.model} on {results.device}"
     )
     if sys.stdout.isatty():
@@ -70,8 +83,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_experiments(args: argparse.Namespace) -> int:
-    from audioseek.eval.experiments import run_grid
     from audioseek.eval.report import markdown_table, table5_comparison_rows
+    from audioseek.experiments import run_grid
 
     runs, paths = run_grid(args.config_dir, args.out, overrides=args.overrides, device=args.device)
     print(markdown_table(table5_comparison_rows(runs)), end="")

@@ -13,6 +13,8 @@ Public API (lazily re-exported here)::
     AudioCaptionDataset(items, sample_rate, clip_seconds=None, caption="random", seed=0)
     collate_audio_text(batch, tokenizer, max_length=30)
     download_clotho(root, version="v2.1", splits=None, base_url=None)
+    load_split(source, root, split, **options)     # the data-source registry (sources.py)
+    default_splits(source, **options) -> Splits(train, val, test)
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ _LAZY = {
     "make_synthetic_items": "audioseek.data.synthetic",
     "write_synthetic_manifest": "audioseek.data.synthetic",
     "write_clotho_layout": "audioseek.data.synthetic",
+    "load_split": "audioseek.data.sources",
+    "default_splits": "audioseek.data.sources",
+    "register_source": "audioseek.data.sources",
+    "source_names": "audioseek.data.sources",
+    "Splits": "audioseek.data.sources",
 }
 
 __all__ = ["AudioCaptionItem", *_LAZY]

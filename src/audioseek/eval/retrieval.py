@@ -45,42 +45,21 @@ class EvalResults:
         return asdict(self)
 
 
-def load_eval_items(data: str, root, split: str | None) -> list[dict]:
-    """Items of ``split`` from a Clotho / AudioCaps folder or a manifest.
+def load_eval_items(data: str, root, split: str | None = None, **options) -> list[dict]:
+    """Items of ``split`` of source ``data`` from the data-source registry
+    (:mod:`audioseek.data.sources`), the same loader training uses.
 
-    Clotho: official split names (development/validation/evaluation) or the paper's view
-    (train/val/test). Manifest: rows of ``split``; a manifest without a split column is used
-    whole.
+    ``split=None``: the source's default test split (Clotho ``evaluation``, or ``test`` in
+    the paper view; AudioCaps ``test``; a manifest's ``test`` rows, or the whole file when it
+    has no split column). ``options`` are the source's (Clotho: ``version``, ``view``; a
+    train/val/test split name selects the paper view). A named split that a manifest without
+    a split column cannot have is an error, as in training.
     """
-    if data == "clotho":
-        from audioseek.data.clotho import PAPER_SPLITS, SPLITS, load_clotho
+    from audioseek.data.sources import load_split, test_split
 
-        if split in PAPER_SPLITS and split not in SPLITS:
-            items = load_clotho(root, split, view="paper")
-        else:
-            items = load_clotho(root, split)
-    elif data == "audiocaps":
-        from audioseek.data.audiocaps import load_audiocaps
-
-        items = load_audiocaps(root, split)
-    elif data == "manifest":
-        from audioseek.data.manifest import load_manifest
-
-        everything = load_manifest(root)
-        splits = sorted({it["split"] for it in everything if it["split"]})
-        if not splits or split in (None, ""):
-            items = everything
-        else:
-            items = [it for it in everything if it["split"] == split]
-            if not items:
-                raise DatasetError(
-                    f"manifest {str(root)!r} has no rows with split {split!r}; it has {splits}"
-                )
-    else:
+    if data not in DATA_SOURCES:
         raise ConfigError(f"unknown evaluation data {data!r}; expected one of {DATA_SOURCES}")
-    if not items:
-        raise DatasetError(f"no clips in {data} split {split!r} at {str(root)!r}")
-    return items
+    return load_split(data, root, test_split(data, root, split, **options), **options)
 
 
 # ---- batching with out-of-memory backoff -----------------------------------------------
@@ -298,14 +277,16 @@ def evaluate_spec(
     model_spec: str,
     data: str,
     root: str,
-    split: str = "evaluation",
+    split: str | None = None,
     *,
     batch_size: int = 32,
     device: str = "auto",
     progress: bool = False,
+    options: dict | None = None,
 ) -> EvalResults:
     """Load ``model_spec`` (a DualEncoder directory or model id) and evaluate it on
-    ``split`` of dataset ``data`` (``clotho``, ``audiocaps`` or ``manifest``) under ``root``.
+    ``split`` of dataset ``data`` (``clotho``, ``audiocaps`` or ``manifest``) under ``root``
+    (``None``: the source's test split; ``options``: the source's, e.g. Clotho ``version``).
 
     An exported model directory whose weights do not reproduce its fingerprint is refused
     (:func:`check_reproduces_export`). ``model``, ``data`` and ``split`` are recorded in the
@@ -315,7 +296,11 @@ def evaluate_spec(
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch size must be an integer >= 1, got {batch_size!r}")
-    items = load_eval_items(data, root, split)
+    options = dict(options or {})
+    from audioseek.data.sources import test_split
+
+    split = test_split(data, root, split, **options)
+    items = load_eval_items(data, root, split, **options)
     model = load_model(model_spec, device=device)
     if Path(model_spec).expanduser().is_dir():
         check_reproduces_export(model, Path(model_spec).expanduser())
@@ -330,5 +315,7 @@ def evaluate_spec(
     )
     results.model = str(model_spec)
     results.data = data
-    results.split = split
+    results.split = split if split is not None else "all"
+    if options:
+        results.extra["options"] = options
     return results

@@ -5,8 +5,13 @@ keys, wrong types and bad values raise :class:`ConfigError` naming the key and t
 ``--set a.b=c`` overrides are applied to the YAML mapping before validation; ``c`` is parsed
 as YAML (``--set optim.lr=1e-3``, ``--set logging.loggers=[csv,tensorboard]``).
 
-The ``model`` section is :class:`audioseek.models.factory.ModelConfig` (validated by
-:func:`model_config`, which imports the model layer lazily).
+The ``model`` section is :class:`audioseek.models.factory.ModelConfig`: the same dataclass
+the model factory reads, checked here once (keys, types, then ``ModelConfig.validate``).
+
+Why not jsonargparse / LightningCLI: see "Training configuration" in docs/architecture.md.
+In short, the schema is these dataclasses either way; the ~60 lines of checking below give
+one-line errors naming the dotted key and the file (the CLI's error contract), ``--set``
+overrides parsed as YAML, and no import-time cost.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from audioseek.errors import ConfigError
+from audioseek.models.factory import ModelConfig
 from audioseek.train.freezing import FreezeConfig
 
 SECTIONS = (
@@ -34,6 +40,7 @@ SECTIONS = (
     "logging",
 )
 DataSource = Literal["clotho", "audiocaps", "manifest", "synthetic"]
+CaptionsPerEpoch = Literal["one", "all"]
 
 
 @dataclass
@@ -55,11 +62,14 @@ class DataConfig:
     # validation); unused by source "synthetic" (see synthetic.root)
     root: str | None = None
     val_manifest: str | None = None
-    # None: the source's usual names (clotho: development/validation, others: train/val)
+    # None: the source's default splits (audioseek.data.sources.default_splits)
     train_split: str | None = None
     val_split: str | None = None
-    clotho_version: str = "v2.1"
-    clotho_view: str = "official"
+    clotho_version: Literal["v1", "v2.1"] = "v2.1"
+    clotho_view: Literal["official", "paper"] = "official"
+    # one: an epoch is one random caption per clip; all: every (clip, caption) pair once,
+    # captions of one clip never negatives of each other in a batch
+    captions_per_epoch: CaptionsPerEpoch = "one"
     # centre pad / crop every clip to this many seconds (paper: 40); None: the model's own
     clip_seconds: float | None = None
     max_length: int = 30  # tokens per caption (paper: 30)
@@ -92,6 +102,9 @@ class OptimConfig:
     eps: float = 1e-8
     # symmetric: CLIP's two-way InfoNCE; one_directional: the paper's equation (1)
     loss: Literal["symmetric", "one_directional"] = "symmetric"
+    # several devices: negatives come from every rank's batch (gathered with gradients);
+    # local_loss: each rank scores only its own queries against the gathered keys (open_clip)
+    local_loss: bool = False
     # plateau: ReduceLROnPlateau on validation loss (paper); cosine: linear warmup + cosine
     scheduler: Literal["plateau", "cosine", "none"] = "plateau"
     plateau_factor: float = 0.1
@@ -102,6 +115,12 @@ class OptimConfig:
 
 @dataclass
 class TrainerConfig:
+    # None: from the --device of the command (cpu / gpu / mps, one device)
+    accelerator: str | None = None
+    devices: int | str | list[int] | None = None
+    strategy: str = "auto"  # e.g. ddp (one process per device), ddp_spawn, auto
+    num_nodes: int = 1
+    sync_batchnorm: bool = False  # BatchNorm statistics over the global batch (DDP)
     max_epochs: int = 10
     max_steps: int = -1
     accumulate_grad_batches: int = 1
@@ -147,7 +166,7 @@ LOGGERS = ("csv", "tensorboard", "wandb")
 @dataclass
 class TrainConfig:
     seed: int = 0
-    model: dict = field(default_factory=dict)  # validated as models.factory.ModelConfig
+    model: ModelConfig | None = None  # required; None only until validated
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
@@ -193,6 +212,16 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return True
 
 
+def _dataclass_of(tp: Any):
+    """``tp`` if it is a dataclass, or the dataclass of ``X | None``; else None."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        found = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
 def _coerce(value: Any, tp: Any) -> Any:
     # YAML reads "1e-4" as a string (YAML 1.1); accept it where a float is expected
     if isinstance(value, str) and _type_ok(1.0, tp) and not _type_ok(value, tp):
@@ -224,18 +253,50 @@ def from_dict(cls, data: Any, where: str, file: str | None):
                 f"unknown config key {dotted!r}{src}; expected one of {sorted(names)}"
             )
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = from_dict(tp, value, dotted, file)
+        inner = _dataclass_of(tp)
+        if inner is not None and not (value is None and _type_ok(None, tp)):
+            kwargs[key] = from_dict(inner, value, dotted, file)
             continue
         value = _coerce(value, tp)
         if not _type_ok(value, tp):
             raise ConfigError(f"config key {dotted!r}{src}: bad value {value!r} (expected {tp})")
         kwargs[key] = value
-    return cls(**kwargs)
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    for key in required:
+        if key not in kwargs:
+            dotted = f"{where}.{key}" if where else key
+            raise ConfigError(f"config key {dotted!r} is required{src}")
+    out = cls(**kwargs)
+    validate = getattr(out, "validate", None)
+    if validate is not None:
+        try:
+            validate()
+        except ConfigError as e:
+            raise ConfigError(f"{e}{src}") from None
+    return out
 
 
 def _validate(cfg: TrainConfig) -> None:
     src = f" in {cfg.source!r}" if cfg.source else ""
+    if cfg.model is None:
+        raise ConfigError(f"config section 'model' is required{src}")
+    if cfg.trainer.num_nodes < 1:
+        raise ConfigError(f"trainer.num_nodes must be >= 1{src}, got {cfg.trainer.num_nodes}")
+    if cfg.data.source == "clotho":
+        from audioseek.data.sources import default_splits
+
+        splits = default_splits(
+            "clotho", version=cfg.data.clotho_version, view=cfg.data.clotho_view
+        )
+        if cfg.data.val_split is None and splits.val is None:
+            raise ConfigError(
+                f"Clotho {cfg.data.clotho_version} has no validation split{src}: set "
+                "data.val_split or data.clotho_view: paper (the 60/20/20 re-split)"
+            )
     for name in cfg.logging.loggers:
         if name not in LOGGERS:
             raise ConfigError(f"unknown logger {name!r}{src}; expected some of {LOGGERS}")
@@ -350,21 +411,11 @@ def load_config(config: str | Path | dict | TrainConfig, overrides=()) -> TrainC
     return cfg
 
 
-def model_config(cfg: TrainConfig):
-    """The ``model`` section as a validated :class:`audioseek.models.factory.ModelConfig`."""
-    from audioseek.models.factory import ModelConfig
+def model_config(cfg: TrainConfig) -> ModelConfig:
+    """The ``model`` section (already validated by :func:`load_config`)."""
+    return cfg.model
 
-    src = f" in {cfg.source!r}" if cfg.source else ""
-    names = [f.name for f in dataclasses.fields(ModelConfig)]
-    for key in cfg.model:
-        if key not in names:
-            raise ConfigError(
-                f"unknown config key {'model.' + str(key)!r}{src}; expected one of {names}"
-            )
-    for key in ("audio_encoder", "text_encoder"):
-        if key not in cfg.model:
-            raise ConfigError(f"config key {'model.' + key!r} is required{src}")
-    try:
-        return ModelConfig.from_dict(cfg.model)
-    except ConfigError as e:
-        raise ConfigError(f"{e}{src}") from None
+
+def aug_seed(cfg: TrainConfig) -> int:
+    """Seed of the training augmentations: ``augment.seed``, else the run's seed."""
+    return cfg.augment.seed if cfg.augment.seed is not None else cfg.seed

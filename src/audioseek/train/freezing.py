@@ -144,9 +144,10 @@ def set_frozen_eval(model) -> None:
     """Put frozen parts in eval mode (call after ``model.train()``).
 
     A fully frozen encoder runs in eval mode (no dropout, BatchNorm statistics fixed), so it
-    computes the same function as in the feature cache; the audio encoder's ``augment`` slot
-    stays in training mode. In a partly trainable encoder, normalisation layers whose own
-    parameters are frozen keep their running statistics.
+    computes the same function as in the feature cache (training augmentation is not part of
+    the model: :class:`audioseek.train.module.RetrievalModule` applies it). In a partly
+    trainable encoder, normalisation layers whose own parameters are frozen keep their
+    running statistics.
     """
     import torch.nn as nn
 
@@ -160,9 +161,6 @@ def set_frozen_eval(model) -> None:
                 own = list(m.parameters(recurse=False))
                 if own and not any(p.requires_grad for p in own):
                     m.eval()
-    augment = getattr(model.audio_encoder, "augment", None)
-    if augment is not None and model.training:
-        augment.train()
 
 
 def trainable_table(model, groups: list[ParamGroupInfo]):

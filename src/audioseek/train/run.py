@@ -2,10 +2,13 @@
 
 Steps: read + validate the config (with ``--set`` overrides), seed everything, build the
 model through :func:`audioseek.models.factory.build_model`, apply the freezing policy
-(printing trainable parameter counts per group), install the training-only augmentations,
-pick the raw-audio or feature-cache data module, fit with Lightning (checkpoints: best by
-validation text->audio mAP@10, and last; exact resume), then export the best weights with
-``DualEncoder.save_pretrained(out_dir / "model")``.
+(printing trainable parameter counts per group), build the training-only augmentations and
+hand each part its own section: the LightningModule gets the model, the parameter groups,
+``optim`` and the ``audio_augment`` module; the DataModule gets ``data`` (and
+``feature_cache``); the Trainer is built from ``trainer`` (strategy, devices, num_nodes,
+sync_batchnorm for several devices). Fit with Lightning (checkpoints: best by validation
+text->audio mAP@10, and last; exact resume), then export the best weights with
+``DualEncoder.save_pretrained(out_dir / "model")``: the model never held the augmentation.
 """
 
 from __future__ import annotations
@@ -34,17 +37,36 @@ def default_out_dir(cfg) -> Path:
     return Path("runs") / name
 
 
+def _wandb_available() -> bool:
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _loggers(cfg, out_dir: Path):
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     name = cfg.logging.run_name or out_dir.name
+    kinds = list(cfg.logging.loggers)
+    if "wandb" in kinds and not _wandb_available():
+        fallback = [k for k in kinds if k != "wandb"] or ["csv"]
+        log.warning(
+            "logging.loggers asks for 'wandb' but the package 'wandb' is not installed "
+            "(pip install 'audioseek[wandb]'); logging to %s instead",
+            " + ".join(fallback),
+        )
+        kinds = fallback
     out = []
-    for kind in cfg.logging.loggers:
+    for kind in kinds:
         if kind == "csv":
             out.append(CSVLogger(out_dir, name="logs", version=""))
         elif kind == "tensorboard":
             out.append(TensorBoardLogger(out_dir, name="tensorboard", version=""))
         elif kind == "wandb":
+            from lightning.pytorch.loggers import WandbLogger
+
             os.environ.setdefault("WANDB_MODE", "offline")  # never reach the service
             out.append(
                 WandbLogger(
@@ -75,57 +97,144 @@ def _resolve_resume(resume, ckpt_dir: Path) -> str | None:
     return str(path)
 
 
+def build_audio_augment(cfg):
+    """The training-only feature augmentation (``augment.spec_augment``), or None."""
+    if not cfg.augment.spec_augment:
+        return None
+    from audioseek.audio.augment import SpectrogramAugment
+
+    try:
+        return SpectrogramAugment(**cfg.augment.spec_params)
+    except TypeError as e:
+        raise ConfigError(f"bad augment.spec_params {cfg.augment.spec_params!r}: {e}") from None
+
+
+def build_text_augmenter(cfg):
+    """The caption augmenter (``augment.text_prob`` > 0), or None."""
+    if cfg.augment.text_prob <= 0:
+        return None
+    from audioseek.text.augment import TextAugmenter
+    from audioseek.train.config import aug_seed
+
+    a = cfg.augment
+    return TextAugmenter(
+        prob=a.text_prob,
+        misspell=a.misspell,
+        synonyms=a.synonyms,
+        hypernyms=a.hypernyms,
+        seed=aug_seed(cfg),
+    )
+
+
 def build_training(cfg, device, work_dir: Path):
     """(model, module, datamodule, param groups) for a validated config."""
     from audioseek.models.factory import build_model
-    from audioseek.train.config import model_config
+    from audioseek.train.config import aug_seed
     from audioseek.train.freezing import apply_freezing, log_trainable
     from audioseek.train.module import RetrievalModule
 
-    model = build_model(model_config(cfg))
+    model = build_model(cfg.model)
     groups = apply_freezing(model, cfg.freeze, cfg.optim.lr)
     log_trainable(model, groups)
-    aug_seed = cfg.augment.seed if cfg.augment.seed is not None else cfg.seed
-    if cfg.augment.spec_augment:
-        from audioseek.audio.augment import SpectrogramAugment
-
-        try:
-            model.audio_encoder.augment = SpectrogramAugment(**cfg.augment.spec_params)
-        except TypeError as e:
-            raise ConfigError(f"bad augment.spec_params {cfg.augment.spec_params!r}: {e}") from None
-    text_augmenter = None
-    if cfg.augment.text_prob > 0:
-        from audioseek.text.augment import TextAugmenter
-
-        text_augmenter = TextAugmenter(
-            prob=cfg.augment.text_prob,
-            misspell=cfg.augment.misspell,
-            synonyms=cfg.augment.synonyms,
-            hypernyms=cfg.augment.hypernyms,
-            seed=aug_seed,
-        )
+    audio_augment = build_audio_augment(cfg)
+    text_augmenter = build_text_augmenter(cfg)
     tokenizer = model.text_encoder.tokenize  # what encode_text uses at inference
+    seeds = {"seed": cfg.seed, "aug_seed": aug_seed(cfg)}
     if cfg.feature_cache.enabled:
         from audioseek.train.feature_cache import FeatureCacheDataModule
 
+        a = cfg.augment
         dm = FeatureCacheDataModule(
-            cfg,
+            cfg.data,
+            cfg.feature_cache,
             model,
             tokenizer,
             model.sample_rate,
             model.clip_seconds,
             work_dir,
             text_augmenter=text_augmenter if cfg.feature_cache.text_views else None,
+            audio_augment=audio_augment,
+            augment_key={
+                "spec_params": a.spec_params if cfg.feature_cache.audio_views else None,
+                "text_aug": [a.misspell, a.synonyms, a.hypernyms]
+                if cfg.feature_cache.text_views
+                else None,
+            },
+            text_prob=a.text_prob,
             device=device,
+            **seeds,
         )
+        # the cached audio views already hold the augmentation: the module must not add it
+        module_augment = None
     else:
         from audioseek.train.datamodule import RetrievalDataModule
 
         dm = RetrievalDataModule(
-            cfg, tokenizer, model.sample_rate, model.clip_seconds, work_dir, text_augmenter
+            cfg.data,
+            tokenizer,
+            model.sample_rate,
+            model.clip_seconds,
+            work_dir,
+            text_augmenter,
+            **seeds,
         )
-    module = RetrievalModule(model, cfg, groups)
+        module_augment = audio_augment
+    module = RetrievalModule(
+        model,
+        groups,
+        cfg.optim,
+        audio_augment=module_augment,
+        val_batch_size=cfg.data.batch_size,
+        captions_per_epoch=cfg.data.captions_per_epoch,
+        seed=cfg.seed,
+    )
     return model, module, dm, groups
+
+
+def build_trainer(cfg, out: Path, dev, callbacks, loggers):
+    """The Lightning Trainer of the ``trainer`` section (``dev``: the command's --device,
+    used when the section names no accelerator)."""
+    import lightning as L
+
+    t = cfg.trainer
+    accelerator, devices = _accelerator(dev)
+    if t.accelerator is not None:
+        accelerator = t.accelerator
+        devices = "auto"
+    if t.devices is not None:
+        devices = t.devices
+    precision = t.precision
+    if precision == "auto":
+        gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and dev.type == "cuda")
+        precision = "16-mixed" if gpu else "32-true"
+    extra = {}
+    for key in ("val_check_interval", "limit_train_batches", "limit_val_batches"):
+        if getattr(t, key) is not None:
+            extra[key] = getattr(t, key)
+    return L.Trainer(
+        default_root_dir=out,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        sync_batchnorm=t.sync_batchnorm,
+        # the data modules shard by rank themselves (resumable, unpadded validation)
+        use_distributed_sampler=False,
+        precision=precision,
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        gradient_clip_val=t.gradient_clip_val,
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        log_every_n_steps=t.log_every_n_steps,
+        num_sanity_val_steps=t.num_sanity_val_steps,
+        deterministic=t.deterministic,
+        logger=loggers or False,
+        callbacks=callbacks,
+        enable_progress_bar=t.progress_bar,
+        enable_model_summary=False,
+        **extra,
+    )
 
 
 def run_training(config, out_dir=None, overrides=(), device="auto", resume=None) -> TrainResult:
@@ -179,37 +288,13 @@ def run_training(config, out_dir=None, overrides=(), device="auto", resume=None)
     loggers = _loggers(cfg, out)
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
-    precision = t.precision
-    if precision == "auto":
-        precision = "16-mixed" if dev.type == "cuda" else "32-true"
-    accelerator, devices = _accelerator(dev)
-    extra = {}
-    for key in ("val_check_interval", "limit_train_batches", "limit_val_batches"):
-        if getattr(t, key) is not None:
-            extra[key] = getattr(t, key)
-    trainer = L.Trainer(
-        default_root_dir=out,
-        accelerator=accelerator,
-        devices=devices,
-        precision=precision,
-        max_epochs=t.max_epochs,
-        max_steps=t.max_steps,
-        accumulate_grad_batches=t.accumulate_grad_batches,
-        gradient_clip_val=t.gradient_clip_val,
-        check_val_every_n_epoch=t.check_val_every_n_epoch,
-        log_every_n_steps=t.log_every_n_steps,
-        num_sanity_val_steps=t.num_sanity_val_steps,
-        deterministic=t.deterministic,
-        logger=loggers or False,
-        callbacks=callbacks,
-        enable_progress_bar=t.progress_bar,
-        enable_model_summary=False,
-        **extra,
-    )
+    trainer = build_trainer(cfg, out, dev, callbacks, loggers)
     trainer.fit(module, datamodule=dm, ckpt_path=resume_path)
 
     last = ckpt_dir / "last.ckpt"
-    if not last.is_file():  # e.g. stopped by max_steps before any validation
+    # e.g. stopped by max_steps before any validation; rank 0 decides for every rank (saving
+    # is collective)
+    if not trainer.strategy.broadcast(last.is_file()):
         trainer.save_checkpoint(last)
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
     state = torch.load(best or last, map_location="cpu", weights_only=False)["state_dict"]
@@ -218,10 +303,10 @@ def run_training(config, out_dir=None, overrides=(), device="auto", resume=None)
         k: float(v) for k, v in trainer.validate(module, datamodule=dm, verbose=False)[0].items()
     }
     model = module.model.cpu().eval()
-    model.audio_encoder.augment = torch.nn.Identity()  # training-only; not part of the export
     model_dir = out / "model"
-    _export(model, model_dir, heads_only=cfg.freeze.policy == "baseline")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    if trainer.is_global_zero:
+        _export(model, model_dir, heads_only=cfg.freeze.policy == "baseline")
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     log.info("exported %s; validation %s", model_dir, metrics)
     return TrainResult(model_dir=model_dir, best_ckpt=best, last_ckpt=last, metrics=metrics)
 

@@ -1,5 +1,6 @@
 """``audioseek experiments configs/paper/``: the paper's grid, trained and evaluated.
 
+An application on top of both ``train`` and ``eval`` (``eval`` never imports ``train``).
 For every YAML config of the folder (sorted by name): train with
 :func:`audioseek.train.run.run_training` into ``<out>/<config stem>/``, evaluate the
 exported model on the config's test split with :func:`audioseek.eval.retrieval.evaluate_model`,
@@ -37,26 +38,29 @@ def find_configs(config_dir: str | Path) -> list[Path]:
     return found
 
 
-def config_test_split(cfg, run_dir: str | Path) -> tuple[str, str, str]:
-    """(data kind for :func:`load_eval_items`, root, split) a config is tested on.
+def config_test_split(cfg, run_dir: str | Path) -> tuple[str, str, str | None, dict]:
+    """(source, root, split, options) a config is tested on, from the data-source registry
+    (:func:`audioseek.data.sources.test_split`) with the config's own options, so a Clotho
+    v1 run is tested on Clotho v1.
 
     Clotho: ``evaluation`` (official view) or ``test`` (the paper's 60/20/20 view);
-    AudioCaps and manifests: ``test``; synthetic data has no test split, so its held-out
-    ``val`` clips are used (and the split is recorded as such).
+    AudioCaps and manifests with a split column: ``test``, a manifest without one: the
+    whole file; synthetic data has no test split, so its held-out ``val`` clips are used
+    (and the split is recorded as such).
     """
-    d = cfg.data
-    if d.source == "clotho":
-        return "clotho", d.root, "test" if d.clotho_view == "paper" else "evaluation"
-    if d.source == "audiocaps":
-        return "audiocaps", d.root, "test"
-    if d.source == "manifest":
-        return "manifest", d.root, "test"
-    if d.source == "synthetic":
-        from audioseek.train.datamodule import synthetic_manifest
+    from audioseek.data.sources import test_split
+    from audioseek.train.datamodule import source_options, source_root
 
+    d = cfg.data
+    root = source_root(d, run_dir)
+    options = source_options(d)
+    if d.source == "synthetic":
         log.warning("synthetic data has no test split; evaluating on its held-out 'val' clips")
-        return "manifest", str(synthetic_manifest(cfg, run_dir)), "val"
-    raise ConfigError(f"cannot find a test split for data source {d.source!r}")
+    if d.source == "manifest" and not Path(root).exists():
+        split = "test"  # not there yet: load_split reports it
+    else:  # a manifest is read to see whether it has a split column
+        split = test_split(d.source, root, None, **options)
+    return d.source, root, split, options
 
 
 def _fingerprint(config_path: Path, overrides) -> str:
@@ -67,7 +71,7 @@ def _fingerprint(config_path: Path, overrides) -> str:
 
 def load_checkpoint_weights(model, ckpt) -> None:
     """Load the DualEncoder weights (``model.*`` keys) of a Lightning checkpoint into
-    ``model``; training-only modules (feature augmentation) are ignored."""
+    ``model``; other keys (training-only modules of the LightningModule) are not the model's."""
     import torch
 
     try:
@@ -75,7 +79,6 @@ def load_checkpoint_weights(model, ckpt) -> None:
     except (OSError, KeyError, RuntimeError) as e:
         raise ModelLoadError(f"cannot read checkpoint {str(ckpt)!r}: {e}") from None
     sub = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
-    sub = {k: v for k, v in sub.items() if not k.startswith("audio_encoder.augment.")}
     own = model.state_dict()
     missing = [k for k in own if k not in sub]
     unexpected = [k for k in sub if k not in own]
@@ -89,12 +92,9 @@ def load_checkpoint_weights(model, ckpt) -> None:
 
 def run_one(config_path: Path, out_dir: Path, overrides=(), device="auto") -> dict:
     """Train + evaluate one config; returns the run record stored in ``evaluation.json``."""
+    from audioseek.data.sources import load_split
     from audioseek.eval.report import write_json
-    from audioseek.eval.retrieval import (
-        check_reproduces_export,
-        evaluate_model,
-        load_eval_items,
-    )
+    from audioseek.eval.retrieval import check_reproduces_export, evaluate_model
     from audioseek.models.hub import load_model
     from audioseek.train.config import load_config
     from audioseek.train.run import run_training
@@ -112,10 +112,10 @@ def run_one(config_path: Path, out_dir: Path, overrides=(), device="auto") -> di
             log.warning("%s: already trained and evaluated (%s); reusing", name, record_path)
             return old
     cfg = load_config(config_path, overrides)
-    data, root, split = config_test_split(cfg, run_dir)
-    if root is None:
+    if cfg.data.source != "synthetic" and not cfg.data.root:
         raise DatasetError(f"config {str(config_path)!r} has no data.root to evaluate on")
-    items = load_eval_items(data, root, split)  # fail before training if the split is missing
+    data, root, split, options = config_test_split(cfg, run_dir)
+    items = load_split(data, root, split, **options)  # fails before training if missing
     result = run_training(config_path, run_dir, overrides=overrides, device=device)
     model = load_model(str(result.model_dir), device=device)
     evaluated = "export"
@@ -141,6 +141,7 @@ def run_one(config_path: Path, out_dir: Path, overrides=(), device="auto") -> di
         "data": data,
         "root": str(root),
         "split": split,
+        "options": options,
         "n_clips": res.n_clips,
         "n_captions": res.n_captions,
         "metrics": res.metrics,
