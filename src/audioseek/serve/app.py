@@ -288,13 +288,13 @@ class ServiceWorker:
         self._shutdown()
 
 
-# (queue wait, run) seconds of each searcher call made while handling the current request
+# (queue wait, run) seconds of each call into the index made while handling the current request
 _TIMINGS: contextvars.ContextVar[list[tuple[float, float]]] = contextvars.ContextVar("timings")
 
 
 class ServerTimingMiddleware:
     """``Server-Timing: queue;dur=..., searcher;dur=...`` (ms) on responses that used the
-    searcher: where a request's time went (waiting for the model thread vs running)."""
+    index: where a request's time went (waiting for the model thread vs running)."""
 
     def __init__(self, app):
         self.app = app
