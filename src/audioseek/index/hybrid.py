@@ -66,3 +66,126 @@ def fuse(
         out.append(Fused(fid, float(score), ar, tr, asc, tsc, tuple(terms)))
     out.sort(key=lambda f: (-f.score, f.audio_rank or 1 << 30, f.text_rank or 1 << 30))
     return out[:k]
+
+
+# ---- one query through the whole ranking -------------------------------------------------
+AUDIO_CANDIDATES = 200  # audio hits fused with the text hits in hybrid mode
+WEAK_Z = 2.0  # a hit whose audio score is < mean + WEAK_Z std of all files' scores is weak
+
+
+def _file_rows(st, file_id: int) -> tuple[int, int] | None:
+    import numpy as np
+
+    pos = int(np.searchsorted(st.file_ids, file_id))
+    if pos >= len(st.file_ids) or int(st.file_ids[pos]) != file_id:
+        return None
+    return int(st.offsets[pos]), int(st.offsets[pos + 1])
+
+
+def _best_window(st, store, file_id: int, qvec) -> tuple[int, float] | None:
+    """(table row, cosine) of ``file_id``'s best window for ``qvec (m, dim)``."""
+    import numpy as np
+
+    span = _file_rows(st, file_id)
+    if span is None:
+        return None
+    a, b = span
+    if st.matrix is not None:
+        vecs = st.matrix[a:b]
+    else:
+        vecs = store.file_vectors(file_id)[0]
+    scores = (qvec @ vecs.T).max(axis=0)
+    i = int(np.argmax(scores))
+    return a + i, float(scores[i])
+
+
+def file_score_stats(st, qvec) -> tuple[float, float] | None:
+    """Mean and std of every file's best-window score for ``qvec`` (exact search only:
+    ``None`` past the ANN threshold)."""
+    import numpy as np
+
+    if st.matrix is None or len(st.matrix) == 0 or len(st.file_ids) < 5:
+        return None
+    row = (qvec @ st.matrix.T).max(axis=0)
+    fmax = np.maximum.reduceat(row, st.offsets[:-1])
+    return float(fmax.mean()), float(fmax.std())
+
+
+def search_one(
+    st,
+    store,
+    text: str,
+    qvec,
+    k: int,
+    top_n: int = 1,
+    mode: str = "hybrid",
+    allowed: set[int] | None = None,
+    fusion: str = "rrf",
+):
+    """Hits for one text query: ``mode`` ``"audio"`` (embedding only), ``"text"`` (names and
+    metadata only, BM25; no model needed), ``"hybrid"`` (both, fused). ``allowed`` restricts
+    the files (filters). Each hit says why it matched; weak hits are flagged."""
+    from dataclasses import replace
+
+    from audioseek.index.search import rank
+    from audioseek.index.tagging import read_tags
+    from audioseek.index.textfields import search_text
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+    exclude = set() if allowed is None else set(st.records) - allowed
+    audio_hits = []
+    if mode in ("audio", "hybrid"):
+        n = k if mode == "audio" else max(k, AUDIO_CANDIDATES)
+        audio_hits = rank(st, qvec, n, top_n, exclude)
+    matches = []
+    if mode in ("text", "hybrid"):
+        matches = [
+            m
+            for m in search_text(store, text, limit=max(1000, 5 * k))
+            if m.file_id in st.records and (allowed is None or m.file_id in allowed)
+        ]
+    hits = []
+    if mode == "audio":
+        hits = [replace(h, audio_score=h.score) for h in audio_hits[:k]]
+    elif mode == "text":
+        for m in matches[:k]:
+            span = _file_rows(st, m.file_id)
+            if span is None:
+                continue
+            h = st.hit(m.file_id, span[0], m.score)
+            hits.append(replace(h, text_score=m.score, matched_terms=m.terms))
+    else:
+        by_id = {h.file_id: h for h in audio_hits}
+        text_by_id = {m.file_id: m for m in matches}
+        fused = fuse(
+            [(h.file_id, h.score) for h in audio_hits],
+            [(m.file_id, m.score, m.terms) for m in matches],
+            k,
+            method=fusion,
+        )
+        for f in fused:
+            m = text_by_id.get(f.file_id)
+            extra = {"text_score": m.score, "matched_terms": m.terms} if m else {}
+            if f.file_id in by_id:
+                h = by_id[f.file_id]
+                hits.append(replace(h, audio_score=h.score, **extra))
+            else:  # found by its words only: locate its best window for the query
+                best = _best_window(st, store, f.file_id, qvec)
+                if best is None:
+                    continue
+                h = st.hit(f.file_id, best[0], best[1])
+                hits.append(replace(h, audio_score=best[1], **extra))
+    if qvec is not None and hits:
+        stats = file_score_stats(st, qvec)
+        if stats is not None:
+            mean, std = stats
+            cut = mean + WEAK_Z * std
+            hits = [
+                replace(h, weak=h.text_score is None and (h.audio_score or h.score) < cut)
+                for h in hits
+            ]
+    tags = read_tags(store, [h.file_id for h in hits])
+    if tags:
+        hits = [replace(h, tags=tuple(t.label for t in tags.get(h.file_id, ()))) for h in hits]
+    return hits

@@ -214,20 +214,58 @@ class Index:
             return self._snapshot
 
     def search(
-        self, queries: str | list[str], k: int = 10, agg: str = "max"
+        self,
+        queries: str | list[str],
+        k: int = 10,
+        agg: str = "max",
+        mode: str = "hybrid",
+        fusion: str = "rrf",
+        **filters,
     ) -> list[Hit] | list[list[Hit]]:
         """Ranked files for a text query (a ``str``: one list of hits) or for each of a list
-        of queries (a list of hit lists). ``agg``: ``"max"`` or ``"topN-mean"``."""
+        of queries (a list of hit lists). ``agg``: ``"max"`` or ``"topN-mean"``.
+
+        ``mode``: ``"hybrid"`` (default: the audio embedding ranking fused with the BM25
+        ranking of file names, folders and embedded metadata; exactly the audio ranking when
+        no query word matches any file), ``"audio"`` or ``"text"`` (no model needed).
+        ``filters``: ``min_duration``, ``max_duration``, ``format``, ``sample_rate``,
+        ``channels``, ``folder``, ``tag`` (:class:`audioseek.index.filters.Filters`). Each hit
+        says why it matched (``audio_score``, ``text_score``, ``matched_terms``) and whether
+        it is ``weak`` (its score does not stand out from the index's for this query)."""
+        from audioseek.index.filters import Filters
+        from audioseek.index.hybrid import FUSIONS, MODES, search_one
+
         single = isinstance(queries, str)
         texts = check_queries(queries)
         k, top_n = check_k(k), parse_agg(agg)
-        qvecs = self.encode_text(texts)
-        self._check_dim(qvecs)
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        if fusion not in FUSIONS:
+            raise QueryError(f"unknown fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
+        flt = Filters.from_mapping(filters)
+        qvecs = None
+        if mode != "text":
+            qvecs = self.encode_text(texts)
+            self._check_dim(qvecs)
         st = self.snapshot()
-        out = [rank(st, qvecs[i : i + 1], k, top_n) for i in range(len(texts))]
+        allowed = flt.allowed(st.records, self.store.roots(), self.store)
+        out = [
+            search_one(
+                st,
+                self.store,
+                text,
+                None if qvecs is None else qvecs[i : i + 1],
+                k,
+                top_n,
+                mode=mode,
+                allowed=allowed,
+                fusion=fusion,
+            )
+            for i, text in enumerate(texts)
+        ]
         return out[0] if single else out
 
-    def similar(self, query: int | str | os.PathLike, k: int = 10) -> list[Hit]:
+    def similar(self, query: int | str | os.PathLike, k: int = 10, **filters) -> list[Hit]:
         """Files most similar to an indexed file (an ``int`` file id) or to an audio file
         (a path, indexed or not); a file scores its best window pair with the query. The
         query file itself is excluded."""
@@ -260,7 +298,13 @@ class Index:
                 vecs = self.store.file_vectors(rec.id)[0]
             else:
                 vecs = self.embed_file(p)
-        return rank(self.snapshot(), vecs, k, 1, exclude)
+        from audioseek.index.filters import Filters
+
+        st = self.snapshot()
+        allowed = Filters.from_mapping(filters).allowed(st.records, self.store.roots(), self.store)
+        if allowed is not None:
+            exclude |= set(st.records) - allowed
+        return rank(st, vecs, k, 1, exclude)
 
     def duplicates(
         self, threshold: float | None = None, *, verify_audio: bool = True
