@@ -76,6 +76,7 @@ class Writer:
             Store.forget_failed(c, [job.path])
             if job.resume_from == 0:
                 Store.clear_windows(c, file_id)
+                Store.drop_file_extras(c, file_id)  # tags and peaks of the old content
         if n_windows is not None:
             self.finish_file(job, file_id, meta or {}, n_windows)
         return file_id

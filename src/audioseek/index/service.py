@@ -33,6 +33,7 @@ from audioseek.index.embedder import (
     model_fingerprint,
     spec_id,
 )
+from audioseek.index.library import LibraryViews
 from audioseek.index.query import check_k, check_queries, check_threshold, parse_agg
 from audioseek.index.reader import stream_file
 from audioseek.index.search import Snapshot, rank
@@ -47,7 +48,7 @@ from audioseek.index.types import (
 )
 
 
-class Index:
+class Index(LibraryViews):
     """An index folder ``db``: add audio to it, search it by text or by example, find
     duplicate recordings.
 
@@ -201,6 +202,7 @@ class Index:
             engine=engine,
             ray_options=ray_options,
         )
+        self._retag_after_add()
         return summary
 
     # ---- reading ----------------------------------------------------------------------
