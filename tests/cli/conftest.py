@@ -82,6 +82,12 @@ class FakeIndex:
     def close(self):
         pass
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 @pytest.fixture
 def fake_index(monkeypatch):

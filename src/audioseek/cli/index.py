@@ -198,8 +198,7 @@ def _open_index(args: argparse.Namespace, with_model: bool = True):
 
 def cli_index(args: argparse.Namespace) -> int:
     _check_window_hop(args)
-    index = _open_index(args)
-    try:
+    with _open_index(args) as index:
         summary = index.add(
             args.paths,
             window=args.window,
@@ -208,8 +207,6 @@ def cli_index(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=_progress(args),
         )
-    finally:
-        index.close()
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
@@ -228,11 +225,8 @@ def cli_search(args: argparse.Namespace) -> int:
     if (args.query is None) == (args.queries is None):
         raise UsageError("give a QUERY or --queries FILE (exactly one)")
     items = [{"text": args.query}] if args.queries is None else read_queries(args.queries)
-    index = _open_index(args)
-    try:
+    with _open_index(args) as index:
         results = index.search([q["text"] for q in items], k=args.k, agg=args.agg)
-    finally:
-        index.close()
     for item, hits in zip(items, results, strict=True):
         if args.json:
             print(
@@ -246,11 +240,8 @@ def cli_search(args: argparse.Namespace) -> int:
 
 
 def cli_similar(args: argparse.Namespace) -> int:
-    index = _open_index(args)
-    try:
+    with _open_index(args) as index:
         hits = index.similar(args.file, k=args.k)
-    finally:
-        index.close()
     if args.json:
         print(json.dumps({"file": args.file, "results": [h.to_dict() for h in hits]}))
     else:
@@ -259,11 +250,8 @@ def cli_similar(args: argparse.Namespace) -> int:
 
 
 def cli_duplicates(args: argparse.Namespace) -> int:
-    index = _open_index(args, with_model=False)
-    try:
+    with _open_index(args, with_model=False) as index:
         groups = index.duplicates(threshold=args.threshold)
-    finally:
-        index.close()
     if args.json:
         print(json.dumps({"groups": [g.to_dict() for g in groups]}))
         return 0
@@ -279,11 +267,8 @@ def cli_duplicates(args: argparse.Namespace) -> int:
 
 
 def cli_info(args: argparse.Namespace) -> int:
-    index = _open_index(args, with_model=False)
-    try:
+    with _open_index(args, with_model=False) as index:
         info = index.info()
-    finally:
-        index.close()
     if args.json:
         print(json.dumps(info.to_dict()))
         return 0
