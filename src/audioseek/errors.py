@@ -1,6 +1,6 @@
 """Typed errors. Every user-facing failure is one of these and carries a one-line
 message that names the offending file or value; the CLI prints it as
-``error: <message>`` and exits with status 2."""
+``error: <message>`` and exits with status 1 (2 is for usage errors, 130 for Ctrl-C)."""
 
 
 def first_line(e: BaseException) -> str:
