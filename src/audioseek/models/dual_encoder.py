@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +128,44 @@ class DualEncoder(nn.Module):
         """Audio encoder outputs ``(batch, audio_dim)`` -> head -> ``(batch, D)`` (cache path)."""
         x = self.audio_head(feats.to(self.device))
         return F.normalize(x, dim=-1) if normalize else x
+
+    def encode_audio_files(
+        self, paths, window: float = 10.0, hop: float | None = None, batch_size: int = 8
+    ) -> torch.Tensor:
+        """One L2-normalised vector per audio file ``(n_files, D)``: the mean of the file's
+        window embeddings (``window``/``hop`` seconds; streamed, so memory does not grow with
+        the file's duration). Decoding errors raise ``AudioDecodeError`` naming the file."""
+        from audioseek.audio.io import iter_windows
+        from audioseek.audio.windows import window_bounds
+
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        hop = window if hop is None else hop
+        size, _ = window_bounds(self.sample_rate, window, hop)
+        out = []
+        for path in paths:
+            total, rows = None, []
+
+            def flush(rows=rows):
+                nonlocal total
+                x = torch.from_numpy(np.stack(rows))
+                e = self.encode_audio(x, normalize=True).sum(dim=0)
+                total = e if total is None else total + e
+                rows.clear()
+
+            with torch.inference_mode():
+                for _, samples in iter_windows(path, self.sample_rate, window, hop):
+                    row = np.zeros(size, np.float32)
+                    row[: len(samples)] = samples
+                    rows.append(row)
+                    if len(rows) == batch_size:
+                        flush()
+                if rows:
+                    flush()
+            if total is None:
+                raise ConfigError(f"no audio in {str(path)!r}")
+            out.append(F.normalize(total, dim=-1))
+        return torch.stack(out)
 
     def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
         """Captions -> ``(batch, D)``."""
