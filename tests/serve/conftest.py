@@ -19,6 +19,9 @@ import pytest
 import soundfile as sf
 
 from audioseek.errors import QueryError
+from audioseek.index.filters import Filters
+from audioseek.index.library import MapPoint
+from audioseek.index.tagging import Tag
 from audioseek.index.types import DuplicateGroup, DuplicatePair, Hit, IndexedFile, IndexInfo
 
 SR = 16000
@@ -38,11 +41,13 @@ class Record:
     artist: str | None = None
     album: str | None = None
     genre: str | None = None
+    channels: int = 1
+    tags: tuple[Tag, ...] = ()
 
     def indexed_file(self) -> IndexedFile:
         size = Path(self.path).stat().st_size if Path(self.path).is_file() else None
         return IndexedFile(
-            self.id, self.path, self.duration, self.sample_rate, 1, self.format, size
+            self.id, self.path, self.duration, self.sample_rate, self.channels, self.format, size
         )
 
 
@@ -75,7 +80,22 @@ class FakeService:
         with self._guard:
             self.active -= 1
 
-    def _hit(self, r: Record, score: float, start: float = 0.0) -> Hit:
+    def _allowed(self, filters: dict) -> set[int]:
+        """The real filter rules (``Filters``) over the fake's records; tags from ``Record``."""
+        flt = Filters.from_mapping(filters)
+        ids = {i for i, r in self.records.items() if flt.matches(r, self.roots)}
+        if flt.tag is not None:
+            want = flt.tag.lower()
+            ids = {
+                i
+                for i in ids
+                if any(
+                    want in (t.label.lower(), (t.group or "").lower()) for t in self.records[i].tags
+                )
+            }
+        return ids
+
+    def _hit(self, r: Record, score: float, start: float = 0.0, **why) -> Hit:
         return Hit(
             file_id=r.id,
             path=r.path,
@@ -84,37 +104,67 @@ class FakeService:
             end=min(start + 1.0, r.duration),
             duration=r.duration,
             sample_rate=r.sample_rate,
-            channels=1,
+            channels=r.channels,
             format=r.format,
             title=r.title,
             artist=r.artist,
             album=r.album,
             genre=r.genre,
+            tags=tuple(t.label for t in r.tags),
+            **why,
         )
 
-    def _rank(self, q: str, k: int) -> list[Hit]:
+    def _rank(self, q: str, k: int, mode: str, allowed: set[int]) -> list[Hit]:
+        """Word overlap with the file name; a file no word matches is a weak hit (and is
+        left out in text mode)."""
         words = set(q.lower().split())
         scored = []
         for r in self.records.values():
+            if r.id not in allowed:
+                continue
             name = set(Path(r.path).stem.lower().replace("_", " ").split())
-            score = len(words & name) / max(len(words), 1)
-            scored.append(self._hit(r, score, start=1.5 if score else 0.0))
+            matched = tuple(sorted(words & name))
+            score = len(matched) / max(len(words), 1)
+            if mode == "text" and not matched:
+                continue
+            why = {
+                "audio_score": None if mode == "text" else score,
+                "text_score": float(len(matched)) if matched and mode != "audio" else None,
+                "matched_terms": matched if mode != "audio" else (),
+                "weak": not matched,
+            }
+            scored.append(self._hit(r, score, start=1.5 if score else 0.0, **why))
         scored.sort(key=lambda h: (-h.score, h.file_id))
         return scored[:k]
 
-    def search(self, queries: str | list[str], k: int = 10, agg: str = "max"):
+    def search(
+        self,
+        queries: str | list[str],
+        k: int = 10,
+        agg: str = "max",
+        mode: str = "hybrid",
+        **filters,
+    ):
+        if mode not in ("hybrid", "audio", "text"):
+            raise QueryError(f"unknown mode {mode!r}")
         one = isinstance(queries, str)
         batch = [queries] if one else list(queries)
-        self._enter("search", tuple(batch), k, agg)
+        self._enter("search", tuple(batch), k, agg, *((mode,) if mode != "hybrid" else ()))
+        if filters:
+            self.calls.append(("filters", dict(filters)))
         try:
-            out = [self._rank(q, k) for q in batch]
+            allowed = self._allowed(filters)
+            out = [self._rank(q, k, mode, allowed) for q in batch]
             return out[0] if one else out
         finally:
             self._exit()
 
-    def similar(self, query: str | int, k: int = 10) -> list[Hit]:
+    def similar(self, query: str | int, k: int = 10, **filters) -> list[Hit]:
         self._enter("similar", query, k)
+        if filters:
+            self.calls.append(("filters", dict(filters)))
         try:
+            allowed = self._allowed(filters)
             if isinstance(query, int) and not isinstance(query, bool):
                 if query not in self.records:
                     raise QueryError(f"no indexed file with id {query!r}")
@@ -128,7 +178,7 @@ class FakeService:
             hits = [
                 self._hit(r, 1.0 / (1.0 + abs(energy - r.id)))
                 for r in self.records.values()
-                if r.id not in exclude
+                if r.id not in exclude and r.id in allowed
             ]
             hits.sort(key=lambda h: -h.score)
             return hits[:k]
@@ -176,6 +226,44 @@ class FakeService:
         try:
             r = self.records.get(file_id)
             return r.indexed_file() if r is not None else None
+        finally:
+            self._exit()
+
+    def tags(self, file_id: int) -> list[Tag]:
+        self._enter("tags", file_id)
+        try:
+            r = self.records.get(file_id)
+            return list(r.tags) if r is not None else []
+        finally:
+            self._exit()
+
+    def map(self, method: str = "auto") -> list[MapPoint]:
+        """Files on a circle, in id order; grouped by their best tag's group, else folder."""
+        self._enter("map", method)
+        try:
+            ids = sorted(self.records)
+            out = []
+            for n, i in enumerate(ids):
+                r = self.records[i]
+                angle = 2 * np.pi * n / max(len(ids), 1)
+                group = (r.tags[0].group or r.tags[0].label) if r.tags else Path(r.path).parent.name
+                x, y = 0.5 + 0.4 * np.cos(angle), 0.5 + 0.4 * np.sin(angle)
+                out.append(MapPoint(i, float(x), float(y), group, Path(r.path).name))
+            return out
+        finally:
+            self._exit()
+
+    def peaks(self, file_id: int) -> list[list[float]] | None:
+        """The envelope of the file on disk (``audio.peaks``, like the indexer stores)."""
+        self._enter("peaks", file_id)
+        try:
+            r = self.records.get(file_id)
+            if r is None or not Path(r.path).is_file():
+                return None
+            from audioseek.audio.io import load_audio
+            from audioseek.audio.peaks import peaks
+
+            return peaks(load_audio(r.path, SR), SR).round(4).tolist()
         finally:
             self._exit()
 

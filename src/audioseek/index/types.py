@@ -9,7 +9,11 @@ field names.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from audioseek.index.library import MapPoint
+    from audioseek.index.tagging import Tag
 
 
 @dataclass(frozen=True)
@@ -166,15 +170,25 @@ class BatchDone:
 @runtime_checkable
 class SearchService(Protocol):
     """What the HTTP server (and anything else that serves an index) calls. Implemented by
-    ``audioseek.Index``, ``audioseek.Client`` and the test fakes."""
+    ``audioseek.Index``, ``audioseek.Client`` and the test fakes.
+
+    ``filters`` are the names of :data:`audioseek.index.filters.FILTER_NAMES`
+    (``min_duration``, ``max_duration``, ``format``, ``sample_rate``, ``channels``,
+    ``folder``, ``tag``)."""
 
     def search(
-        self, queries: str | list[str], k: int = 10, agg: str = "max"
+        self,
+        queries: str | list[str],
+        k: int = 10,
+        agg: str = "max",
+        mode: str = "hybrid",
+        **filters,
     ) -> list[Hit] | list[list[Hit]]:
-        """Hits for one query (a string) or a list of hit lists (a list of strings)."""
+        """Hits for one query (a string) or a list of hit lists (a list of strings);
+        ``mode``: ``"hybrid"``, ``"audio"`` or ``"text"``."""
         ...
 
-    def similar(self, query: str | int, k: int = 10) -> list[Hit]:
+    def similar(self, query: str | int, k: int = 10, **filters) -> list[Hit]:
         """Files like an audio file (a path) or an indexed file (an ``int`` file id)."""
         ...
 
@@ -184,6 +198,18 @@ class SearchService(Protocol):
 
     def file(self, file_id: int) -> IndexedFile | None:
         """The complete indexed file with this id, or ``None``."""
+        ...
+
+    def tags(self, file_id: int) -> list[Tag]:
+        """The stored category tags of one file, best first (empty when untagged)."""
+        ...
+
+    def map(self, method: str = "auto") -> list[MapPoint]:
+        """Every complete file on the 2-D library map."""
+        ...
+
+    def peaks(self, file_id: int) -> list[list[float]] | None:
+        """The stored waveform envelope ``[[min, max], ...]`` of a file, or ``None``."""
         ...
 
     def close(self) -> None: ...

@@ -41,11 +41,16 @@ from audioseek.serve.schemas import (
     HitOut,
     IndexedFileOut,
     IndexInfoOut,
+    MapOut,
+    MapPointOut,
+    PeaksOut,
     SearchBatchOut,
     SearchIn,
     SearchOut,
     SimilarIn,
     SimilarOut,
+    TagOut,
+    TagsOut,
 )
 
 log = logging.getLogger(__name__)
@@ -93,6 +98,31 @@ def check_agg(agg: str) -> str:
     return agg
 
 
+def check_mode(mode: str) -> str:
+    from audioseek.index.hybrid import MODES
+
+    if mode not in MODES:
+        raise QueryError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    return mode
+
+
+def check_filters(values: dict[str, Any]) -> dict[str, Any]:
+    """The filters given (empty values dropped), checked: a bad one is a one-line 400. The
+    result is what the service takes (``format`` as a tuple of extensions) and hashable
+    values only, so equal filters batch together."""
+    from audioseek.index.filters import Filters
+
+    given = {k: v for k, v in values.items() if v is not None and v != ""}
+    return Filters.from_mapping(given).to_dict()
+
+
+def _filter_query(request: Request) -> dict[str, Any]:
+    """Filters from the URL's query parameters (``/api/similar``)."""
+    from audioseek.index.filters import FILTER_NAMES
+
+    return {name: request.query_params.get(name) for name in FILTER_NAMES}
+
+
 def parse_file_id(raw: Any) -> int:
     """A file id from a URL segment or a JSON/form value; ids are non-negative integers."""
     if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 2**63:
@@ -118,11 +148,32 @@ async def search_get(
     q: str = Query("", description="what to look for, in plain language"),
     k: int = Query(10, description="number of results"),
     agg: str = Query("max", description="file score: 'max' or 'topN-mean'"),
+    mode: str = Query("hybrid", description="'hybrid' (audio + names/metadata), 'audio', 'text'"),
+    min_duration: float | None = Query(None, description="shortest file, seconds"),
+    max_duration: float | None = Query(None, description="longest file, seconds"),
+    format: str | None = Query(None, description="extensions, comma separated: 'wav,flac'"),
+    sample_rate: int | None = Query(None, description="sample rate in Hz"),
+    channels: int | None = Query(None, description="number of channels"),
+    folder: str | None = Query(None, description="folder prefix (absolute or below a root)"),
+    tag: str | None = Query(None, description="category label or label group"),
 ) -> SearchOut:
-    """Search the index by text."""
-    q, k, agg = check_query(q), check_k(k), check_agg(agg)
-    hits = await request.app.state.worker.search(q, k, agg)  # batched with concurrent queries
-    return SearchOut(query=q, k=k, agg=agg, hits=hits_out(hits))
+    """Search the index by text; every hit says why it matched (audio score, matched
+    terms) and whether it is weak."""
+    q, k, agg, mode = check_query(q), check_k(k), check_agg(agg), check_mode(mode)
+    filters = check_filters(
+        {
+            "min_duration": min_duration,
+            "max_duration": max_duration,
+            "format": format,
+            "sample_rate": sample_rate,
+            "channels": channels,
+            "folder": folder,
+            "tag": tag,
+        }
+    )
+    # batched with concurrent queries of the same k, agg, mode and filters
+    hits = await request.app.state.worker.search(q, k, agg, mode=mode, filters=filters)
+    return SearchOut(query=q, k=k, agg=agg, mode=mode, filters=filters, hits=hits_out(hits))
 
 
 @router.post("/api/search", response_model=SearchBatchOut, responses=ERRORS, tags=["search"])
@@ -134,15 +185,23 @@ async def search_post(request: Request, body: SearchIn) -> SearchBatchOut:
     if len(body.queries) > s.max_batch:
         raise QueryError(f"too many queries: {len(body.queries)} (the limit is {s.max_batch})")
     queries, k, agg = check_queries(body.queries), check_k(body.k), check_agg(body.agg)
+    mode, filters = check_mode(body.mode), check_filters(body.filters())
+    options = _search_options(mode, filters)
     results = await request.app.state.worker.call(
-        lambda service: service.search(queries, k=k, agg=agg)
+        lambda service: service.search(queries, k=k, agg=agg, **options)
     )
     return SearchBatchOut(
         results=[
-            SearchOut(query=q, k=k, agg=agg, hits=hits_out(hits))
+            SearchOut(query=q, k=k, agg=agg, mode=mode, filters=filters, hits=hits_out(hits))
             for q, hits in zip(queries, results, strict=True)
         ]
     )
+
+
+def _search_options(mode: str, filters: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``service.search``: only what differs from the defaults (a
+    service from before modes and filters still answers plain searches)."""
+    return {**({} if mode == "hybrid" else {"mode": mode}), **filters}
 
 
 # ---- similar ------------------------------------------------------------------------------
@@ -159,6 +218,7 @@ _SIMILAR_BODY = {
                         "file_id": {"type": "integer"},
                         "k": {"type": "integer", "default": 10},
                     },
+                    "description": "filters go in the query string, as on /api/search",
                 }
             },
             "application/json": {"schema": SimilarIn.model_json_schema()},
@@ -180,7 +240,12 @@ _SIMILAR_BODY = {
 )
 async def similar(request: Request) -> SimilarOut:
     """Search by example: upload an audio file (multipart field ``file``), or name an
-    indexed one (``file_id`` as JSON or a form field)."""
+    indexed one (``file_id`` as JSON or a form field). Filters (``min_duration``,
+    ``max_duration``, ``format``, ``sample_rate``, ``channels``, ``folder``, ``tag``) go in
+    the query string (or, with JSON, in the body)."""
+    from audioseek.index.filters import FILTER_NAMES
+
+    filters = check_filters(_filter_query(request))
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
         raw = await request.body()
@@ -193,7 +258,10 @@ async def similar(request: Request) -> SimilarOut:
         k = check_k(data.get("k", 10))
         if "file_id" not in data:
             raise QueryError("missing 'file_id': name an indexed file, or upload one")
-        return await _similar_by_id(request, data["file_id"], k)
+        in_body = {name: data[name] for name in FILTER_NAMES if name in data}
+        if in_body:
+            filters = check_filters({**_filter_query(request), **in_body})
+        return await _similar_by_id(request, data["file_id"], k, filters)
     if ctype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise HTTPException(
             status_code=415,
@@ -205,9 +273,9 @@ async def similar(request: Request) -> SimilarOut:
         k = check_k(k)
         upload = form.get("file")
         if upload is not None and not isinstance(upload, str):
-            return await _similar_by_upload(request, upload, k)
+            return await _similar_by_upload(request, upload, k, filters)
         if form.get("file_id") not in (None, ""):
-            return await _similar_by_id(request, form.get("file_id"), k)
+            return await _similar_by_id(request, form.get("file_id"), k, filters)
     raise QueryError("missing input: upload an audio file as 'file' or name an indexed 'file_id'")
 
 
@@ -220,11 +288,15 @@ def _form_int(value: Any, name: str, default: int) -> int:
         raise QueryError(f"invalid {name} {value!r}: expected an integer") from None
 
 
-async def _similar_by_id(request: Request, raw_id: Any, k: int) -> SimilarOut:
+async def _similar_by_id(
+    request: Request, raw_id: Any, k: int, filters: dict[str, Any]
+) -> SimilarOut:
     file_id = parse_file_id(raw_id)
     await _lookup(request, file_id)
-    hits = await request.app.state.worker.call(lambda service: service.similar(file_id, k=k))
-    return SimilarOut(source={"file_id": file_id}, k=k, hits=hits_out(hits))
+    hits = await request.app.state.worker.call(
+        lambda service: service.similar(file_id, k=k, **filters)
+    )
+    return SimilarOut(source={"file_id": file_id}, k=k, filters=filters, hits=hits_out(hits))
 
 
 class UploadGivenUp(Exception):
@@ -252,7 +324,9 @@ def check_upload_duration(path: Path, limit: float, deadline: float | None = Non
             raise UploadGivenUp()
 
 
-async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
+async def _similar_by_upload(
+    request: Request, upload, k: int, filters: dict[str, Any]
+) -> SimilarOut:
     filename = os.path.basename(upload.filename or "upload")
     suffix = Path(filename).suffix.lower()
     if not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix):
@@ -281,7 +355,7 @@ async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
             if time.monotonic() > deadline:  # its request timed out while it was queued
                 raise UploadGivenUp()
             check_upload_duration(tmp, settings.max_upload_seconds, deadline)
-            return service.similar(str(tmp), k=k)
+            return service.similar(str(tmp), k=k, **filters)
 
         try:
             hits = await request.app.state.worker.call_upload(run)
@@ -298,7 +372,9 @@ async def _similar_by_upload(request: Request, upload, k: int) -> SimilarOut:
             raise AudioDecodeError(filename, reason) from None
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return SimilarOut(source={"upload": filename, "bytes": size}, k=k, hits=hits_out(hits))
+    return SimilarOut(
+        source={"upload": filename, "bytes": size}, k=k, filters=filters, hits=hits_out(hits)
+    )
 
 
 # ---- duplicates / info / files / health ----------------------------------------------------
@@ -331,6 +407,35 @@ async def info(request: Request) -> IndexInfoOut:
 async def file(request: Request, file_id: str) -> IndexedFileOut:
     """One indexed file by id."""
     return IndexedFileOut.of(await _lookup(request, parse_file_id(file_id)))
+
+
+@router.get(
+    "/api/files/{file_id}/peaks", response_model=PeaksOut, responses=ERRORS, tags=["library"]
+)
+async def file_peaks(request: Request, file_id: str) -> PeaksOut:
+    """The file's waveform envelope (``[min, max]`` of equal slices, stored at index time),
+    for drawing; ``null`` when the index holds none for it."""
+    fid = parse_file_id(file_id)
+    await _lookup(request, fid)
+    peaks = await request.app.state.worker.call(lambda service: service.peaks(fid))
+    return PeaksOut(file_id=fid, peaks=peaks)
+
+
+@router.get("/api/files/{file_id}/tags", response_model=TagsOut, responses=ERRORS, tags=["library"])
+async def file_tags(request: Request, file_id: str) -> TagsOut:
+    """The file's category tags (``audioseek tag``), best first."""
+    fid = parse_file_id(file_id)
+    await _lookup(request, fid)
+    tags = await request.app.state.worker.call(lambda service: service.tags(fid))
+    return TagsOut(file_id=fid, tags=[TagOut.of(t) for t in tags])
+
+
+@router.get("/api/map", response_model=MapOut, responses=ERRORS, tags=["library"])
+async def library_map(request: Request) -> MapOut:
+    """Every file on a 2-D map of the library (coordinates in [0, 1], similar sounds close
+    together), with the group that colours it (its best tag's group, else its folder)."""
+    points = await request.app.state.worker.call(lambda service: service.map())
+    return MapOut(points=[MapPointOut.of(p) for p in points])
 
 
 @router.get("/healthz", tags=["library"])

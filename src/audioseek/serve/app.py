@@ -111,6 +111,8 @@ class _PendingSearch:
     loop: asyncio.AbstractEventLoop
     submitted: float
     timings: list | None
+    mode: str = "hybrid"
+    filters: tuple = ()  # sorted (name, value) pairs: hashable, so equal filters batch
 
 
 def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None):
@@ -228,13 +230,29 @@ class ServiceWorker:
         """Call ``fn(service)`` on the upload thread (decode + embed an uploaded example)."""
         return await self._submit(self._uploads, fn, self.settings.upload_timeout_s, uploads=True)
 
-    async def search(self, query: str, k: int, agg: str) -> list:
+    async def search(
+        self,
+        query: str,
+        k: int,
+        agg: str,
+        mode: str = "hybrid",
+        filters: dict[str, Any] | None = None,
+    ) -> list:
         """Hits of one text query. Queries waiting for the thread at the same time go to the
-        model as one batch (grouped by ``k`` and ``agg``): under concurrent load the cost
-        of a request is a share of a batched text encoding, not a whole one."""
+        model as one batch (grouped by ``k``, ``agg``, ``mode`` and filters): under
+        concurrent load the cost of a request is a share of a batched text encoding, not a
+        whole one."""
         loop = asyncio.get_running_loop()
         item = _PendingSearch(
-            query, k, agg, loop.create_future(), loop, time.perf_counter(), _TIMINGS.get(None)
+            query,
+            k,
+            agg,
+            loop.create_future(),
+            loop,
+            time.perf_counter(),
+            _TIMINGS.get(None),
+            mode,
+            tuple(sorted((filters or {}).items())),
         )
         self._admit()
         with self._pending_lock:
@@ -257,16 +275,18 @@ class ServiceWorker:
         drain already took them)."""
         with self._pending_lock:
             pending, self._pending = self._pending, []
-        groups: dict[tuple[int, str], list[_PendingSearch]] = {}
+        groups: dict[tuple, list[_PendingSearch]] = {}
         for item in pending:
-            groups.setdefault((item.k, item.agg), []).append(item)
-        for (k, agg), items in groups.items():
+            groups.setdefault((item.k, item.agg, item.mode, item.filters), []).append(item)
+        for (k, agg, mode, filters), items in groups.items():
+            # only what differs from the defaults: a service without modes still answers
+            options = {**({} if mode == "hybrid" else {"mode": mode}), **dict(filters)}
             for lo in range(0, len(items), self.max_batch):
                 batch = items[lo : lo + self.max_batch]
                 started = time.perf_counter()
                 results, error = None, None
                 try:
-                    results = self.service.search([i.query for i in batch], k=k, agg=agg)
+                    results = self.service.search([i.query for i in batch], k=k, agg=agg, **options)
                 except Exception as e:  # delivered to every request of the batch
                     error = e
                 ended = time.perf_counter()

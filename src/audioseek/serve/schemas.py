@@ -17,6 +17,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, computed_field, create_model
 
+from audioseek.index.filters import FILTER_NAMES
+from audioseek.index.library import MapPoint
+from audioseek.index.tagging import Tag
 from audioseek.index.types import DuplicateGroup, DuplicatePair, Hit, IndexedFile, IndexInfo
 
 
@@ -119,21 +122,39 @@ class SearchOut(BaseModel):
     query: str
     k: int
     agg: str
+    mode: str = "hybrid"
+    filters: dict[str, Any] = Field(default_factory=dict, description="the filters applied")
     hits: list[HitOut]
 
 
-class SearchIn(BaseModel):
+class FiltersIn(BaseModel):
+    """The search filters (:class:`audioseek.index.filters.Filters`), all optional."""
+
+    min_duration: float | None = Field(None, description="shortest file, seconds")
+    max_duration: float | None = Field(None, description="longest file, seconds")
+    format: str | None = Field(None, description="extensions, comma separated: 'wav,flac'")
+    sample_rate: StrictInt | None = Field(None, description="sample rate in Hz")
+    channels: StrictInt | None = Field(None, description="number of channels")
+    folder: str | None = Field(None, description="folder prefix (absolute or below a root)")
+    tag: str | None = Field(None, description="category label or label group")
+
+    def filters(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if k in FILTER_NAMES and v is not None}
+
+
+class SearchIn(FiltersIn):
     # strict: ``"k": true`` or ``"k": "3"`` is refused, not read as 1 or 3
     queries: list[str] = Field(description="one or more text queries")
     k: StrictInt = Field(10, description="results per query")
     agg: str = Field("max", description="'max' or 'topN-mean', e.g. 'top3-mean'")
+    mode: str = Field("hybrid", description="'hybrid', 'audio' or 'text'")
 
 
 class SearchBatchOut(BaseModel):
     results: list[SearchOut]
 
 
-class SimilarIn(BaseModel):
+class SimilarIn(FiltersIn):
     file_id: int = Field(description="id of an indexed file")
     k: int = 10
 
@@ -141,7 +162,36 @@ class SimilarIn(BaseModel):
 class SimilarOut(BaseModel):
     source: dict[str, Any] = Field(description="the example: file_id or uploaded filename")
     k: int
+    filters: dict[str, Any] = Field(default_factory=dict, description="the filters applied")
     hits: list[HitOut]
+
+
+class TagOut(_mirror(Tag, _FromDataclass)):
+    """A category tag (:class:`audioseek.index.tagging.Tag`): label, score, group."""
+
+    dataclass_type = Tag
+
+
+class TagsOut(BaseModel):
+    file_id: int
+    tags: list[TagOut]
+
+
+class MapPointOut(_mirror(MapPoint, _FromDataclass)):
+    """A file on the library map (:class:`audioseek.index.library.MapPoint`)."""
+
+    dataclass_type = MapPoint
+
+
+class MapOut(BaseModel):
+    points: list[MapPointOut]
+
+
+class PeaksOut(BaseModel):
+    file_id: int
+    peaks: list[list[float]] | None = Field(
+        description="[min, max] of equal slices of the file, or null when not stored"
+    )
 
 
 class DuplicatesOut(BaseModel):
