@@ -15,6 +15,7 @@ from audioseek.cli.common import (
     add_model,
     agg_value,
     escape_text,
+    float_range,
     int_range,
     k_value,
     positive_seconds,
@@ -56,6 +57,28 @@ def register(sub) -> None:
         help="windows per embedding batch",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local (this machine) or ray (read and embed on a Ray cluster; pip install "
+        "'audioseek[ray]'; every node must see the files at the same paths)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster: 'auto' (the one 'ray start' made), HOST:PORT, or none for a "
+        "local cluster in this process",
+    )
+    p.add_argument(
+        "--ray-actors", type=int_range(1, 4096), default=None, help="embedding actors (models)"
+    )
+    p.add_argument(
+        "--ray-gpus",
+        type=float_range(0.0, 64.0),
+        default=0.0,
+        help="GPUs per embedding actor (0 on CPU-only clusters)",
+    )
     add_device(p)
     p.set_defaults(func=cli_index)
 
@@ -199,6 +222,17 @@ def _open_index(args: argparse.Namespace, with_model: bool = True):
 def cli_index(args: argparse.Namespace) -> int:
     _check_window_hop(args)
     with _open_index(args) as index:
+        ray_options = None
+        if args.engine == "ray":
+            from audioseek.index.ray_engine import RayOptions, default_actors
+
+            ray_options = RayOptions(
+                address=args.ray_address,
+                actors=args.ray_actors or default_actors(),
+                actor_cpus=0.5 if args.ray_address is None else 1.0,
+                num_gpus=args.ray_gpus,
+                batch_size=args.batch_size,
+            )
         summary = index.add(
             args.paths,
             window=args.window,
@@ -206,6 +240,8 @@ def cli_index(args: argparse.Namespace) -> int:
             workers=args.workers,
             batch_size=args.batch_size,
             progress=_progress(args),
+            engine=args.engine,
+            ray_options=ray_options,
         )
     if args.json:
         print(json.dumps(summary.to_dict()))
