@@ -238,3 +238,54 @@ def test_client_upload_finds_the_same_file_as_a_local_path(real):
     (local,) = index.similar(str(files["whistle"]), k=1)
     assert {**asdict(by_upload[1]), "score": None} == {**asdict(local), "score": None}
     assert by_upload[1].score == pytest.approx(local.score, abs=1e-3)
+
+
+# ---- modes, filters, tags, map, peaks (issue 15) ----------------------------------------------
+
+
+def test_client_modes_filters_tags_map_peaks_with_the_fake(library, serve):
+    from audioseek.index.tagging import Tag
+
+    paths = sorted(library.glob("*.wav"))
+    records = [kit.Record(i + 1, str(p.resolve()), 3.0, kit.SR, "wav") for i, p in enumerate(paths)]
+    records[1].tags = (Tag("bark", 0.6, "Animals"),)
+    records[2].duration = 1.0
+    fake = kit.FakeService(records)
+    with audioseek.Client(serve(fake)) as client:
+        assert isinstance(client, audioseek.SearchService)
+        for mode in ("hybrid", "audio", "text"):
+            assert client.search("rain", mode=mode) == fake.search("rain", mode=mode)
+        text = client.search("rain", mode="text")
+        assert [h.matched_terms for h in text] == [("rain",)] and text[0].audio_score is None
+        for filters in ({"tag": "animals"}, {"max_duration": 2}, {"format": ["flac", "wav"]}):
+            assert client.search("rain", **filters) == fake.search("rain", **filters)
+            assert client.search(["rain"], **filters) == fake.search(["rain"], **filters)
+            assert client.similar(1, **filters) == fake.similar(1, **filters)
+        assert [h.path for h in client.search("x", tag="animals")] == [records[1].path]
+        assert client.similar(kit.write_tone(library / "q.wav", 300), max_duration=2)[0].path == (
+            records[2].path
+        )
+        assert fake.calls[-1] == ("filters", {"max_duration": 2.0})
+        assert client.tags(2) == fake.tags(2) == [Tag("bark", 0.6, "Animals")]
+        assert client.map() == fake.map() and len(client.map()) == 3
+        assert client.peaks(1) == fake.peaks(1) and len(client.peaks(1)) > 10
+        with pytest.raises(QueryError, match="unknown mode 'loud'"):
+            client.search("rain", mode="loud")
+        with pytest.raises(QueryError, match="min_duration 3 is longer than max_duration 1"):
+            client.search("rain", min_duration=3, max_duration=1)
+        with pytest.raises(QueryError, match="unknown filter 'colour'"):
+            client.similar(1, colour="red")
+        with pytest.raises(QueryError, match="unknown file id 99"):
+            client.peaks(99)
+
+
+def test_client_filters_and_map_equal_the_index(real):
+    client, index, files = real
+    for filters in ({}, {"format": "flac"}, {"min_duration": 10}, {"folder": "library"}):
+        for mode in ("hybrid", "audio", "text"):
+            assert client.search("hum beep", k=4, mode=mode, **filters) == index.search(
+                "hum beep", k=4, mode=mode, **filters
+            )
+        assert client.similar(1, k=3, **filters) == index.similar(1, k=3, **filters)
+    assert client.map() == index.map()
+    assert client.peaks(1) == index.peaks(1) and client.tags(1) == index.tags(1) == []

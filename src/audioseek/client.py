@@ -121,14 +121,22 @@ class Client:
 
     # ---- SearchService -------------------------------------------------------------------
     def search(
-        self, queries: str | list[str], k: int = 10, agg: str = "max"
+        self,
+        queries: str | list[str],
+        k: int = 10,
+        agg: str = "max",
+        mode: str = "hybrid",
+        **filters,
     ) -> list[Hit] | list[list[Hit]]:
         """Ranked files for a text query (a ``str``: one list of hits) or for each of a list
-        of queries (a list of hit lists, sent in batches)."""
+        of queries (a list of hit lists, sent in batches). ``mode`` and ``filters`` as
+        :meth:`audioseek.Index.search` (checked here first, with the same messages)."""
         from audioseek.serve.schemas import SearchBatchOut, SearchOut
 
+        options = {"mode": mode, **_filters(filters)}
         if isinstance(queries, str):
-            body = self._json("GET", "/api/search", params={"q": queries, "k": k, "agg": agg})
+            params = {"q": queries, "k": k, "agg": agg, **options}
+            body = self._json("GET", "/api/search", params=params)
             return [h.to_hit() for h in SearchOut.model_validate(body).hits]
         if not isinstance(queries, list | tuple):
             raise QueryError(f"queries must be a string or a list of strings, got {queries!r}")
@@ -136,20 +144,24 @@ class Client:
             raise QueryError("no queries given")
         out: list[list[Hit]] = []
         for lo in range(0, len(queries), BATCH):
-            payload = {"queries": list(queries[lo : lo + BATCH]), "k": k, "agg": agg}
+            payload = {"queries": list(queries[lo : lo + BATCH]), "k": k, "agg": agg, **options}
             body = SearchBatchOut.model_validate(self._json("POST", "/api/search", json=payload))
             out += [[h.to_hit() for h in r.hits] for r in body.results]
         return out
 
-    def similar(self, query: int | str | os.PathLike, k: int = 10) -> list[Hit]:
+    def similar(self, query: int | str | os.PathLike, k: int = 10, **filters) -> list[Hit]:
         """Files like an indexed file (an ``int`` file id) or like a local audio file (a
-        path: the file is uploaded). The query file itself is excluded."""
+        path: the file is uploaded). The query file itself is excluded; ``filters`` as
+        :meth:`audioseek.Index.similar`."""
         from audioseek.serve.schemas import SimilarOut
 
         if isinstance(query, bool) or not isinstance(query, int | str | os.PathLike):
             raise QueryError(f"similar needs a file id or an audio file path, got {query!r}")
+        params = _filters(filters)
         if isinstance(query, int):
-            body = self._json("POST", "/api/similar", json={"file_id": query, "k": k})
+            body = self._json(
+                "POST", "/api/similar", json={"file_id": query, "k": k}, params=params
+            )
         else:
             path = Path(query).expanduser()
             if not path.is_file():
@@ -162,6 +174,7 @@ class Client:
                     "/api/similar",
                     files={"file": (path.name, f, "application/octet-stream")},
                     data={"k": str(k)},
+                    params=params,
                     upload=str(query),
                 )
         return [h.to_hit() for h in SimilarOut.model_validate(body).hits]
@@ -190,6 +203,47 @@ class Client:
         if response.status_code == 404:
             return None
         return IndexedFileOut.model_validate(response.json()).to_type()
+
+    def tags(self, file_id: int) -> list:
+        """The category tags (``audioseek.index.tagging.Tag``) of a file, best first."""
+        from audioseek.serve.schemas import TagsOut
+
+        body = self._json("GET", f"/api/files/{_file_id(file_id)}/tags")
+        return [t.to_type() for t in TagsOut.model_validate(body).tags]
+
+    def map(self, method: str = "auto") -> list:
+        """Every file on the server's 2-D library map (``MapPoint``s); the server computes
+        (and caches) its own layout, so only ``method="auto"`` is accepted."""
+        from audioseek.serve.schemas import MapOut
+
+        if method != "auto":
+            raise QueryError(
+                f"the server chooses the map layout; method must be 'auto', got {method!r}"
+            )
+        return [p.to_type() for p in MapOut.model_validate(self._json("GET", "/api/map")).points]
+
+    def peaks(self, file_id: int) -> list[list[float]] | None:
+        """The stored waveform envelope ``[[min, max], ...]`` of a file, or ``None``."""
+        from audioseek.serve.schemas import PeaksOut
+
+        body = self._json("GET", f"/api/files/{_file_id(file_id)}/peaks")
+        return PeaksOut.model_validate(body).peaks
+
+
+def _file_id(file_id) -> int:
+    if isinstance(file_id, bool) or not isinstance(file_id, int) or file_id < 0:
+        raise QueryError(f"unknown file id {file_id!r}")
+    return file_id
+
+
+def _filters(filters: dict[str, Any]) -> dict[str, Any]:
+    """Checked filters as query parameters (``format`` as a comma list)."""
+    from audioseek.index.filters import Filters
+
+    checked = Filters.from_mapping(filters).to_dict()
+    if "format" in checked:
+        checked["format"] = ",".join(checked["format"])
+    return checked
 
 
 __all__ = ["Client"]
