@@ -137,3 +137,14 @@ def test_cli_merge(shards, capsys):
     code = main(["merge", str(shards / "nope"), "--into", str(shards / "m")])
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and "no index" in err
+
+
+def test_merge_waits_for_no_writer(shards):
+    from audioseek.index.store import WriteLock
+
+    target = shards / "locked"
+    merge_indexes([shards / "shard_a"], target)
+    before = (target / "index.sqlite").read_bytes()
+    with WriteLock(target), pytest.raises(SearchIndexError, match="another index run"):
+        merge_indexes([shards / "shard_b"], target)
+    assert (target / "index.sqlite").read_bytes() == before

@@ -245,7 +245,13 @@ def merge_indexes(sources: Sequence[str | os.PathLike], into: str | os.PathLike)
             conn.close()
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        _install(tmp, into, target_exists)
+        if target_exists:  # no indexer may write the target while it is replaced
+            from audioseek.index.store import WriteLock
+
+            with WriteLock(into):
+                _install(tmp, into, target_exists)
+        else:
+            _install(tmp, into, target_exists)
     except sqlite3.OperationalError as e:
         raise SearchIndexError(f"cannot merge into {str(into)!r}: {e}") from None
     finally:
