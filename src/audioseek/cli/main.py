@@ -18,7 +18,7 @@ import os
 import sys
 
 from audioseek import __version__
-from audioseek.cli import data, evaluate, index, merge, serve, train
+from audioseek.cli import data, evaluate, index, library, merge, serve, train
 from audioseek.cli.common import (
     AudioseekParser,
     UsageError,
@@ -41,7 +41,7 @@ def build_parser() -> AudioseekParser:
     parser.add_argument("--version", action="version", version=f"audioseek {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    for module in (data, train, evaluate, index, merge, serve):
+    for module in (data, train, evaluate, index, merge, serve, library):
         module.register(sub)
     return parser
 
