@@ -96,7 +96,7 @@ def test_bad_flag_values_are_usage_errors(capsys, fake_index, argv, named):
 @pytest.mark.parametrize(
     "argv",
     [
-        ["search", "x", "--db", "d", "--mode", "text"],  # was taken as --model text
+        ["search", "x", "--db", "d", "--mo", "text"],  # neither --mode nor --model
         ["search", "x", "--db", "d", "--mod", "offline"],
         ["index", "x", "--db", "d", "--batch", "4"],
         ["index", "x", "--d", "d"],

@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from audioseek.cli import library
 from audioseek.cli.common import (
     UsageError,
     add_db,
@@ -94,6 +95,9 @@ def register(sub) -> None:
         help="file score from window scores: 'max' or 'topN-mean' (e.g. top3-mean)",
     )
     p.add_argument("--json", action="store_true", help="JSON output (one line per query)")
+    library.add_mode(p)
+    library.add_filters(p)
+    library.add_exports(p)
     add_model(p)
     add_device(p)
     p.set_defaults(func=cli_search)
@@ -103,6 +107,8 @@ def register(sub) -> None:
     add_db(p)
     p.add_argument("-k", type=k_value, default=10, help="number of results")
     p.add_argument("--json", action="store_true")
+    library.add_filters(p)
+    library.add_exports(p)
     add_model(p)
     add_device(p)
     p.set_defaults(func=cli_similar)
@@ -135,7 +141,7 @@ def _hit_line(rank: int, hit) -> str:
     extra = f"  [{escape_text(tags)}]" if tags else ""
     return (
         f"{rank:3d}. {hit.score:.3f}  {_fmt_time(hit.start)}-{_fmt_time(hit.end)}  "
-        f"{escape_text(hit.path)}{extra}"
+        f"{escape_text(hit.path)}{extra}{library.why(hit)}"
     )
 
 
@@ -253,6 +259,8 @@ def cli_index(args: argparse.Namespace) -> int:
 def _print_hits(hits) -> None:
     if not hits:
         print("no results")
+    elif library.all_weak(hits):
+        print(f"{library.NO_GOOD_MATCH} (the closest files, all weak:)")
     for i, hit in enumerate(hits, 1):
         print(_hit_line(i, hit))
 
@@ -261,8 +269,19 @@ def cli_search(args: argparse.Namespace) -> int:
     if (args.query is None) == (args.queries is None):
         raise UsageError("give a QUERY or --queries FILE (exactly one)")
     items = [{"text": args.query}] if args.queries is None else read_queries(args.queries)
+    options = library.filters_of(args)
+    if args.mode is not None:
+        options["mode"] = args.mode
     with _open_index(args) as index:
-        results = index.search([q["text"] for q in items], k=args.k, agg=args.agg)
+        results = index.search([q["text"] for q in items], k=args.k, agg=args.agg, **options)
+    library.export(
+        args,
+        [
+            (q["text"], n, h)
+            for q, hits in zip(items, results, strict=True)
+            for n, h in enumerate(hits, 1)
+        ],
+    )
     for item, hits in zip(items, results, strict=True):
         if args.json:
             print(
@@ -277,7 +296,8 @@ def cli_search(args: argparse.Namespace) -> int:
 
 def cli_similar(args: argparse.Namespace) -> int:
     with _open_index(args) as index:
-        hits = index.similar(args.file, k=args.k)
+        hits = index.similar(args.file, k=args.k, **library.filters_of(args))
+    library.export(args, [(args.file, n, h) for n, h in enumerate(hits, 1)])
     if args.json:
         print(json.dumps({"file": args.file, "results": [h.to_dict() for h in hits]}))
     else:
