@@ -1,9 +1,25 @@
-"""The embedding stage: load the model, name it (spec + fingerprint), embed windows in
-fixed-shape batches.
+"""The embedding stage: load the model, name it (spec + fingerprint + precision), embed
+windows in fixed-shape batches.
 
-:func:`embed_windows` always hands the model exactly :data:`EMBED_CHUNK` rows (the last
-chunk zero-padded), so a window's vector does not depend on the batch size, the worker
-count or its neighbours in the batch: an index built in any batching is bit-identical.
+:func:`embed_windows` always hands the model exactly :data:`EMBED_CHUNK` rows of one shape
+(the last chunk zero-padded), so a window's vector does not depend on the batch size, the
+worker count or its neighbours in the batch: an index built in any batching is bit-identical.
+
+The *embedding rule* (:func:`embed_rule`, recorded in the index meta as ``embed_rule``) says
+at which length a window is embedded:
+
+* ``"padded-window"`` (:data:`RULE_PADDED`; indexes without the key): every window at the
+  full window length, a short one zero-padded. Models with a fixed input length (CLAP HTS-AT:
+  ``clip_seconds`` set) keep this rule, and with it their own padding rule.
+* ``"bucketed-1s"`` (:data:`RULE_BUCKETED`): for audio encoders that accept any length
+  (``clip_seconds is None``, or ``variable_length = True``: aisfx, CNN14, the small CNN), a
+  window is embedded at its own length rounded up to whole seconds (at least 1 s, at most
+  the window): a 0.5 s drum hit costs a 1 s forward pass, not a 10 s one. Its length is the
+  row without its trailing zero samples (the reader's padding, or digital silence), so the
+  vector is a function of the padded row alone, whoever cut it (reader, ``similar``'s query
+  file, another engine). Rows of one bucket are embedded together, :data:`EMBED_CHUNK` at a
+  time at the bucket's length, so vectors stay bit-identical whatever the batching. Full
+  windows are embedded exactly as under the padded rule.
 """
 
 from __future__ import annotations
@@ -12,9 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from audioseek.errors import SearchIndexError
+from audioseek.errors import ConfigError, SearchIndexError
 
 EMBED_CHUNK = 8
+RULE_PADDED = "padded-window"
+RULE_BUCKETED = "bucketed-1s"
+EMBED_RULES = (RULE_PADDED, RULE_BUCKETED)
+ONNX_TEXT_DIR = "text_onnx"  # the exported text encoder, beside index.sqlite
 
 
 def is_model(obj) -> bool:
@@ -22,14 +42,94 @@ def is_model(obj) -> bool:
     return hasattr(obj, "encode_audio") and hasattr(obj, "encode_text")
 
 
-def load_index_model(spec: str | None, device: str = "auto"):
-    """``audioseek.models.hub.load_model(spec, device)`` in eval mode."""
+def load_index_model(spec: str | None, device: str = "auto", precision: str | None = None):
+    """``audioseek.models.hub.load_model(spec, device, precision)`` in eval mode
+    (``precision=None``: fp32)."""
     from audioseek.models.hub import load_model
 
-    model = load_model(spec, device=device)
+    model = load_model(spec, device=device, precision=precision or "fp32")
     if hasattr(model, "eval"):
         model.eval()
     return model
+
+
+def model_precision(model) -> str:
+    """The inference precision of a loaded model (``"fp32"`` unless converted)."""
+    return str(getattr(model, "precision", None) or "fp32")
+
+
+def check_precision_arg(precision) -> str | None:
+    """``None`` or one of ``fp32 / bf16 / int8`` (lower case); else ConfigError."""
+    if precision is None:
+        return None
+    p = str(precision).strip().lower() if isinstance(precision, str) else None
+    if p not in ("fp32", "bf16", "int8"):
+        raise ConfigError(
+            f"unknown precision {precision!r}; expected one of ('fp32', 'bf16', 'int8')"
+        )
+    return p
+
+
+def check_loaded_precision(model, precision: str | None) -> None:
+    """A loaded model cannot be converted here: ``precision`` must be its own (or None)."""
+    have = model_precision(model)
+    if precision is not None and precision != have:
+        raise ConfigError(
+            f"the model passed in runs at precision {have!r}, not {precision!r}; pass a model "
+            f"spec (loaded at that precision) or a model loaded with precision={precision!r}"
+        )
+
+
+def index_precision(meta_precision: str | None, fingerprint: str | None) -> str:
+    """The precision an index was built at: its ``precision`` meta key, else the suffix of
+    its model fingerprint (``<fp32>+int8``), else fp32 (indexes from before precisions)."""
+    if meta_precision:
+        return str(meta_precision)
+    if fingerprint and "+" in fingerprint:
+        return fingerprint.rsplit("+", 1)[1]
+    return "fp32"
+
+
+def check_index_precision(db, meta_precision, fingerprint, model) -> None:
+    """SearchIndexError (one line) when ``model`` runs at another precision than the index
+    at ``db`` was built at (the fingerprints differ too; this says why in plain words)."""
+    have = index_precision(meta_precision, fingerprint)
+    want = model_precision(model)
+    if have != want:
+        raise SearchIndexError(
+            f"index {str(db)!r} was built at precision {have!r}, not {want!r}; "
+            f"use precision {have!r} or another index folder"
+        )
+
+
+def variable_length(model) -> bool:
+    """Whether the model's audio encoder accepts clips of any length: a ``variable_length``
+    attribute if it has one, else ``clip_seconds is None`` (models without ``clip_seconds``,
+    or with a fixed one like CLAP's 10 s, are fixed-length)."""
+    flag = getattr(model, "variable_length", None)
+    if flag is not None:
+        return bool(flag)
+    if not hasattr(model, "clip_seconds"):
+        return False
+    return model.clip_seconds is None
+
+
+def embed_rule(model) -> str:
+    """The embedding rule the index records for ``model`` (see the module docstring)."""
+    return RULE_BUCKETED if variable_length(model) else RULE_PADDED
+
+
+def check_index_rule(db, recorded: str | None, rule: str) -> None:
+    """SearchIndexError (one line) unless the index at ``db`` was embedded by ``rule``;
+    ``recorded`` is its ``embed_rule`` meta value (``None``: an index from before the key,
+    i.e. the padded rule)."""
+    have = recorded or RULE_PADDED
+    if have != rule:
+        raise SearchIndexError(
+            f"index {str(db)!r} was embedded with the rule {have!r}, not {rule!r} (this "
+            f"audioseek embeds short windows of this model at their own length); its vectors "
+            "cannot be mixed with new ones: index into a new folder (or remove this one)"
+        )
 
 
 def spec_id(spec, model) -> str:
@@ -62,26 +162,66 @@ def model_device(model):
         return torch.device("cpu")
 
 
-def embed_windows(model, windows: np.ndarray) -> np.ndarray:
-    """Embed ``windows (n, samples)`` float32 -> ``(n, dim)`` float32, L2-normalised, in
-    fixed chunks of :data:`EMBED_CHUNK` rows (see the module docstring)."""
+def content_lengths(windows: np.ndarray) -> np.ndarray:
+    """``(n,)`` samples of each row up to and including its last non-zero sample."""
+    windows = np.asarray(windows)
+    if windows.size == 0:
+        return np.zeros(len(windows), np.int64)
+    nonzero = windows[:, ::-1] != 0
+    last = windows.shape[1] - np.argmax(nonzero, axis=1)
+    return np.where(nonzero.any(axis=1), last, 0).astype(np.int64)
+
+
+def bucket_lengths(lengths: np.ndarray, sample_rate: int, window_samples: int) -> np.ndarray:
+    """Each length rounded up to whole seconds of ``sample_rate``, at least 1 s, at most
+    ``window_samples``: the lengths the bucketed rule embeds at."""
+    sr = int(sample_rate)
+    seconds = np.maximum(1, -(-np.asarray(lengths, np.int64) // sr))
+    return np.minimum(seconds * sr, int(window_samples)).astype(np.int64)
+
+
+def _embed_fixed(model, rows: np.ndarray, device) -> np.ndarray:
+    """``rows (n, samples)`` in chunks of exactly :data:`EMBED_CHUNK` rows of that shape."""
     import torch
 
-    device = model_device(model)
     out = []
-    with torch.inference_mode():
-        for lo in range(0, len(windows), EMBED_CHUNK):
-            chunk = windows[lo : lo + EMBED_CHUNK]
-            m = len(chunk)
-            if m < EMBED_CHUNK:
-                pad = np.zeros((EMBED_CHUNK - m, chunk.shape[1]), np.float32)
-                chunk = np.concatenate([chunk, pad])
-            x = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(device)
-            emb = model.encode_audio(x, normalize=True)[:m]
-            out.append(emb.detach().float().cpu().numpy())
-    if not out:
-        return np.zeros((0, 0), np.float32)
+    for lo in range(0, len(rows), EMBED_CHUNK):
+        chunk = rows[lo : lo + EMBED_CHUNK]
+        m = len(chunk)
+        if m < EMBED_CHUNK:
+            pad = np.zeros((EMBED_CHUNK - m, chunk.shape[1]), np.float32)
+            chunk = np.concatenate([chunk, pad])
+        x = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(device)
+        emb = model.encode_audio(x, normalize=True)[:m]
+        out.append(emb.detach().float().cpu().numpy())
     return np.concatenate(out)
+
+
+def embed_windows(model, windows: np.ndarray, rule: str | None = None) -> np.ndarray:
+    """Embed ``windows (n, samples)`` float32 -> ``(n, dim)`` float32, L2-normalised, in
+    fixed chunks of :data:`EMBED_CHUNK` rows, by ``rule`` (default: :func:`embed_rule` of
+    ``model``; see the module docstring)."""
+    import torch
+
+    rule = embed_rule(model) if rule is None else rule
+    if rule not in EMBED_RULES:
+        raise ConfigError(f"unknown embedding rule {rule!r}; expected one of {EMBED_RULES}")
+    windows = np.asarray(windows, dtype=np.float32)
+    if len(windows) == 0:
+        return np.zeros((0, 0), np.float32)
+    device = model_device(model)
+    with torch.inference_mode():
+        if rule == RULE_PADDED:
+            return _embed_fixed(model, windows, device)
+        buckets = bucket_lengths(content_lengths(windows), int(model.sample_rate), windows.shape[1])
+        out: np.ndarray | None = None
+        for size in np.unique(buckets):  # one shape per bucket, rows in their order
+            rows = np.flatnonzero(buckets == size)
+            vecs = _embed_fixed(model, windows[rows, : int(size)], device)
+            if out is None:
+                out = np.zeros((len(windows), vecs.shape[1]), np.float32)
+            out[rows] = vecs
+        return out
 
 
 def embed_texts(model, texts: list[str]) -> np.ndarray:
@@ -105,26 +245,41 @@ class Embedder:
         self.spec = spec or spec_id(None, model)
         self.fingerprint = model_fingerprint(model)
         self.sample_rate = int(model.sample_rate)
+        self.precision = model_precision(model)
+        self.rule = embed_rule(model)
 
     @classmethod
-    def load(cls, spec, device: str = "auto") -> Embedder:
-        """From a loaded model (used as is) or a ``load_model`` spec (``None``: the default)."""
+    def load(cls, spec, device: str = "auto", precision: str | None = None) -> Embedder:
+        """From a loaded model (used as is; ``precision`` must be its own) or a
+        ``load_model`` spec (``None``: the default) loaded at ``precision``."""
         if is_model(spec):
+            check_loaded_precision(spec, precision)
             return cls(spec)
-        model = load_index_model(spec, device=device)
+        model = load_index_model(spec, device=device, precision=precision)
         return cls(model, spec_id(spec, model))
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
-        return embed_windows(self.model, windows)
+        return embed_windows(self.model, windows, self.rule)
 
 
 __all__ = [
     "EMBED_CHUNK",
+    "EMBED_RULES",
+    "ONNX_TEXT_DIR",
+    "RULE_BUCKETED",
+    "RULE_PADDED",
     "Embedder",
+    "bucket_lengths",
+    "check_index_precision",
+    "check_index_rule",
+    "content_lengths",
+    "embed_rule",
     "embed_texts",
     "embed_windows",
     "is_model",
     "load_index_model",
     "model_fingerprint",
+    "model_precision",
     "spec_id",
+    "variable_length",
 ]

@@ -24,7 +24,18 @@ import numpy as np
 
 from audioseek.errors import ConfigError, SearchIndexError
 from audioseek.index import textfields
-from audioseek.index.embedder import Embedder, is_model, load_index_model, spec_id
+from audioseek.index.embedder import (
+    ONNX_TEXT_DIR,
+    Embedder,
+    check_index_precision,
+    check_index_rule,
+    check_loaded_precision,
+    check_precision_arg,
+    index_precision,
+    is_model,
+    load_index_model,
+    spec_id,
+)
 from audioseek.index.query import check_window_hop
 from audioseek.index.reader import Reader
 from audioseek.index.scan import Job, Plan, plan, resolve_roots, scan
@@ -139,7 +150,14 @@ def open_or_create(db: str | os.PathLike, embedder: Embedder, window: float, hop
     if Store.exists(db):
         store = Store.open(db)
         try:
+            check_index_precision(
+                db,
+                store.get_meta("precision"),
+                store.get_meta("model_fingerprint"),
+                embedder.model,
+            )
             store.check_model(embedder.spec, embedder.fingerprint)
+            check_index_rule(db, store.get_meta("embed_rule"), embedder.rule)
             have = index_window_hop(store)
             if have != (float(window), float(hop)):
                 raise SearchIndexError(
@@ -155,6 +173,8 @@ def open_or_create(db: str | os.PathLike, embedder: Embedder, window: float, hop
         "model_spec": embedder.spec,
         "model_id": getattr(embedder.model, "model_id", None) or embedder.spec,
         "model_fingerprint": embedder.fingerprint,
+        "precision": embedder.precision,
+        "embed_rule": embedder.rule,
         "sample_rate": embedder.sample_rate,
         "window": float(window),
         "hop": float(hop),
@@ -167,24 +187,125 @@ def index_window_hop(store: Store) -> tuple[float, float]:
     return float(store.get_meta("window", "nan")), float(store.get_meta("hop", "nan"))
 
 
-def resolve_embedder(db, model, device: str = "auto") -> Embedder:
-    """The embedding stage for ``model``: used as is if already loaded; else the spec
-    loaded, or the index's recorded model for an existing index, or the hub default."""
+def resolve_embedder(db, model, device: str = "auto", precision: str | None = None) -> Embedder:
+    """The embedding stage for ``model``: used as is if already loaded (``precision`` must
+    be its own); else the spec loaded, or the index's recorded model for an existing index,
+    or the hub default, at ``precision`` (``None``: the index's precision, fp32 for a new
+    index)."""
+    precision = check_precision_arg(precision)
     if is_model(model):
+        check_loaded_precision(model, precision)
         return Embedder(model, spec_id(None, model))
     wanted = model
-    if wanted is None and Store.exists(db):
+    if (wanted is None or precision is None) and Store.exists(db) and not Store.unfinished(db):
         with Store.open(db) as store:
-            wanted = store.get_meta("model_spec")
-    obj = load_index_model(wanted, device=device)
+            if wanted is None:
+                wanted = store.get_meta("model_spec")
+            if precision is None:
+                precision = index_precision(
+                    store.get_meta("precision"), store.get_meta("model_fingerprint")
+                )
+    obj = load_index_model(wanted, device=device, precision=precision)
     return Embedder(obj, spec_id(wanted, obj))
 
 
-def check_run_settings(workers, batch_size) -> None:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ConfigError(f"workers must be an integer >= 0, got {workers!r}")
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def auto_workers(cpus: int | None = None) -> int:
+    """Decoding processes for ``cpus`` cores: decoding costs a small fraction of embedding
+    (see ``benchmarks/bench_index.py``), so one per 4 cores, at least 1 (it prefetches while
+    the model embeds), at most 4."""
+    cpus = cpu_count() if cpus is None else int(cpus)
+    return max(1, min(4, cpus // 4))
+
+
+def auto_threads(cpus: int | None = None) -> int:
+    """Torch intra-op threads for the embedding model: every core (the decoding workers
+    mostly wait on their bounded queues while the model runs), at most 16."""
+    cpus = cpu_count() if cpus is None else int(cpus)
+    return max(1, min(16, cpus))
+
+
+def check_run_settings(workers, batch_size, threads=None) -> None:
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 0
+    ):
+        raise ConfigError(f"workers must be None (auto) or an integer >= 0, got {workers!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ConfigError(f"threads must be None (auto) or an integer >= 1, got {threads!r}")
+
+
+class _TorchThreads:
+    """``torch.set_num_threads(n)`` for a block, restored after (``n=None``: unchanged)."""
+
+    def __init__(self, n: int | None):
+        self.n = n
+        self.before: int | None = None
+
+    def __enter__(self):
+        if self.n is not None:
+            import torch
+
+            self.before = torch.get_num_threads()
+            if self.before != self.n:
+                torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if self.before is not None and self.before != self.n:
+            import torch
+
+            torch.set_num_threads(self.before)
+
+
+def export_text_onnx(db_dir: Path, model) -> Path | None:
+    """Export ``model``'s text side to ONNX into ``db_dir/text_onnx`` (see
+    :mod:`audioseek.models.onnx_text`) unless an export of the same fingerprint is there, so
+    a one-shot search runs without torch. Only fp32 DualEncoders with a fast tokenizer can
+    be exported; other models (or a failed export) leave no folder and searches use torch.
+    Written under a temporary name and renamed. Returns the folder, or ``None``."""
+    import json
+    import shutil
+
+    final = db_dir / ONNX_TEXT_DIR
+    fingerprint = str(getattr(model, "fingerprint", "") or "")
+    if not fingerprint or getattr(model, "precision", "fp32") != "fp32":
+        return None
+    if not hasattr(model, "encode_text_tokens") or not hasattr(model, "text_encoder"):
+        return None
+    try:
+        meta = json.loads((final / "onnx_text.json").read_text())
+        if meta.get("fingerprint") == fingerprint and (final / "text_encoder.onnx").is_file():
+            return final
+    except (OSError, ValueError, AttributeError):
+        pass
+    from audioseek.models.onnx_text import export_text_encoder
+
+    tmp = db_dir / f".{ONNX_TEXT_DIR}.{os.getpid()}.tmp"
+    old = db_dir / f".{ONNX_TEXT_DIR}.{os.getpid()}.old"
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        export_text_encoder(model, tmp)
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+    except Exception as e:  # noqa: BLE001 - optional: tracing/export errors come in many types
+        log.info("text encoder not exported to ONNX (searches will load the model): %s", e)
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def existing_window_hop(db) -> tuple[float, float] | None:
@@ -202,7 +323,7 @@ def index_paths(
     model=None,
     window: float = DEFAULT_WINDOW,
     hop: float = DEFAULT_HOP,
-    workers: int = 2,
+    workers: int | None = None,
     batch_size: int = 16,
     device: str = "auto",
     progress: bool | None = None,
@@ -210,6 +331,11 @@ def index_paths(
     on_batch: Callable[[BatchDone], None] | None = None,
     engine: str = "local",
     ray_options=None,
+    *,
+    precision: str | None = None,
+    threads: int | None = None,
+    export_onnx: bool = True,
+    timings: dict | None = None,
 ) -> IndexSummary:
     """Index (incrementally) the audio files under ``paths`` into the index folder ``db``.
 
@@ -222,11 +348,24 @@ def index_paths(
     (the same read and embed stages on a Ray cluster, :mod:`audioseek.index.ray_engine`,
     configured by ``ray_options``, a :class:`~audioseek.index.ray_engine.RayOptions`); the
     writer is this process either way.
+
+    ``precision``: ``"fp32" | "bf16" | "int8"`` for a model loaded from a spec (``None``: the
+    index's own, fp32 for a new index); part of the recorded fingerprint, so an index built
+    at one precision refuses another. ``workers`` (decoding processes) and ``threads``
+    (torch intra-op threads while embedding) default to :func:`auto_workers` /
+    :func:`auto_threads` of the core count. ``export_onnx``: at the end, export the model's
+    text side to ONNX beside the index (:func:`export_text_onnx`) so one-shot searches run
+    without torch. ``timings`` (a dict) receives where the run's time went, in seconds.
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     window, hop = check_window_hop(window, hop)
-    check_run_settings(workers, batch_size)
+    check_run_settings(workers, batch_size, threads)
+    precision = check_precision_arg(precision)
+    workers = auto_workers() if workers is None else workers
+    threads = auto_threads() if threads is None else threads
+    times = timings if timings is not None else {}
+    times.update(workers=workers, threads=threads)
     t0 = time.perf_counter()
     roots = resolve_roots(paths)
     db_dir = Path(db)
@@ -239,7 +378,9 @@ def index_paths(
             Store.remove_unfinished(db_dir)
         Store.remove_temporary(db_dir)
         found = scan(roots)
-        embedder = resolve_embedder(db_dir, model, device)
+        t1 = time.perf_counter()
+        embedder = resolve_embedder(db_dir, model, device, precision)
+        times["model_load_s"] = time.perf_counter() - t1
         store = open_or_create(db_dir, embedder, window, hop)
         summary = IndexSummary(
             db=str(db), model=embedder.spec, files_scanned=len(found.files), skipped=found.skipped
@@ -256,11 +397,31 @@ def index_paths(
             else:
                 reader = Reader(embedder.sample_rate, window, hop, workers)
                 embed = embedder
-            run(store, reader, embed, found.files, roots, batch_size, summary, progress, on_batch)
+            t1 = time.perf_counter()
+            with _TorchThreads(threads if engine == "local" else None):
+                run(
+                    store,
+                    reader,
+                    embed,
+                    found.files,
+                    roots,
+                    batch_size,
+                    summary,
+                    progress,
+                    on_batch,
+                    timings=times,
+                )
+            times["run_s"] = time.perf_counter() - t1
             from audioseek.index.ann import ANN_THRESHOLD, ensure_ann
 
+            t1 = time.perf_counter()
             threshold = ANN_THRESHOLD if ann_threshold is None else ann_threshold
             summary.ann = ensure_ann(store, threshold) is not None
+            times["ann_s"] = time.perf_counter() - t1
+            if export_onnx and store.dim:
+                t1 = time.perf_counter()
+                export_text_onnx(db_dir, embedder.model)
+                times["onnx_export_s"] = time.perf_counter() - t1
         finally:
             summary.elapsed_s = time.perf_counter() - t0
             store.close()
@@ -309,9 +470,14 @@ def run(
     summary: IndexSummary,
     progress: bool | None = None,
     on_batch: Callable[[BatchDone], None] | None = None,
+    timings: dict | None = None,
 ) -> Plan:
     """One incremental run over ``files`` (already scanned) into ``store``: plan, apply the
-    cheap parts (touched, reused, deleted), then read -> embed -> write the rest."""
+    cheap parts (touched, reused, deleted), then read -> embed -> write the rest.
+
+    ``timings`` (a dict) receives ``read_wait_s`` (this process waiting for decoded parts:
+    decoding that did not overlap embedding), ``embed_s`` and ``write_s`` (SQLite commits
+    and the rest of the loop)."""
     from tqdm.auto import tqdm
 
     with store.transaction() as c:
@@ -354,10 +520,30 @@ def run(
         if on_batch is not None:
             on_batch(BatchDone(n, list(done_ids), writer.windows_embedded, audio))
 
-    writer = Writer(store, embedder, batch_size, on_commit)
+    embed_s = [0.0]
+
+    def timed_embed(windows: np.ndarray) -> np.ndarray:
+        t = time.perf_counter()
+        try:
+            return embedder(windows)
+        finally:
+            embed_s[0] += time.perf_counter() - t
+
+    def timed_items(items):
+        it = iter(items)
+        while True:
+            t = time.perf_counter()
+            item = next(it, None)
+            wait[0] += time.perf_counter() - t
+            if item is None:
+                return
+            yield item
+
+    wait = [0.0]
+    writer = Writer(store, timed_embed, batch_size, on_commit)
     file_id = None
     try:
-        for item in reader(list(jobs)):  # files in order, each in one or more parts
+        for item in timed_items(reader(list(jobs))):  # files in order, in one or more parts
             job = jobs[item.path]
             if item.error is not None:
                 bar.update(1)
@@ -385,6 +571,14 @@ def run(
     finally:
         bar.close()
         summary.windows_embedded = writer.windows_embedded
+        if timings is not None:
+            total = time.perf_counter() - t_start
+            timings.update(
+                read_wait_s=wait[0],
+                embed_s=embed_s[0],
+                write_s=max(0.0, total - wait[0] - embed_s[0]),
+                loop_s=total,
+            )
     for job in p.reuse_later:
         donor = store.find_complete_by_hash(job.hash)
         if donor is not None:
@@ -417,6 +611,9 @@ __all__ = [
     "DEFAULT_HOP",
     "DEFAULT_WINDOW",
     "Writer",
+    "auto_threads",
+    "auto_workers",
+    "export_text_onnx",
     "index_paths",
     "index_summary_text",
     "open_or_create",

@@ -26,8 +26,15 @@ import numpy as np
 from audioseek.errors import AudioDecodeError, QueryError, SearchIndexError
 from audioseek.index.ann import ANN_FILE, ANN_THRESHOLD
 from audioseek.index.embedder import (
+    ONNX_TEXT_DIR,
+    check_index_precision,
+    check_index_rule,
+    check_loaded_precision,
+    check_precision_arg,
+    embed_rule,
     embed_texts,
     embed_windows,
+    index_precision,
     is_model,
     load_index_model,
     model_fingerprint,
@@ -55,7 +62,13 @@ class Index(LibraryViews):
     ``model`` is a loaded model, a ``load_model`` spec, or ``None``: the model recorded in
     the index (the default model for a new one), loaded on first use on ``device``. A model
     other than the index's is refused (:class:`SearchIndexError` naming both), for searches
-    and for ``similar`` on indexed files alike.
+    and for ``similar`` on indexed files alike. ``precision`` (``"fp32" | "bf16" | "int8"``,
+    for a model loaded from a spec): ``None`` is the index's own (fp32 for a new index);
+    another than the index's is refused like another model.
+
+    Text searches use the ONNX export of the model's text side that ``add`` leaves beside
+    the index (``text_onnx/``) when the model is not loaded yet and the export is of the
+    index's model: no torch import, no model load (see :meth:`encode_text`).
     """
 
     def __init__(
@@ -65,12 +78,17 @@ class Index(LibraryViews):
         device: str = "auto",
         *,
         ann_threshold: int = ANN_THRESHOLD,
+        precision: str | None = None,
     ):
         self.db = Path(db)
         self.device = device
         self.ann_threshold = ann_threshold
+        self.precision = check_precision_arg(precision)
+        if is_model(model):
+            check_loaded_precision(model, self.precision)
         self._model_arg = model
         self._model = None
+        self._onnx_text = None  # the ONNX text encoder, once loaded (False: none usable)
         self._store: Store | None = None
         self._lock = threading.RLock()
         self._model_lock = threading.Lock()
@@ -105,8 +123,18 @@ class Index(LibraryViews):
 
     # ---- model ------------------------------------------------------------------------
     def _check_model(self, model, spec) -> None:
-        self.store.check_model(spec, model_fingerprint(model))
+        store = self.store
+        meta_fp = store.get_meta("model_fingerprint")
+        check_index_precision(self.db, store.get_meta("precision"), meta_fp, model)
+        store.check_model(spec, model_fingerprint(model))
         self._model = model
+
+    def _load_precision(self) -> str:
+        """The precision to load a model at: the one asked for, else the index's."""
+        if self.precision is not None:
+            return self.precision
+        store = self.store
+        return index_precision(store.get_meta("precision"), store.get_meta("model_fingerprint"))
 
     @property
     def model(self):
@@ -117,12 +145,58 @@ class Index(LibraryViews):
                     self._check_model(self._model_arg, spec_id(None, self._model_arg))
                 else:
                     spec = self._model_arg or self.store.get_meta("model_spec")
-                    model = load_index_model(spec, device=self.device)
+                    model = load_index_model(
+                        spec, device=self.device, precision=self._load_precision()
+                    )
                     self._check_model(model, spec_id(spec, model))
             return self._model
 
+    def _onnx_text_encoder(self):
+        """The ONNX text encoder beside the index, if it may answer instead of the model:
+        the model is not loaded yet, the export is of the index's model (same fingerprint,
+        so an fp32 index), and no other model or precision was asked for. Else ``None``."""
+        with self._lock:
+            if self._onnx_text is not None or self._model is not None:
+                return self._onnx_text or None
+            self._onnx_text = False
+            if is_model(self._model_arg) or self.precision not in (None, "fp32"):
+                return None
+            folder = self.db / ONNX_TEXT_DIR
+            meta_path = folder / "onnx_text.json"
+            if not meta_path.is_file():
+                return None
+            store = self.store
+            if self._model_arg is not None and str(self._model_arg) != store.get_meta("model_spec"):
+                return None
+            try:
+                import json
+
+                exported = json.loads(meta_path.read_text()).get("fingerprint")
+            except (OSError, ValueError, AttributeError):
+                return None
+            if not exported or exported != store.get_meta("model_fingerprint"):
+                return None
+            from audioseek.errors import ModelLoadError
+
+            try:
+                from audioseek.models.onnx_text import OnnxTextEncoder
+
+                self._onnx_text = OnnxTextEncoder(folder)
+            except (ModelLoadError, ImportError) as e:
+                import logging
+
+                logging.getLogger(__name__).info("ONNX text encoder not used: %s", e)
+                return None
+            return self._onnx_text
+
     def encode_text(self, queries: list[str]) -> np.ndarray:
-        """``(len(queries), dim)`` float32 L2-normalised text embeddings."""
+        """``(len(queries), dim)`` float32 L2-normalised text embeddings: by the ONNX text
+        encoder beside the index when it may answer (see :meth:`_onnx_text_encoder`;
+        equal to the model's to ~1e-6), else by the model (loaded on first use)."""
+        onnx = self._onnx_text_encoder()
+        if onnx is not None:
+            with self._model_lock:
+                return onnx.encode_text(list(queries))
         model = self.model
         with self._model_lock:
             return embed_texts(model, queries)
@@ -133,13 +207,15 @@ class Index(LibraryViews):
         (only the vectors grow with it)."""
         model = self.model
         sr = int(model.sample_rate)
+        rule = embed_rule(model)  # the index's vectors must have been made the same way
+        check_index_rule(self.db, self.store.get_meta("embed_rule"), rule)
         window, hop = float(self.store.get_meta("window")), float(self.store.get_meta("hop"))
         parts = []
         for item in stream_file(str(path), sr, window, hop):
             if item.error is not None:
                 raise AudioDecodeError(path, item.error)
             with self._model_lock:
-                parts.append(embed_windows(model, item.windows))
+                parts.append(embed_windows(model, item.windows, rule))
         vecs = np.concatenate(parts)
         self._check_dim(vecs)
         return vecs
@@ -158,18 +234,22 @@ class Index(LibraryViews):
         *,
         window: float | None = None,
         hop: float | None = None,
-        workers: int = 2,
+        workers: int | None = None,
         batch_size: int = 16,
         progress: bool | None = None,
         on_batch: Callable[[BatchDone], None] | None = None,
         engine: str = "local",
         ray_options=None,
+        threads: int | None = None,
     ) -> IndexSummary:
         """Index (incrementally) the audio files under ``paths``, creating the index on the
         first call. ``engine="ray"`` reads and embeds on a Ray cluster (``ray_options``: a
         :class:`audioseek.index.ray_engine.RayOptions`); the result is the same index. ``window``/``hop`` (seconds) are fixed when the index is created (default
         10 and 5); later calls may omit them, and other values are refused. ``on_batch`` is
-        called after every committed batch of windows with a :class:`BatchDone`."""
+        called after every committed batch of windows with a :class:`BatchDone`.
+        ``workers`` (decoding processes) and ``threads`` (torch threads while embedding):
+        ``None`` chooses from the core count. The model is loaded at the Index's
+        ``precision``. At the end the text side is exported to ONNX beside the index."""
         from audioseek.index.runner import (
             DEFAULT_HOP,
             DEFAULT_WINDOW,
@@ -201,6 +281,8 @@ class Index(LibraryViews):
             on_batch=on_batch,
             engine=engine,
             ray_options=ray_options,
+            precision=None if is_model(model) else self.precision,
+            threads=threads,
         )
         self._retag_after_add()
         return summary
