@@ -176,6 +176,7 @@ def test_experiments_grid_end_to_end(
     assert [r["name"] for r in data["runs"]] == sorted(p.stem for p in PAPER_CONFIGS.glob("*.yaml"))
     for run in data["runs"]:
         assert run["split"] == "evaluation" and run["n_clips"] == 7 and run["n_captions"] == 35
+        assert run["options"] == {"version": "v2.1", "view": "official"}
         assert Path(run["model_dir"], "config.json").is_file()
         # full exports reproduce the trained model; a heads-only export that does not (see
         # check_reproduces_export) is replaced by the trained checkpoint, and recorded
@@ -226,3 +227,46 @@ def test_each_data_source_is_tested_on_its_test_split(data, expected, tmp_path):
 
     cfg = load_config({"model": {"audio_encoder": "small_cnn", "text_encoder": "x"}, "data": data})
     assert config_test_split(cfg, tmp_path) == expected
+
+
+@pytest.mark.slow
+def test_clotho_v1_run_is_trained_and_tested_on_v1(tiny_roberta_dir, small_cnn_weights, tmp_path):
+    """A clotho_version: v1 config trains on v1 and is evaluated on v1's test split (the
+    version used to be dropped at evaluation, which then looked for v2.1's validation CSV)."""
+    import yaml
+
+    from audioseek.data.clotho import load_clotho
+    from audioseek.data.synthetic import write_clotho_layout
+    from audioseek.experiments import run_one
+
+    v1 = write_clotho_layout(
+        tmp_path / "clotho_v1",
+        {"development": 6, "evaluation": 4},  # v1: no validation split
+        seed=5,
+        sr=16000,
+        duration=1.0,
+        encoding="utf-8",  # v1's CSVs are UTF-8
+    )
+    config = tmp_path / "v1.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"audio_encoder": "small_cnn", "text_encoder": "minilm"},
+                "data": {"source": "clotho", "clotho_version": "v1", "clotho_view": "paper"},
+                "freeze": {"policy": "finetune", "audio_groups": "all"},
+            }
+        )
+    )
+    overrides = [
+        o
+        for o in tiny_overrides(tiny_roberta_dir, v1, small_cnn_weights)
+        if not o.startswith(("data.root=", "data.clotho_view="))
+    ]
+    record = run_one(config, tmp_path / "out", [*overrides, f"data.root={v1}"], device="cpu")
+    assert record["split"] == "test" and record["options"]["version"] == "v1"
+    test = load_clotho(v1, "test", version="v1", view="paper")
+    assert record["n_clips"] == len(test) == 2 and record["n_captions"] == 10
+    assert Path(record["model_dir"], "config.json").is_file()
+    assert all(0.0 <= v <= 1.0 for v in record["metrics"]["text_to_audio"].values())
+    # the run's validation split is v1's paper-view "val", never a v2.1 file
+    assert record["validation"]["val/t2a_map10"] >= 0.0
