@@ -62,6 +62,20 @@ def register(sub) -> None:
         help="serve beyond loopback without a token: anyone who can reach the port can "
         "search and download the library",
     )
+    p.add_argument(
+        "--watch",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="also watch these folders and re-index new, changed, moved and deleted files "
+        "while serving (searches see each change once it is indexed)",
+    )
+    p.add_argument(
+        "--debounce",
+        type=float,
+        default=2.0,
+        help="with --watch: seconds of quiet after a change before re-indexing (default 2)",
+    )
     add_model(p)
     add_device(p)
     p.set_defaults(func=run)
@@ -82,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     if args.token is not None and not args.token.strip():
         raise ConfigError("invalid --token '': must not be empty")
+    if not 0 <= args.debounce <= 3600:
+        raise ConfigError(f"invalid --debounce {args.debounce!r}: expected 0 to 3600 seconds")
+    for path in args.watch:
+        if not os.path.exists(os.path.expanduser(path)):
+            raise ConfigError(f"no such folder or file to watch {path!r}")
     if args.no_auth and token:
         raise ConfigError(
             "--no-auth and a token (--token or AUDIOSEEK_TOKEN) contradict each other"
@@ -100,5 +119,7 @@ def run(args: argparse.Namespace) -> int:
         cors_origins=args.cors,
         token=token,
         auth=not args.no_auth,
+        watch_paths=args.watch,
+        watch_debounce=args.debounce,
     )
     return 0

@@ -810,6 +810,8 @@ def run_server(
     cors_origins: list[str] | tuple[str, ...] = (),
     token: str | None = None,
     auth: bool = True,
+    watch_paths: list[str] | tuple[str, ...] = (),
+    watch_debounce: float = 2.0,
 ) -> None:
     """Serve the index at ``db`` over HTTP until interrupted (uvicorn on one socket).
 
@@ -817,6 +819,10 @@ def run_server(
     ``token`` is optional. Beyond loopback a token is required unless ``auth`` is False:
     ``token``, or one generated here and printed once (in the sign-in link); IP-literal
     Host headers and this machine's names are answered too.
+
+    With ``watch_paths``, a watcher (:mod:`audioseek.index.watch`) keeps the index current
+    beside the server: it first catches up (in the background, the server answers
+    meanwhile), then re-indexes after each burst of changes; one line per run on stderr.
     """
     import uvicorn
     from rich.console import Console
@@ -880,7 +886,66 @@ def run_server(
             )
         else:
             console.print(f"audioseek: {url}  (API docs: /docs)  Ctrl+C stops")
+        watcher = (
+            start_watcher(worker, watch_paths, watch_debounce, console) if watch_paths else None
+        )
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        uvicorn.Server(config).run(sockets=[sock])
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            if watcher is not None:
+                watcher.stop()
     finally:
         sock.close()
+
+
+class BackgroundWatcher:
+    """A watcher started on its own thread (its first, catch-up run can take long)."""
+
+    def __init__(self, index, paths, debounce: float, on_run, on_error):
+        self._stopped = threading.Event()
+        self._watcher = None
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+
+        def start():
+            from audioseek.index.watch import watch
+
+            try:
+                w = watch(index, paths, debounce=debounce, on_run=on_run)
+            except Exception as e:  # the server goes on without watching
+                self.error = e
+                on_error(e)
+                return
+            with self._lock:
+                self._watcher = w
+                if self._stopped.is_set():
+                    w.stop()
+
+        self.thread = threading.Thread(target=start, name="audioseek-watch-start", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped.set()
+            if self._watcher is not None:
+                self._watcher.stop()
+
+
+def start_watcher(worker: ServiceWorker, paths, debounce: float, console) -> BackgroundWatcher:
+    """Watch ``paths`` for the served index (``worker.service``, an ``audioseek.Index``): its
+    runs write through their own connection, searches see each committed change."""
+
+    def line(summary) -> None:
+        s = summary
+        console.print(
+            f"audioseek: re-indexed {s.files_scanned} files: {s.embedded} embedded, "
+            f"{s.reused} moved/copied, {s.deleted} removed in {s.elapsed_s:.1f} s",
+            highlight=False,
+        )
+
+    def failed(e: BaseException) -> None:
+        log.error("watching %s failed: %s", ", ".join(map(str, paths)), e)
+
+    console.print(f"audioseek: watching {', '.join(map(str, paths))} for changes", highlight=False)
+    return BackgroundWatcher(worker.service, list(paths), debounce, line, failed)
