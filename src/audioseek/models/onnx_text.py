@@ -115,7 +115,7 @@ def export_text_encoder(model, folder, *, opset: int = OPSET) -> Path:
         raise ModelLoadError(f"cannot export the text encoder to ONNX: {first_line(e)}") from None
     finally:
         model.train(was_training)
-    tmp.replace(folder / MODEL_FILE)
+    ort_version = _preoptimize(tmp, folder / MODEL_FILE)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -126,9 +126,34 @@ def export_text_encoder(model, folder, *, opset: int = OPSET) -> Path:
         "pad_id": pad_id,
         "opset": int(opset),
         "torch_version": torch.__version__,
+        # the graph is stored after ONNX Runtime's portable (extended) optimisations; the
+        # loader skips re-optimising it when its onnxruntime has this version
+        "ort_optimized_by": ort_version,
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return folder
+
+
+def _preoptimize(raw: Path, target: Path) -> str | None:
+    """Write ``raw`` to ``target`` after ONNX Runtime's extended graph optimisations (portable
+    fusions; no hardware-specific layout changes), so loading can skip them; returns the
+    onnxruntime version that did it, or None when it could not (the raw graph is kept)."""
+    try:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        opts.optimized_model_filepath = str(target) + ".opt"
+        opts.log_severity_level = 3
+        ort.InferenceSession(str(raw), opts, providers=["CPUExecutionProvider"])
+        Path(str(target) + ".opt").replace(target)
+        raw.unlink(missing_ok=True)
+        return str(ort.__version__)
+    except Exception as e:  # noqa: BLE001 - keep the plain export
+        log.warning("ONNX Runtime could not pre-optimise %s (%s); keeping it as exported", raw, e)
+        Path(str(target) + ".opt").unlink(missing_ok=True)
+        raw.replace(target)
+        return None
 
 
 def _copy_tokenizer(backend):
@@ -173,6 +198,8 @@ class OnnxTextEncoder:
             if threads is not None:
                 opts.intra_op_num_threads = int(threads)
             opts.log_severity_level = 3
+            if meta.get("ort_optimized_by") == ort.__version__:
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             self.session = ort.InferenceSession(
                 str(self.folder / MODEL_FILE), opts, providers=["CPUExecutionProvider"]
             )
