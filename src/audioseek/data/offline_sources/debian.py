@@ -605,6 +605,8 @@ def _wesnoth_phrases(stem: str) -> tuple[list[str], list[str]] | None:
             "attack": "attacking",
             "charge": "charging",
         }[m.group(2)]
+        if "skeleton" in m.group(1):  # skeletons rattle, they have no voice
+            return [f"{who}'s bones rattling", "bones clattering"], ["a monster"]
         return [f"{who} {verb}", f"{hyper} {verb}"], [hyper]
     weapon = re.sub(r"-fire$", "", base_nomiss)
     if weapon in _WESNOTH_WEAPONS:
