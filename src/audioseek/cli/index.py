@@ -29,6 +29,17 @@ from audioseek.errors import QueryError
 MAX_QUERIES_BYTES = 10_000_000  # a --queries file larger than this is refused
 MAX_WORKERS = 64
 MAX_BATCH_SIZE = 4096
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def add_precision(p) -> None:
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="inference precision of the model (default: the index's own, fp32 for a new "
+        "index); an index built at one precision refuses another",
+    )
 
 
 def register(sub) -> None:
@@ -49,7 +60,10 @@ def register(sub) -> None:
         help="hop between windows in seconds (default 5 for a new index)",
     )
     p.add_argument(
-        "--workers", type=int_range(0, MAX_WORKERS), default=2, help="decoding worker processes"
+        "--workers",
+        type=int_range(0, MAX_WORKERS),
+        default=None,
+        help="decoding worker processes (default: from the core count)",
     )
     p.add_argument(
         "--batch-size",
@@ -81,6 +95,7 @@ def register(sub) -> None:
         help="GPUs per embedding actor (0 on CPU-only clusters)",
     )
     add_device(p)
+    add_precision(p)
     p.set_defaults(func=cli_index)
 
     p = sub.add_parser("search", help="search the index by text")
@@ -100,6 +115,7 @@ def register(sub) -> None:
     library.add_exports(p)
     add_model(p)
     add_device(p)
+    add_precision(p)
     p.set_defaults(func=cli_search)
 
     p = sub.add_parser("similar", help="search the index by example audio file")
@@ -111,6 +127,7 @@ def register(sub) -> None:
     library.add_exports(p)
     add_model(p)
     add_device(p)
+    add_precision(p)
     p.set_defaults(func=cli_similar)
 
     p = sub.add_parser("duplicates", help="groups of recordings of the same audio")
@@ -221,7 +238,8 @@ def _open_index(args: argparse.Namespace, with_model: bool = True):
     from audioseek import Index
 
     if with_model:
-        return Index(args.db, model=args.model, device=args.device)
+        extra = {"precision": args.precision} if getattr(args, "precision", None) else {}
+        return Index(args.db, model=args.model, device=args.device, **extra)
     return Index(args.db)
 
 
