@@ -78,6 +78,12 @@ def register(sub) -> None:
     )
     add_model(p)
     add_device(p)
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "int8"],
+        default=None,
+        help="inference precision of the model (default: the index's own)",
+    )
     p.set_defaults(func=run)
 
 
@@ -121,5 +127,6 @@ def run(args: argparse.Namespace) -> int:
         auth=not args.no_auth,
         watch_paths=args.watch,
         watch_debounce=args.debounce,
+        precision=args.precision,
     )
     return 0

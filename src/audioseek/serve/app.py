@@ -777,7 +777,7 @@ def serve_threads(threads: int | None = None) -> int:
     return n
 
 
-def open_service(db, model=None, device="auto", threads: int = 1):
+def open_service(db, model=None, device="auto", threads: int = 1, precision: str | None = None):
     """The index's search service with its model loaded now (once per process), not on the
     first request; a missing index or model fails here, before the server starts. Runs on
     the search thread, which also gets the torch thread setting."""
@@ -786,7 +786,7 @@ def open_service(db, model=None, device="auto", threads: int = 1):
     from audioseek.index.service import Index
 
     torch.set_num_threads(threads)
-    index = Index(db, model=model, device=device)
+    index = Index(db, model=model, device=device, precision=precision)
     try:
         index.info()  # a missing or damaged index fails here
         _ = index.model
@@ -812,6 +812,7 @@ def run_server(
     auth: bool = True,
     watch_paths: list[str] | tuple[str, ...] = (),
     watch_debounce: float = 2.0,
+    precision: str | None = None,
 ) -> None:
     """Serve the index at ``db`` over HTTP until interrupted (uvicorn on one socket).
 
@@ -868,7 +869,8 @@ def run_server(
                 )
         with console.status(f"loading the index {str(db)!r} and its model"):
             worker = ServiceWorker(
-                factory=lambda: open_service(db, model, device, n_threads), settings=settings
+                factory=lambda: open_service(db, model, device, n_threads, precision),
+                settings=settings,
             )
         app = create_app(worker=worker, settings=settings)
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
