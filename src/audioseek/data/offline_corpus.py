@@ -1,18 +1,25 @@
 """The offline model's training corpus: real, well-described sounds from Debian packages
-plus sampled-instrument, sound-effect and speech renders, each with five captions.
+(sound libraries, free games, an educational suite) plus sampled-instrument, sound-effect
+and speech renders, each with five captions and a coarse category.
 
 ``audioseek data prepare offline --out DIR`` writes::
 
-    DIR/audio/<source>/<name>.flac    mono, 44.1 kHz, at most 10 s, peak-normalised
-    DIR/manifest.csv                  path, caption_1..caption_5, source, label, split,
-                                      duration, origin
-    DIR/corpus_stats.json             clips per source and split, skipped files
+    DIR/audio/<source>/<name>.flac    mono, 44.1 kHz, at most 10 s, peak-normalised;
+                                      long files give several ``__partN`` pieces
+    DIR/manifest.csv                  path, caption_1..caption_5, source, label,
+                                      category, split, duration, origin, licence
+    DIR/corpus_stats.json             per source: clips, seconds, minutes, licence,
+                                      packages, clips per split; categories; skipped
+                                      files; removed duplicates; missing packages
 
 ``manifest.csv`` is a generic manifest (:func:`audioseek.data.manifest.load_manifest`).
-Splits: whole held-out sources (default ``tuxpaint``: everyday sounds, the closest to
-what users search for) are ``heldout``; every other clip is ``train`` / ``val`` / ``test``
-by a hash of its key (80/10/10), i.e. a split by file. Everything is deterministic for a
-given ``seed`` and set of installed packages.
+Splits: whole held-out sources (default ``tuxpaint`` and ``widelands``: everyday sounds,
+animals and crafts, the closest to what users search for) are ``heldout``; every other
+clip is ``train`` / ``val`` / ``test`` by a hash of its file's key (80/10/10), so all
+pieces of one file share a split. Exact and near duplicates are removed, keeping the
+held-out copy (:func:`find_duplicates`). The sources' Debian packages are installed by
+``scripts/setup.sh --corpus``; missing ones are skipped with a warning. Everything is
+deterministic for a given ``seed`` and set of installed packages.
 """
 
 from __future__ import annotations
