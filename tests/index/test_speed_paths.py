@@ -287,3 +287,19 @@ def test_onnx_export_of_another_model_is_not_used(tiny_model_dir, kit, tmp_path)
     with Index(db, device="cpu") as index:
         index.search("tone 300", k=1)
         assert index._onnx_text is False and index._model is not None  # torch answered
+
+
+def test_cli_precision_flags_parse():
+    from audioseek.cli.main import build_parser
+
+    parser = build_parser()
+    for argv in (
+        ["index", "lib", "--db", "d", "--precision", "int8"],
+        ["search", "a dog", "--db", "d", "--precision", "int8"],
+        ["similar", "f.wav", "--db", "d", "--precision", "int8"],
+        ["serve", "--db", "d", "--precision", "int8"],
+    ):
+        assert parser.parse_args(argv).precision == "int8"
+    assert parser.parse_args(["index", "lib", "--db", "d"]).workers is None  # auto
+    with pytest.raises(SystemExit):
+        parser.parse_args(["search", "a dog", "--db", "d", "--precision", "fp16"])

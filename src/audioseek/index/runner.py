@@ -534,7 +534,10 @@ def run(
         while True:
             t = time.perf_counter()
             item = next(it, None)
-            wait[0] += time.perf_counter() - t
+            waited = time.perf_counter() - t
+            wait[0] += waited
+            if len(wait) == 1:  # the first part: the decoding workers starting up
+                wait.append(waited)
             if item is None:
                 return
             yield item
@@ -575,6 +578,7 @@ def run(
             total = time.perf_counter() - t_start
             timings.update(
                 read_wait_s=wait[0],
+                first_part_wait_s=wait[1] if len(wait) > 1 else 0.0,
                 embed_s=embed_s[0],
                 write_s=max(0.0, total - wait[0] - embed_s[0]),
                 loop_s=total,

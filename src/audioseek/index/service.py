@@ -241,6 +241,8 @@ class Index(LibraryViews):
         engine: str = "local",
         ray_options=None,
         threads: int | None = None,
+        export_onnx: bool = True,
+        timings: dict | None = None,
     ) -> IndexSummary:
         """Index (incrementally) the audio files under ``paths``, creating the index on the
         first call. ``engine="ray"`` reads and embeds on a Ray cluster (``ray_options``: a
@@ -249,7 +251,8 @@ class Index(LibraryViews):
         called after every committed batch of windows with a :class:`BatchDone`.
         ``workers`` (decoding processes) and ``threads`` (torch threads while embedding):
         ``None`` chooses from the core count. The model is loaded at the Index's
-        ``precision``. At the end the text side is exported to ONNX beside the index."""
+        ``precision``. At the end the text side is exported to ONNX beside the index (unless
+        ``export_onnx`` is False). ``timings`` (a dict) receives where the run's time went."""
         from audioseek.index.runner import (
             DEFAULT_HOP,
             DEFAULT_WINDOW,
@@ -283,6 +286,8 @@ class Index(LibraryViews):
             ray_options=ray_options,
             precision=None if is_model(model) else self.precision,
             threads=threads,
+            export_onnx=export_onnx,
+            timings=timings,
         )
         self._retag_after_add()
         return summary
