@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -182,5 +183,146 @@ def test_page_behind_a_token_signs_in_with_the_printed_link(browser, real_servic
         pg.wait_for_selector("#results li.hit")
         pg.evaluate("document.querySelector('#results audio').play()")
         poll(pg, "() => document.querySelector('#results audio').currentTime > 0.2")
+    finally:
+        context.close()
+
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
+
+ALPHA_AT = """([sel, fx, fy]) => {
+  const c = document.querySelector(sel);
+  const x = Math.min(c.width - 1, Math.floor(fx * c.width));
+  const y = Math.min(c.height - 1, Math.floor(fy * c.height));
+  return c.getContext('2d').getImageData(x, y, 1, 1).data[3];
+}"""
+
+
+def test_waveforms_export_map_and_screenshot(page, site, real_index):
+    """Results get waveforms (best window highlighted, a click seeks), checked results
+    download as an .m3u, the map plays a clicked point and finds similar files; the page
+    with the map and the waveforms is saved as docs/screenshot.png."""
+    _, files = real_index
+    page.goto(site.url + "/?q=whistle&k=4")
+    page.wait_for_selector("#results li.hit")
+    assert page.locator("#results li.hit .path").first.inner_text() == str(files["whistle"])
+    poll(page, "() => [...document.querySelectorAll('#results canvas.wave')]"
+               ".filter(c => c.dataset.drawn && !c.hidden).length === 4")  # fmt: skip
+    top = "#results li.hit:first-child canvas.wave"
+    drawn = page.evaluate(
+        "(sel) => { const c = document.querySelector(sel);"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }",
+        top,
+    )
+    assert drawn > 100
+    # the whistle's best window (6-10 s of 12 s) is highlighted across the whole height;
+    # outside it, the top row is empty (the envelope stays below it)
+    assert page.evaluate(ALPHA_AT, [top, 8 / 12, 0.02]) > 0
+    assert page.evaluate(ALPHA_AT, [top, 2 / 12, 0.02]) == 0
+    why = page.locator("#results li.hit .why").first.inner_text()
+    assert "audio " in why
+
+    # clicking the waveform at 3/4 plays from there (9 s of 12)
+    box = page.locator(top).bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)
+    audio = "document.querySelector('#results li.hit:first-child audio')"
+    poll(page, f"() => !{audio}.paused && {audio}.currentTime >= 8.5")
+    t1 = page.evaluate(f"{audio}.currentTime")
+    poll(page, f"(t1) => {audio}.currentTime > t1 + 0.2", t1)
+    page.evaluate(f"{audio}.pause()")
+
+    # download the checked results as a playlist
+    assert page.locator("#export").is_disabled()
+    picks = page.locator("#results li.hit .pick")
+    picks.nth(0).check()
+    picks.nth(2).check()
+    assert page.locator("#export").inner_text() == "Download 2 files (.m3u)"
+    names = page.locator("#results li.hit .path").all_inner_texts()
+    with page.expect_download() as info:
+        page.locator("#export").click()
+    download = info.value
+    assert download.suggested_filename == "audioseek-selection.m3u"
+    lines = Path(download.path()).read_text().splitlines()
+    assert lines[0] == "#EXTM3U" and lines[2::2] == [names[0], names[2]]
+    assert lines[1].startswith("#EXTINF:12,")
+
+    # the map: every file a dot; hover names it, a click plays it
+    page.locator("#view-map").click()
+    assert page.get_attribute("#view-map", "aria-pressed") == "true"
+    poll(page, "() => document.querySelector('#map').dataset.points === '4'")
+    points = page.evaluate("document.querySelector('#map').points")
+    assert sorted(p["name"] for p in points) == sorted(f.name for f in files.values())
+    beep = next(p for p in points if p["name"] == files["beep"].name)
+    box = page.locator("#map").bounding_box()
+    page.mouse.move(box["x"] + beep["x"], box["y"] + beep["y"])
+    poll(page, "() => !document.querySelector('#map-tip').hidden")
+    assert page.locator("#map-tip").inner_text().startswith("beep.flac")
+    page.mouse.click(box["x"] + beep["x"], box["y"] + beep["y"])
+    poll(
+        page,
+        "() => { const a = document.querySelector('#map-audio');"
+        " return !a.paused && a.currentTime > 0.3; }",
+    )
+    assert page.locator("#map-picked").inner_text().startswith("beep.flac")
+    assert page.evaluate("document.querySelector('#map-audio').src").endswith(
+        f"/api/audio/{beep['file_id']}"
+    )
+    page.evaluate("document.querySelector('#map-audio').pause()")
+    legend = page.locator("#map-legend li").all_inner_texts()
+    assert legend and sum(int(t.rsplit("(", 1)[1].rstrip(")")) for t in legend) == 4
+
+    page.evaluate("window.scrollTo(0, 0)")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # find similar from the map: the results are files like the beep, the beep excluded
+    page.locator("#map-similar").click()
+    poll(
+        page, "() => document.querySelector('#results-heading').textContent.startsWith('More like')"
+    )
+    page.wait_for_selector("#results li.hit")
+    similar = page.locator("#results li.hit .path").all_inner_texts()
+    assert similar and str(files["beep"]) not in similar
+    _only_local(page, site)
+    assert not page.problems, page.problems
+
+
+def test_filters_mode_and_no_good_match(browser, records, fake_service_cls, live_server):
+    """Against the fake service: the mode selector and filter controls reach the API (and
+    the shared link), and when every hit is weak the page says there is no good match."""
+    from audioseek.serve.app import create_app
+
+    service = fake_service_cls(records)
+    site = live_server(create_app(service))
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+    try:
+        pg.goto(site.url + "/")
+        pg.select_option("#mode", "text")
+        pg.fill("#max_duration", "5")
+        pg.fill("#format", "wav")
+        pg.fill("#q", "dog")
+        pg.keyboard.press("Enter")
+        pg.wait_for_selector("#results li.hit")
+        assert pg.locator("#results li.hit .path").all_inner_texts() == [
+            r.path for r in records if "dog" in r.path
+        ]
+        assert "matched “dog”" in pg.locator("#results li.hit .why").first.inner_text()
+        assert pg.locator("#no-match").is_hidden()
+        assert ("filters", {"format": ("wav",), "max_duration": 5.0}) in service.calls
+        assert "mode=text" in pg.url and "max_duration=5" in pg.url
+        pg.select_option("#mode", "hybrid")
+        pg.fill("#max_duration", "")
+        pg.fill("#q", "xylophone")
+        pg.keyboard.press("Enter")
+        poll(pg, "() => !document.querySelector('#no-match').hidden")
+        assert pg.locator("#results li.hit").count() == 3
+        assert pg.locator("#results li.hit .weak-mark").first.is_visible()
+        pg.fill("#min_duration", "9")
+        pg.fill("#max_duration", "1")
+        pg.keyboard.press("Enter")
+        poll(pg, "() => document.querySelector('#status').textContent.includes('longer than')")
     finally:
         context.close()

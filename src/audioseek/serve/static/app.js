@@ -22,7 +22,23 @@
     dupes: $("#dupes"),
     dupesHeading: $("#dupes-heading"),
     template: $("#hit-template"),
+    mode: $("#mode"),
+    viewMap: $("#view-map"),
+    mapPanel: $("#map-panel"),
+    map: $("#map"),
+    mapTip: $("#map-tip"),
+    mapStatus: $("#map-status"),
+    mapLegend: $("#map-legend"),
+    mapAudio: $("#map-audio"),
+    mapPicked: $("#map-picked"),
+    mapSimilar: $("#map-similar"),
+    tagList: $("#tag-list"),
+    noMatch: $("#no-match"),
+    exportBtn: $("#export"),
   };
+  const FILTERS = ["min_duration", "max_duration", "format", "folder", "tag"];
+  const filterInputs = Object.fromEntries(FILTERS.map((name) => [name, $("#" + name)]));
+  let shown = []; // the hits on screen, in order (for export)
 
   // ---- formatting ------------------------------------------------------------------------
   function clock(seconds) {
@@ -103,6 +119,25 @@
     node.querySelector(".meta").textContent = meta.join(" · ");
     node.querySelector(".path").textContent = hit.path;
 
+    const pick = node.querySelector(".pick");
+    pick.setAttribute("aria-label", `Select ${title}`);
+    pick.dataset.index = String(rank - 1);
+    pick.addEventListener("change", updateExport);
+    if (options.compact) pick.remove();
+
+    // why it matched: the words found in its name/folders/metadata, its audio score, tags
+    const why = [];
+    if (hit.matched_terms && hit.matched_terms.length) why.push(`matched “${hit.matched_terms.join("”, “")}”`);
+    if (hit.audio_score != null) why.push(`audio ${hit.audio_score.toFixed(3)}`);
+    if (hit.tags && hit.tags.length) why.push(`tags: ${hit.tags.join(", ")}`);
+    const whyNode = node.querySelector(".why");
+    if (why.length && !options.compact) whyNode.textContent = why.join(" · ");
+    else whyNode.remove();
+    if (hit.weak) {
+      node.classList.add("weak");
+      node.querySelector(".weak-mark").hidden = false;
+    }
+
     const score = node.querySelector(".score-value");
     score.textContent = hit.score.toFixed(3);
     const fill = Math.max(0, Math.min(1, hit.score)); // cosine similarity; <= 0 is no match
@@ -115,6 +150,9 @@
 
     const label = node.querySelector(".window-label");
     const windowBar = node.querySelector(".window");
+    const wave = node.querySelector(".wave");
+    if (!options.compact) queuePeaks(hit, wave, audio, options.seek, node.querySelector(".timeline"));
+    else wave.remove();
     if (options.seek && hit.start != null && hit.end != null) {
       label.textContent = `Best match ${clock(hit.start)}–${clock(hit.end)} · score ${hit.score.toFixed(3)}`;
       if (hit.duration) {
@@ -143,9 +181,12 @@
   }
 
   function showHits(hits, heading, statusText, seek) {
+    shown = hits;
     els.results.replaceChildren(
       ...hits.map((hit, i) => renderHit(hit, i + 1, { seek, prefix: "r" }))
     );
+    els.noMatch.hidden = !(hits.length && hits.every((h) => h.weak));
+    updateExport();
     els.resultsHeading.textContent = heading;
     els.empty.hidden = hits.length > 0;
     if (!hits.length) els.empty.textContent = "Nothing found.";
@@ -165,11 +206,140 @@
     els.results.setAttribute("aria-busy", "false");
   }
 
+  // ---- waveforms -------------------------------------------------------------------------
+  // Peaks are fetched a few at a time and drawn on a canvas per result: the envelope, the
+  // best-matching window highlighted, the playhead; a click seeks the player there.
+  const peakQueue = [];
+  let peaksRunning = 0;
+  function queuePeaks(hit, canvas, audio, seek, timeline) {
+    peakQueue.push({ hit, canvas, audio, seek, timeline });
+    setTimeout(pumpPeaks, 0); // once the result is on the page (replaced results are skipped)
+  }
+  function pumpPeaks() {
+    while (peaksRunning < 4 && peakQueue.length) {
+      const job = peakQueue.shift();
+      if (!job.canvas.isConnected) continue;
+      peaksRunning += 1;
+      api(`/api/files/${job.hit.file_id}/peaks`)
+        .then((body) => {
+          if (body && body.peaks && body.peaks.length && job.canvas.isConnected) wireWave(job, body.peaks);
+        })
+        .catch(() => {})
+        .finally(() => {
+          peaksRunning -= 1;
+          pumpPeaks();
+        });
+    }
+  }
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+  function drawWave(canvas, peaks, hit, seek, position) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(50, Math.round(canvas.clientWidth * dpr));
+    const h = Math.max(20, Math.round(canvas.clientHeight * dpr));
+    if (canvas.width !== w) canvas.width = w;
+    if (canvas.height !== h) canvas.height = h;
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, w, h);
+    const dur = hit.duration || 0;
+    if (seek && dur > 0 && hit.end > hit.start) {
+      ctx.fillStyle = cssVar("--window") || "rgba(245,159,0,0.25)";
+      const x0 = (hit.start / dur) * w;
+      ctx.fillRect(x0, 0, Math.max(2, ((hit.end - hit.start) / dur) * w), h);
+    }
+    ctx.fillStyle = cssVar("--accent") || "#3b5bdb";
+    const mid = h / 2;
+    const n = peaks.length;
+    for (let x = 0; x < w; x++) {
+      const a = Math.floor((x / w) * n);
+      const b = Math.max(a + 1, Math.floor(((x + 1) / w) * n));
+      let lo = 0;
+      let hi = 0;
+      for (let i = a; i < b && i < n; i++) {
+        if (peaks[i][0] < lo) lo = peaks[i][0];
+        if (peaks[i][1] > hi) hi = peaks[i][1];
+      }
+      const top = mid - hi * mid * 0.95;
+      const bottom = mid - lo * mid * 0.95;
+      ctx.fillRect(x, top, 1, Math.max(1, bottom - top));
+    }
+    if (position != null && dur > 0) {
+      ctx.fillStyle = cssVar("--text") || "#000";
+      ctx.fillRect(Math.min(w - 2, (position / dur) * w), 0, 2 * dpr, h);
+    }
+  }
+  function wireWave(job, peaks) {
+    const { hit, canvas, audio, seek, timeline } = job;
+    canvas.hidden = false;
+    if (timeline) timeline.hidden = true;
+    const dur = () => (isFinite(audio.duration) && audio.duration > 0 ? audio.duration : hit.duration || 0);
+    const redraw = () => drawWave(canvas, peaks, { ...hit, duration: dur() || hit.duration }, seek, audio.seeking || !audio.paused || audio.currentTime ? audio.currentTime : null);
+    redraw();
+    canvas.dataset.drawn = String(peaks.length);
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", "Waveform; click to play from there");
+    audio.addEventListener("timeupdate", redraw);
+    canvas.addEventListener("click", (event) => {
+      const d = dur();
+      if (!d) return;
+      const rect = canvas.getBoundingClientRect();
+      const frac = Math.max(0, Math.min(1, (event.clientX - rect.left) / rect.width));
+      audio.dataset.seeked = "1"; // the click decides where to start
+      if (audio.readyState === 0) audio.preload = "auto";
+      audio.currentTime = frac * d;
+      audio.play().catch(() => {});
+      redraw();
+    });
+  }
+
+  // ---- export ----------------------------------------------------------------------------
+  function picked() {
+    return [...els.results.querySelectorAll(".pick:checked")].map((box) => shown[Number(box.dataset.index)]).filter(Boolean);
+  }
+  function updateExport() {
+    const n = picked().length;
+    els.exportBtn.disabled = n === 0;
+    els.exportBtn.textContent = n ? `Download ${plural(n, "file")} (.m3u)` : "Download selection (.m3u)";
+  }
+  function m3u(hits) {
+    const lines = ["#EXTM3U"];
+    hits.forEach((h) => {
+      const seconds = h.duration != null ? Math.round(h.duration) : -1;
+      lines.push(`#EXTINF:${seconds},${(h.title || h.name || h.path).replace(/[\r\n]+/g, " ")}`, h.path);
+    });
+    return lines.join("\n") + "\n";
+  }
+  els.exportBtn.addEventListener("click", () => {
+    const hits = picked();
+    if (!hits.length) return;
+    const url = URL.createObjectURL(new Blob([m3u(hits)], { type: "audio/x-mpegurl" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = "audioseek-selection.m3u";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  });
+
+  // ---- filters ---------------------------------------------------------------------------
+  function filterParams() {
+    const out = {};
+    FILTERS.forEach((name) => {
+      const v = filterInputs[name].value.trim();
+      if (v) out[name] = v;
+    });
+    return out;
+  }
+
   // ---- search ----------------------------------------------------------------------------
   async function search(query, k) {
     setBusy(`Searching for “${query}”…`);
     const t0 = performance.now();
     const params = new URLSearchParams({ q: query, k: String(k) });
+    if (els.mode.value !== "hybrid") params.set("mode", els.mode.value);
+    Object.entries(filterParams()).forEach(([name, v]) => params.set(name, v));
     try {
       const body = await api(`/api/search?${params}`);
       const ms = Math.round(performance.now() - t0);
@@ -191,7 +361,8 @@
     showView("search");
     const t0 = performance.now();
     try {
-      const body = await api("/api/similar", {
+      const query = new URLSearchParams(filterParams());
+      const body = await api(`/api/similar${[...query].length ? "?" + query : ""}`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ file_id: hit.file_id, k: parseInt(els.k.value, 10) || 10 }),
@@ -272,6 +443,212 @@
     }
   });
 
+  // ---- map -------------------------------------------------------------------------------
+  // Every file as a dot (GET /api/map: x, y in [0, 1]). Dots are painted once into an
+  // ImageData buffer (a few bytes per dot, so 100k files draw in milliseconds) and blitted;
+  // hover and click find the nearest dot through a grid of cells, not a scan of all dots.
+  const PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#1098ad", "#f08c00", "#7048e8", "#5c940d", "#d6336c", "#0b7285", "#a61e4d", "#495057"];
+  const OTHER = "#98a0b3";
+  const PAD = 12;
+  const CELL = 16;
+  const map = { points: null, base: null, grid: null, colors: null, hover: null, picked: null, loading: null };
+
+  function hexToRgb(hex) {
+    const v = parseInt(hex.slice(1), 16);
+    return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+  }
+  function loadMap(force) {
+    if (map.loading && !force) return map.loading;
+    els.mapStatus.textContent = "Laying out the library…";
+    els.mapStatus.classList.remove("error");
+    map.loading = api("/api/map")
+      .then((body) => {
+        map.points = body.points;
+        const counts = new Map();
+        body.points.forEach((p) => counts.set(p.group, (counts.get(p.group) || 0) + 1));
+        const groups = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+        map.colors = new Map(groups.map(([g], i) => [g, i < PALETTE.length - 1 ? PALETTE[i] : OTHER]));
+        els.mapLegend.replaceChildren(
+          ...groups.slice(0, PALETTE.length - 1).map(([g, n]) => {
+            const li = document.createElement("li");
+            const dot = document.createElement("span");
+            dot.className = "dot";
+            dot.style.background = map.colors.get(g);
+            li.append(dot, document.createTextNode(`${g} (${n})`));
+            return li;
+          })
+        );
+        if (groups.length >= PALETTE.length) {
+          const li = document.createElement("li");
+          const dot = document.createElement("span");
+          dot.className = "dot";
+          dot.style.background = OTHER;
+          li.append(dot, document.createTextNode(`${groups.length - PALETTE.length + 1} more groups`));
+          els.mapLegend.appendChild(li);
+        }
+        els.tagList.replaceChildren(
+          ...groups.slice(0, 200).map(([g]) => {
+            const o = document.createElement("option");
+            o.value = g;
+            return o;
+          })
+        );
+        paintMap();
+        els.mapStatus.textContent = `${plural(body.points.length, "file")} · ${plural(groups.length, "group")}`;
+      })
+      .catch((err) => {
+        map.loading = null;
+        showError(els.mapStatus, err);
+      });
+    return map.loading;
+  }
+
+  function paintMap() {
+    const canvas = els.map;
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(100, Math.round(canvas.clientWidth * dpr));
+    const h = Math.max(100, Math.round(canvas.clientHeight * dpr));
+    canvas.width = w;
+    canvas.height = h;
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(w, h);
+    const px = new Uint32Array(image.data.buffer);
+    const n = map.points.length;
+    const big = Math.round((n < 2000 ? 4 : n < 20000 ? 2 : 1) * dpr); // dot radius, device px
+    const pad = PAD * dpr;
+    const rgba = new Map();
+    map.colors.forEach((hex, g) => {
+      const [r, gg, b] = hexToRgb(hex);
+      rgba.set(g, (255 << 24) | (b << 16) | (gg << 8) | r); // little-endian RGBA
+    });
+    const grid = new Map();
+    const cell = CELL * dpr;
+    const screen = new Array(map.points.length);
+    map.points.forEach((p, i) => {
+      const x = pad + p.x * (w - 2 * pad);
+      const y = pad + (1 - p.y) * (h - 2 * pad);
+      screen[i] = [x, y];
+      const c = rgba.get(p.group);
+      const xi = Math.round(x);
+      const yi = Math.round(y);
+      for (let dy = -big; dy <= big; dy++) {
+        for (let dx = -big; dx <= big; dx++) {
+          if (dx * dx + dy * dy > big * big + 1) continue; // round dots
+          const xx = xi + dx;
+          const yy = yi + dy;
+          if (xx >= 0 && yy >= 0 && xx < w && yy < h) px[yy * w + xx] = c;
+        }
+      }
+      const key = Math.floor(x / cell) + "," + Math.floor(y / cell);
+      if (!grid.has(key)) grid.set(key, []);
+      grid.get(key).push(i);
+    });
+    map.base = image;
+    map.grid = grid;
+    map.screen = screen;
+    map.dpr = dpr;
+    // positions in CSS pixels of the canvas, for assistive tests and tools
+    canvas.points = map.points.map((p, i) => ({ file_id: p.file_id, name: p.name, group: p.group, x: screen[i][0] / dpr, y: screen[i][1] / dpr }));
+    canvas.dataset.points = String(map.points.length);
+    drawMapOverlay();
+  }
+
+  function drawMapOverlay() {
+    const ctx = els.map.getContext("2d");
+    ctx.putImageData(map.base, 0, 0);
+    [map.hover, map.picked].forEach((i, n) => {
+      if (i == null) return;
+      const [x, y] = map.screen[i];
+      ctx.beginPath();
+      ctx.arc(x, y, (n ? 7 : 5) * map.dpr, 0, 2 * Math.PI);
+      ctx.lineWidth = 2 * map.dpr;
+      ctx.strokeStyle = n ? cssVar("--focus") || "#f59f00" : cssVar("--text") || "#000";
+      ctx.stroke();
+    });
+  }
+
+  function nearest(event) {
+    if (!map.grid) return null;
+    const rect = els.map.getBoundingClientRect();
+    const x = (event.clientX - rect.left) * (els.map.width / rect.width);
+    const y = (event.clientY - rect.top) * (els.map.height / rect.height);
+    const cell = CELL * map.dpr;
+    const cx = Math.floor(x / cell);
+    const cy = Math.floor(y / cell);
+    let best = null;
+    let bestD = (8 * map.dpr) ** 2;
+    for (let gx = cx - 1; gx <= cx + 1; gx++) {
+      for (let gy = cy - 1; gy <= cy + 1; gy++) {
+        (map.grid.get(gx + "," + gy) || []).forEach((i) => {
+          const [px, py] = map.screen[i];
+          const d = (px - x) ** 2 + (py - y) ** 2;
+          if (d < bestD) {
+            bestD = d;
+            best = i;
+          }
+        });
+      }
+    }
+    return best;
+  }
+
+  els.map.addEventListener("mousemove", (event) => {
+    const i = nearest(event);
+    if (i === map.hover) return;
+    map.hover = i;
+    drawMapOverlay();
+    if (i == null) {
+      els.mapTip.hidden = true;
+      els.map.style.cursor = "default";
+      return;
+    }
+    const p = map.points[i];
+    els.mapTip.textContent = `${p.name} · ${p.group}`;
+    els.mapTip.hidden = false;
+    const [sx, sy] = [map.screen[i][0] / map.dpr, map.screen[i][1] / map.dpr];
+    const right = sx > els.map.clientWidth * 0.7; // keep the label inside the map
+    els.mapTip.style.left = right ? "auto" : `${sx + 10}px`;
+    els.mapTip.style.right = right ? `${els.map.clientWidth - sx + 10}px` : "auto";
+    els.mapTip.style.top = `${Math.min(sy + 10, els.map.clientHeight - 28)}px`;
+    els.map.style.cursor = "pointer";
+  });
+  els.map.addEventListener("mouseleave", () => {
+    map.hover = null;
+    els.mapTip.hidden = true;
+    if (map.base) drawMapOverlay();
+  });
+  els.map.addEventListener("click", (event) => {
+    const i = nearest(event);
+    if (i == null) return;
+    map.picked = i;
+    drawMapOverlay();
+    const p = map.points[i];
+    els.mapPicked.textContent = `${p.name} · ${p.group}`;
+    els.mapAudio.src = `/api/audio/${p.file_id}`;
+    els.mapAudio.setAttribute("aria-label", `Play ${p.name}`);
+    els.mapAudio.play().catch(() => {});
+    els.mapSimilar.disabled = false;
+    els.mapSimilar.setAttribute("aria-label", `Find files similar to ${p.name}`);
+  });
+  els.mapAudio.addEventListener("play", () => {
+    document.querySelectorAll("audio").forEach((other) => {
+      if (other !== els.mapAudio && !other.paused) other.pause();
+    });
+  });
+  els.mapSimilar.addEventListener("click", () => {
+    if (map.picked == null) return;
+    const p = map.points[map.picked];
+    els.mapAudio.pause();
+    moreLikeThis({ file_id: p.file_id, name: p.name });
+  });
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      if (map.points && !els.mapPanel.hidden) paintMap();
+    }, 150);
+  });
+
   // ---- views -----------------------------------------------------------------------------
   function showView(name) {
     const dupes = name === "dupes";
@@ -279,10 +656,22 @@
     els.dupesView.hidden = !dupes;
     els.viewSearch.setAttribute("aria-pressed", String(!dupes));
     els.viewDupes.setAttribute("aria-pressed", String(dupes));
+    if (dupes) els.viewMap.setAttribute("aria-pressed", "false");
+    else els.viewMap.setAttribute("aria-pressed", String(!els.mapPanel.hidden));
   }
   els.viewSearch.addEventListener("click", () => {
     showView("search");
     els.q.focus();
+  });
+  els.viewMap.addEventListener("click", () => {
+    const open = els.mapPanel.hidden;
+    showView("search");
+    els.mapPanel.hidden = !open;
+    els.viewMap.setAttribute("aria-pressed", String(open));
+    if (open) {
+      loadMap();
+      $("#map-heading").focus();
+    }
   });
   els.viewDupes.addEventListener("click", () => {
     showView("dupes");
@@ -306,6 +695,10 @@
 
   const initial = new URLSearchParams(location.search);
   if (initial.get("k")) els.k.value = initial.get("k");
+  if (["hybrid", "audio", "text"].includes(initial.get("mode"))) els.mode.value = initial.get("mode");
+  FILTERS.forEach((name) => {
+    if (initial.get(name)) filterInputs[name].value = initial.get(name);
+  });
   if (initial.get("q")) {
     els.q.value = initial.get("q");
     search(initial.get("q").trim(), parseInt(els.k.value, 10) || 10);
