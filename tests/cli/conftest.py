@@ -46,7 +46,22 @@ class FakeIndex:
     def _file(self, i: int) -> IndexedFile:
         return IndexedFile(file_id=i + 1, path=self.paths[i], duration=10.0, format="wav")
 
-    def add(self, paths, window=10.0, hop=5.0, workers=2, batch_size=16, progress=None):
+    def add(
+        self,
+        paths,
+        *,
+        window=None,
+        hop=None,
+        workers=None,
+        batch_size=16,
+        progress=None,
+        on_batch=None,
+        engine="local",
+        ray_options=None,
+        threads=None,
+        export_onnx=True,
+        timings=None,
+    ):
         self._check()
         corrupt = [{"path": p, "reason": "not audio"} for p in self.paths]
         return IndexSummary(db=self.db, model="fake", files_scanned=len(self.paths),
