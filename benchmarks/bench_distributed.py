@@ -1,0 +1,207 @@
+"""Indexing throughput of the local engine vs ``engine="ray"`` with 1 and 2 embedding actors.
+
+Issue 13. One real-audio library (recordings copied from /usr/share/sounds, sonic-pi samples
+and the Hydrogen drum kits), one model (the bundled offline model, ``model="offline"``), one
+run per engine into a fresh index through the public API (``Index.add``), in this order:
+
+* ``local`` (**the reference**): ``engine="local"``, default workers/threads;
+* Ray start-up: wall time of ``ray.init(num_cpus=2)`` (a local cluster in this process);
+* ``ray_1``: ``RayOptions(actors=1, actor_cpus=1.0)``;
+* ``ray_2``: ``RayOptions(actors=2, actor_cpus=0.75)`` (the engine keeps >= 0.5 CPU of the
+  2 for the decoding tasks, so two actors cannot reserve 1 CPU each).
+
+A warm-up ``local`` run on a few files first loads the model files into the page cache and
+exports the text side to ONNX; that export is copied into every measured index folder so no
+run pays it (it does not depend on the engine). Throughput = audio seconds / wall seconds of
+``Index.add`` (model load included: every engine loads the model once, per actor on Ray).
+
+Usage: ``python benchmarks/bench_distributed.py [--quick] [--files N]``; writes
+``benchmarks/results/bench_distributed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+NAME = "bench_distributed"
+FULL_FILES = 100_000  # every recording found (868 on this machine)
+QUICK_FILES = 40
+SMOKE_FILES = 4
+RAY_CPUS = 2
+
+
+def pick_files(n: int) -> list[Path]:
+    """``n`` recordings spread over the three packages (every k-th file of the sorted list,
+    so short drum hits and longer sounds are both in)."""
+    files = _common.sound_files()
+    if not files:
+        raise SystemExit("no recordings found under " + ", ".join(map(str, _common.SOUND_DIRS)))
+    step = max(1, len(files) // n)
+    return files[::step][:n]
+
+
+def run_add(lib: Path, db: Path, onnx_dir: Path | None, engine: str, ray_options=None) -> dict:
+    from audioseek import Index
+
+    db.mkdir(parents=True)
+    if onnx_dir is not None:
+        shutil.copytree(onnx_dir, db / onnx_dir.name)
+    t0 = time.perf_counter()
+    with Index(db, model="offline", device="cpu") as index:
+        summary = index.add(
+            [lib], progress=False, engine=engine, ray_options=ray_options, batch_size=16
+        )
+        wall = time.perf_counter() - t0
+        info = index.info()
+    return {
+        "engine": engine,
+        "wall_s": round(wall, 3),
+        "audio_seconds": round(summary.audio_seconds, 3),
+        "files_embedded": summary.embedded,
+        "windows": summary.windows_embedded,
+        "corrupt": summary.corrupt_count,
+        "audio_s_per_wall_s": round(summary.audio_seconds / wall, 3),
+        "windows_per_s": round(summary.windows_embedded / wall, 3),
+        "index_windows": getattr(info, "windows", None),
+    }
+
+
+def vectors_equal(db_a: Path, db_b: Path) -> bool:
+    """Same paths -> same window vectors (bytes) in two indexes (the libraries are equal)."""
+    import sqlite3
+
+    def rows(db):
+        con = sqlite3.connect(f"file:{db / 'index.sqlite'}?mode=ro", uri=True)
+        try:
+            return con.execute(
+                "SELECT f.path, w.idx, w.vector FROM windows w JOIN files f ON f.id=w.file_id "
+                "ORDER BY f.path, w.idx"
+            ).fetchall()
+        finally:
+            con.close()
+
+    return rows(db_a) == rows(db_b)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=f"{QUICK_FILES} files (1-3 min)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (tests only)")
+    ap.add_argument(
+        "--files", type=int, default=None, help="library size (default: every recording found)"
+    )
+    ap.add_argument("--out", type=Path, default=None, help="result JSON path")
+    args = ap.parse_args(argv)
+    blas_removed = _common.clean_blas_env()
+    load_before = _common.load_average()
+    n_files = args.files or (
+        SMOKE_FILES if args.smoke else QUICK_FILES if args.quick else FULL_FILES
+    )
+    files = pick_files(n_files)
+    lib_seconds = _common.audio_seconds(files)
+    print(
+        f"{len(files)} files, {lib_seconds:.0f} s of audio; 3 indexing runs. Expected: about "
+        f"{3 * lib_seconds / 8 / 60 + 1:.0f} min on an idle 2-core machine (offline model "
+        "~8x real time per run incl. per-file overhead), much longer under load",
+        flush=True,
+    )
+    runs: dict[str, dict] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="bench_distributed_"))
+    try:
+        lib = tmp / "lib"
+        _common.copy_library(files, lib)
+        warm_lib = tmp / "warm"
+        _common.copy_library(files[:2], warm_lib)
+        print("warm-up (model load, ONNX export)...", flush=True)
+        warm = run_add(warm_lib, tmp / "db_warm", None, "local")
+        onnx_dir = tmp / "db_warm" / "text_onnx"
+        onnx_dir = onnx_dir if onnx_dir.is_dir() else None
+
+        print("local...", flush=True)
+        runs["local"] = run_add(lib, tmp / "db_local", onnx_dir, "local")
+        print(runs["local"], flush=True)
+
+        import ray
+
+        from audioseek.index.ray_engine import RayOptions
+
+        t0 = time.perf_counter()
+        ray.init(
+            num_cpus=RAY_CPUS,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+        )
+        ray_start_s = time.perf_counter() - t0
+        print(f"ray.init: {ray_start_s:.2f} s", flush=True)
+        for name, actors, cpus in (("ray_1", 1, 1.0), ("ray_2", 2, 0.75)):
+            print(f"{name}...", flush=True)
+            opts = RayOptions(actors=actors, actor_cpus=cpus, num_cpus=RAY_CPUS)
+            runs[name] = run_add(lib, tmp / f"db_{name}", onnx_dir, "ray", opts)
+            runs[name].update(actors=actors, actor_cpus=cpus)
+            print(runs[name], flush=True)
+        t0 = time.perf_counter()
+        ray.shutdown()
+        ray_shutdown_s = time.perf_counter() - t0
+        same = {
+            name: vectors_equal(tmp / "db_local", tmp / f"db_{name}") for name in ("ray_1", "ray_2")
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    local = runs["local"]["audio_s_per_wall_s"]
+    r1, r2 = runs["ray_1"]["audio_s_per_wall_s"], runs["ray_2"]["audio_s_per_wall_s"]
+    overhead = 1 - r1 / local if local else None
+    speedup = r2 / r1 if r1 else None
+    result = {
+        "reference": "local engine (engine='local') on the same library, same model, same run",
+        "library": {
+            "files": len(files),
+            "audio_seconds": round(lib_seconds, 1),
+            "sources": [str(d) for d in _common.SOUND_DIRS if d.is_dir()],
+        },
+        "model": "offline (bundled, model='offline', cpu)",
+        "window_hop_s": "index defaults (10 / 5)",
+        "warmup": warm,
+        "runs": runs,
+        "ray_init_s": round(ray_start_s, 3),
+        "ray_shutdown_s": round(ray_shutdown_s, 3),
+        "ray_cluster": f"local, ray.init(num_cpus={RAY_CPUS}) in the benchmark process",
+        "vectors_identical_to_local": same,
+        "overhead_1_worker": None if overhead is None else round(overhead, 4),
+        "overhead_1_worker_target": "<= 0.15",
+        "overhead_1_worker_met": None if overhead is None else overhead <= 0.15,
+        "speedup_2_vs_1_workers": None if speedup is None else round(speedup, 3),
+        "speedup_target": ">= 1.6 where the cores allow",
+        "speedup_limit": (
+            f"this machine has {os.cpu_count()} cores: the Ray cluster has {RAY_CPUS} CPUs, and "
+            "the decoding tasks, the 2 embedding actors (0.75 CPU reserved each, Ray sets their "
+            "torch/OMP threads to 1) and the driver's writer share them; with 1 actor the model "
+            "already runs on 1 core while decoding uses the other, so 2 actors can at best turn "
+            "the decode core's idle time into embedding time: the 1.6x target needs >= 4 cores "
+            "(2 actors x 1 CPU + decoding), not measurable here"
+        ),
+        "notes": (
+            "throughput = audio seconds / wall seconds of Index.add, including the model load "
+            "(once per actor on Ray) and Ray Data's pipeline start; ray.init is reported "
+            "separately and not in any run's wall time; the ONNX text export is pre-seeded from "
+            "the warm-up so no run pays it"
+        ),
+    }
+    _common.write_result(
+        NAME, result, load_before, blas_removed, args.quick or args.smoke, out=args.out
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()
