@@ -150,3 +150,22 @@ def test_resume_mid_epoch_is_exact(tmp_path):
     assert a["global_step"] == b["global_step"] == 7
     for k in a["state_dict"]:
         torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0, msg=k)
+
+
+def test_cached_batches_with_all_captions_per_epoch_index_pairs():
+    """captions_per_epoch: all -- an epoch is every (clip, caption) pair once; each row
+    carries its clip's id, so two captions of one clip in a batch are positives."""
+    feats = _feats(n_clips=4, caps=3, a_views=1, t_views=1)
+    sampler = EpochSampler(0, seed=0)
+    collate = CachedCollate(feats, text_prob=0.0, seed=0, sampler=sampler, per_epoch="all")
+    assert len(collate) == 12
+    sampler.n = len(collate)
+    seen = []
+    for start in range(0, 12, 5):
+        idx = list(sampler)[start : start + 5]
+        batch = collate(idx)
+        assert batch["clip_index"].tolist() == [int(feats["caption_clip"][i]) for i in idx]
+        assert torch.equal(batch["text_features"], feats["text"][idx, 0])
+        assert torch.equal(batch["audio_features"], feats["audio"][batch["clip_index"], 0])
+        seen += idx
+    assert sorted(seen) == list(range(12))

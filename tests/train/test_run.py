@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from audioseek.errors import ConfigError, ModelLoadError
 from audioseek.train.config import load_config
 from audioseek.train.run import _loggers, _resolve_resume, default_out_dir
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MODEL = {"model": {"audio_encoder": "small_cnn", "text_encoder": "minilm"}}
 
@@ -104,3 +107,37 @@ def test_paper_config_runs_with_tiny_encoder_overrides(tmp_path):
     assert (tmp_path / "run" / "logs" / "metrics.csv").is_file()
     model = DualEncoder.from_pretrained(result.model_dir)  # finetune: full export
     assert model.encode_text(["a bell"]).shape == (1, 16)
+
+
+@pytest.mark.slow
+def test_all_captions_per_epoch_trains_on_every_pair(tmp_path):
+    """captions_per_epoch: all makes an epoch one pass over every (clip, caption) pair."""
+    import csv
+
+    from audioseek.data.manifest import load_manifest
+    from audioseek.data.sources import synthetic_manifest
+    from audioseek.train.run import run_training
+
+    overrides = (*TINY, "freeze.policy=finetune", "data.captions_per_epoch=all")
+    result = run_training(
+        ROOT / "configs/smoke/small_cnn_minilm.yaml",
+        out_dir=tmp_path / "run",
+        overrides=(*overrides, f"data.synthetic.root={tmp_path / 'data'}"),
+        device="cpu",
+    )
+    cfg = load_config(ROOT / "configs/smoke/small_cnn_minilm.yaml", overrides)
+    s = cfg.data.synthetic
+    manifest = synthetic_manifest(
+        tmp_path / "data",
+        n_clips=s.n_clips,
+        val_fraction=s.val_fraction,
+        sample_rate=s.sample_rate,
+        duration=s.duration,
+        seed=s.seed,
+    )
+    pairs = sum(len(it["captions"]) for it in load_manifest(manifest, split="train"))
+    with open(tmp_path / "run" / "logs" / "metrics.csv") as f:
+        steps = [r for r in csv.DictReader(f) if r.get("train/loss")]
+    assert pairs > len(load_manifest(manifest, split="train"))  # several captions per clip
+    assert len(steps) == pairs // cfg.data.batch_size  # one epoch = every pair once
+    assert result.metrics["val/loss"] > 0
