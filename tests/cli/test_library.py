@@ -50,7 +50,9 @@ def lib(tmp_path, monkeypatch):
     monkeypatch.setattr(
         audioseek,
         "Index",
-        lambda db, model=None, device="auto": Index(db, model=kit.ToneModel(), device=device),
+        lambda db, model=None, device="auto", **kw: Index(
+            db, model=kit.ToneModel(), device=device, **kw
+        ),
         raising=False,
     )
     return tmp_path, {k: v.resolve() for k, v in files.items()}
@@ -267,7 +269,9 @@ def test_serve_watch_indexes_while_serving(lib, monkeypatch, capsys):
     monkeypatch.setattr(
         service_mod,
         "Index",
-        lambda db, model=None, device="auto": real_cls(db, model=kit.ToneModel(), device=device),
+        lambda db, model=None, device="auto", **kw: real_cls(
+            db, model=kit.ToneModel(), device=device, **kw
+        ),
     )
     seen = {}
 

@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.network]
@@ -324,5 +325,57 @@ def test_filters_mode_and_no_good_match(browser, records, fake_service_cls, live
         pg.fill("#max_duration", "1")
         pg.keyboard.press("Enter")
         poll(pg, "() => document.querySelector('#status').textContent.includes('longer than')")
+    finally:
+        context.close()
+
+
+def test_page_filters_give_the_apis_result_set(page, site, real_service):
+    """A shared link with filters shows exactly the files the API and Python return."""
+    for filters in ({"format": "flac"}, {"min_duration": "10", "mode": "audio"}):
+        query = "&".join(f"{k}={v}" for k, v in filters.items())
+        page.goto(f"{site.url}/?q=hum&k=10&{query}")
+        poll(page, "() => document.querySelector('#status').textContent.endsWith('ms')")
+        shown = page.locator("#results li.hit .path").all_inner_texts()
+        assert shown == [h.path for h in real_service.search("hum", k=10, **filters)]
+        assert shown  # not an empty agreement
+
+
+def test_map_with_100k_files(browser, records, fake_service_cls, live_server):
+    """100,000 dots are painted (one ImageData pass) and hover finds the nearest one."""
+    from audioseek.index.library import MapPoint
+    from audioseek.serve.app import create_app
+
+    rng = np.random.default_rng(0)
+    xy = rng.random((100_000, 2))
+    points = [
+        MapPoint(i + 1, float(x), float(y), f"group {i % 15}", f"file_{i + 1}.wav")
+        for i, (x, y) in enumerate(xy)
+    ]
+
+    class Big(fake_service_cls):
+        def map(self, method="auto"):
+            return points
+
+    site = live_server(create_app(Big(records)))
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(30000)
+    try:
+        pg.goto(site.url + "/")
+        pg.locator("#view-map").click()
+        poll(pg, "() => document.querySelector('#map').dataset.points === '100000'", timeout=60)
+        legend = pg.locator("#map-legend li").all_inner_texts()
+        assert len(legend) == 12 and legend[-1] == "4 more groups"  # 11 colours + the rest
+        target = pg.evaluate("document.querySelector('#map').points[4321]")
+        box = pg.locator("#map").bounding_box()
+        pg.mouse.move(box["x"] + target["x"], box["y"] + target["y"])
+        poll(pg, "() => !document.querySelector('#map-tip').hidden")
+        name = pg.locator("#map-tip").inner_text().split(" · ")[0]
+        near = pg.evaluate(
+            "([n, t]) => { const p = document.querySelector('#map').points.find(q => q.name === n);"
+            " return Math.hypot(p.x - t.x, p.y - t.y); }",
+            [name, target],
+        )
+        assert near < 2.0  # the dot under the pointer (or one as close)
     finally:
         context.close()

@@ -3,7 +3,6 @@ model, and the ``audioseek serve`` entry point."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -155,20 +154,11 @@ def test_real_store_refuses_file_swapped_for_symlink_out(real_index, tone_model_
 
 
 def _args(db, host="127.0.0.1", port=0):
-    return argparse.Namespace(
-        db=str(db),
-        host=host,
-        port=port,
-        model=None,
-        device="cpu",
-        threads=None,
-        max_upload_mb=50.0,
-        max_upload_seconds=600.0,
-        allow_host=[],
-        cors=[],
-        token=None,
-        no_auth=False,
-    )
+    """``audioseek serve`` flags as the real parser reads them (every default included)."""
+    from audioseek.cli.main import build_parser
+
+    argv = ["serve", "--db", str(db), "--host", host, "--port", str(port), "--device", "cpu"]
+    return build_parser().parse_args(argv)
 
 
 def test_cli_serve_missing_index_is_one_line_error(tmp_path, capsys):
@@ -208,7 +198,9 @@ def fake_uvicorn(monkeypatch, tone_model_cls):
     monkeypatch.setattr(
         service_mod,
         "Index",
-        lambda db, model=None, device="auto": real_cls(db, model=tone_model_cls(), device=device),
+        lambda db, model=None, device="auto", **kw: real_cls(
+            db, model=tone_model_cls(), device=device, **kw
+        ),
     )
 
     def run(self, sockets=None):
