@@ -17,9 +17,11 @@ at which length a window is embedded:
   the window): a 0.5 s drum hit costs a 1 s forward pass, not a 10 s one. Its length is the
   row without its trailing zero samples (the reader's padding, or digital silence), so the
   vector is a function of the padded row alone, whoever cut it (reader, ``similar``'s query
-  file, another engine). Rows of one bucket are embedded together, :data:`EMBED_CHUNK` at a
-  time at the bucket's length, so vectors stay bit-identical whatever the batching. Full
-  windows are embedded exactly as under the padded rule.
+  file, another engine). Rows of one bucket are embedded together, :data:`BUCKET_CHUNK` at a
+  time at the bucket's length (a fixed shape per bucket), so vectors stay bit-identical
+  whatever the batching. The chunk is small because a batch of a mixed library spreads over
+  many buckets, and each bucket's last chunk is zero-padded: with 8 rows per chunk, a batch
+  of 16 windows computed more than the padded rule did (simulated on the benchmark library).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 from audioseek.errors import ConfigError, SearchIndexError
 
 EMBED_CHUNK = 8
+BUCKET_CHUNK = 2  # rows per forward pass under the bucketed rule (see the module docstring)
 RULE_PADDED = "padded-window"
 RULE_BUCKETED = "bucketed-1s"
 EMBED_RULES = (RULE_PADDED, RULE_BUCKETED)
@@ -180,16 +183,16 @@ def bucket_lengths(lengths: np.ndarray, sample_rate: int, window_samples: int) -
     return np.minimum(seconds * sr, int(window_samples)).astype(np.int64)
 
 
-def _embed_fixed(model, rows: np.ndarray, device) -> np.ndarray:
-    """``rows (n, samples)`` in chunks of exactly :data:`EMBED_CHUNK` rows of that shape."""
+def _embed_fixed(model, rows: np.ndarray, device, size: int = EMBED_CHUNK) -> np.ndarray:
+    """``rows (n, samples)`` in chunks of exactly ``size`` rows of that shape."""
     import torch
 
     out = []
-    for lo in range(0, len(rows), EMBED_CHUNK):
-        chunk = rows[lo : lo + EMBED_CHUNK]
+    for lo in range(0, len(rows), size):
+        chunk = rows[lo : lo + size]
         m = len(chunk)
-        if m < EMBED_CHUNK:
-            pad = np.zeros((EMBED_CHUNK - m, chunk.shape[1]), np.float32)
+        if m < size:
+            pad = np.zeros((size - m, chunk.shape[1]), np.float32)
             chunk = np.concatenate([chunk, pad])
         x = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(device)
         emb = model.encode_audio(x, normalize=True)[:m]
@@ -217,7 +220,7 @@ def embed_windows(model, windows: np.ndarray, rule: str | None = None) -> np.nda
         out: np.ndarray | None = None
         for size in np.unique(buckets):  # one shape per bucket, rows in their order
             rows = np.flatnonzero(buckets == size)
-            vecs = _embed_fixed(model, windows[rows, : int(size)], device)
+            vecs = _embed_fixed(model, windows[rows, : int(size)], device, BUCKET_CHUNK)
             if out is None:
                 out = np.zeros((len(windows), vecs.shape[1]), np.float32)
             out[rows] = vecs
@@ -263,6 +266,7 @@ class Embedder:
 
 
 __all__ = [
+    "BUCKET_CHUNK",
     "EMBED_CHUNK",
     "EMBED_RULES",
     "ONNX_TEXT_DIR",
