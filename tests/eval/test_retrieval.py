@@ -98,19 +98,23 @@ def test_cli_prints_table5_and_writes_json(
     assert main([*argv, "--json", str(out), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     lines = [ln for ln in printed.splitlines() if ln.startswith("|")]
-    assert lines[0].replace(" ", "") == "|Model|Direction|MRR|MAP@10|R@10|R@1|R@5|"
+    header = "|Model|Direction|MRR|MAP@10|Recall@10|Hit@10|Hit@1|Hit@5|"
+    assert lines[0].replace(" ", "") == header
     assert "text->audio" in lines[2] and "audio->text" in lines[3]
     assert "7 clips, 35 captions" in printed
     data = json.loads(out.read_text())
     assert data["n_clips"] == 7 and data["n_captions"] == 35
     assert data["data"] == "clotho" and data["split"] == "evaluation"
     assert_metrics_close(data["metrics"], reference)
+    labels = data["metric_definitions"]  # both recall definitions, labelled
+    assert "at least one relevant" in labels["r@10"] and "relevant found" in labels["recall@10"]
     # the printed numbers are the JSON's, formatted like the paper
     cells = [c.strip() for c in lines[2].strip("|").split("|")]
     t2a = data["metrics"]["text_to_audio"]
     assert cells[2] == f"{t2a['mrr']:.4f}"
     assert cells[3] == f"{100 * t2a['map@10']:.2f}%"
-    assert cells[4] == f"{100 * t2a['r@10']:.2f}%"
+    assert cells[4] == f"{100 * t2a['recall@10']:.2f}%"
+    assert cells[5] == f"{100 * t2a['r@10']:.2f}%"
 
 
 def test_manifest_split_selection(tmp_path):
@@ -143,7 +147,7 @@ def test_cli_bad_input_is_one_line_error(tiny_model_dir, clotho_root, capsys, ex
         "--root",
         str(clotho_root),
     ]
-    assert main([*argv, *extra, "--device", "cpu"]) == 2
+    assert main([*argv, *extra, "--device", "cpu"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err
     assert len(err.splitlines()) == 1
@@ -151,13 +155,13 @@ def test_cli_bad_input_is_one_line_error(tiny_model_dir, clotho_root, capsys, ex
 
 def test_cli_missing_model_and_json_dir(clotho_root, tmp_path, capsys, tiny_model_dir):
     argv = ["evaluate", "--data", "clotho", "--root", str(clotho_root), "--device", "cpu"]
-    assert main([*argv, "--model", str(tmp_path / "nomodel")]) == 2
+    assert main([*argv, "--model", str(tmp_path / "nomodel")]) == 1
     assert "nomodel" in capsys.readouterr().err
-    assert main([*argv, "--model", str(tiny_model_dir), "--json", str(tmp_path)]) == 2
+    assert main([*argv, "--model", str(tiny_model_dir), "--json", str(tmp_path)]) == 1
     assert "is a directory" in capsys.readouterr().err
     (tmp_path / "afile").write_text("keep me")
     json_out = tmp_path / "afile" / "out.json"
-    assert main([*argv, "--model", str(tiny_model_dir), "--json", str(json_out)]) == 2
+    assert main([*argv, "--model", str(tiny_model_dir), "--json", str(json_out)]) == 1
     err = capsys.readouterr().err
     assert "error: cannot create folder for --json" in err and len(err.splitlines()) == 1
 
@@ -173,5 +177,5 @@ def test_a_heads_only_export_of_a_random_encoder_is_refused(
     torch.manual_seed(1)
     build_model(tiny_model_config(tiny_text_dir)).save_pretrained(tmp_path / "m", heads_only=True)
     argv = ["evaluate", "--model", str(tmp_path / "m"), "--data", "clotho"]
-    assert main([*argv, "--root", str(clotho_root), "--device", "cpu"]) == 2
+    assert main([*argv, "--root", str(clotho_root), "--device", "cpu"]) == 1
     assert "does not reproduce the weights it was saved with" in capsys.readouterr().err

@@ -26,7 +26,8 @@ DATA_SOURCES = ("clotho", "audiocaps", "manifest")
 @dataclass
 class EvalResults:
     """What ``evaluate`` measured. ``metrics``: ``{"text_to_audio": {...}, "audio_to_text":
-    {...}}`` with keys ``mrr, map@10, r@1, r@5, r@10`` (fractions)."""
+    {...}}`` with keys ``mrr, map@10, r@1, r@5, r@10, recall@1, recall@5, recall@10``
+    (fractions; ``r@K`` hit rate, ``recall@K`` fraction of relevant found)."""
 
     metrics: dict
     n_clips: int
@@ -42,7 +43,11 @@ class EvalResults:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, plus ``metric_definitions``: what each metric key means (``r@K`` is
+        the hit rate, ``recall@K`` the fraction of relevant items found)."""
+        from audioseek.eval.metrics import metric_definitions
+
+        return {**asdict(self), "metric_definitions": metric_definitions(self.metrics)}
 
 
 def load_eval_items(data: str, root, split: str | None = None, **options) -> list[dict]:
