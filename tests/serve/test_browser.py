@@ -285,6 +285,17 @@ def test_waveforms_export_map_and_screenshot(page, site, real_index):
     page.wait_for_selector("#results li.hit")
     similar = page.locator("#results li.hit .path").all_inner_texts()
     assert similar and str(files["beep"]) not in similar
+
+    # from the keyboard: an arrow moves to another dot, Enter plays it
+    page.focus("#map")
+    page.keyboard.press("ArrowLeft")
+    poll(page, "() => !document.querySelector('#map-tip').hidden")
+    name = page.locator("#map-tip").inner_text().split(" · ")[0]
+    assert name in {f.name for f in files.values()} and name != "beep.flac"
+    page.keyboard.press("Enter")
+    assert page.locator("#map-picked").inner_text().startswith(name)
+    poll(page, "() => !document.querySelector('#map-audio').paused")
+    page.evaluate("document.querySelector('#map-audio').pause()")
     _only_local(page, site)
     assert not page.problems, page.problems
 

@@ -592,9 +592,7 @@
     return best;
   }
 
-  els.map.addEventListener("mousemove", (event) => {
-    const i = nearest(event);
-    if (i === map.hover) return;
+  function showTip(i) {
     map.hover = i;
     drawMapOverlay();
     if (i == null) {
@@ -611,6 +609,43 @@
     els.mapTip.style.right = right ? `${els.map.clientWidth - sx + 10}px` : "auto";
     els.mapTip.style.top = `${Math.min(sy + 10, els.map.clientHeight - 28)}px`;
     els.map.style.cursor = "pointer";
+  }
+  els.map.addEventListener("mousemove", (event) => {
+    const i = nearest(event);
+    if (i !== map.hover) showTip(i);
+  });
+  // keyboard: arrows move to the nearest dot in that direction, Enter or Space plays it
+  const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  els.map.addEventListener("keydown", (event) => {
+    if (!map.points || !map.points.length) return;
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      if (map.hover != null) pickPoint(map.hover);
+      return;
+    }
+    const d = ARROWS[event.key];
+    if (!d) return;
+    event.preventDefault();
+    const from = map.hover != null ? map.hover : map.picked;
+    const [x0, y0] = from != null ? map.screen[from] : [els.map.width / 2, els.map.height / 2];
+    let best = null;
+    let bestScore = Infinity;
+    for (let i = 0; i < map.screen.length; i++) {
+      if (i === from) continue;
+      const dx = map.screen[i][0] - x0;
+      const dy = map.screen[i][1] - y0;
+      const along = from == null ? 1 : dx * d[0] + dy * d[1];
+      if (along <= 0) continue;
+      const score = from == null ? dx * dx + dy * dy : along + 2 * Math.abs(dx * d[1] - dy * d[0]);
+      if (score < bestScore) {
+        bestScore = score;
+        best = i;
+      }
+    }
+    if (best != null) showTip(best);
+  });
+  els.map.addEventListener("blur", () => {
+    if (map.base) showTip(null);
   });
   els.map.addEventListener("mouseleave", () => {
     map.hover = null;
@@ -619,7 +654,9 @@
   });
   els.map.addEventListener("click", (event) => {
     const i = nearest(event);
-    if (i == null) return;
+    if (i != null) pickPoint(i);
+  });
+  function pickPoint(i) {
     map.picked = i;
     drawMapOverlay();
     const p = map.points[i];
@@ -629,7 +666,7 @@
     els.mapAudio.play().catch(() => {});
     els.mapSimilar.disabled = false;
     els.mapSimilar.setAttribute("aria-label", `Find files similar to ${p.name}`);
-  });
+  }
   els.mapAudio.addEventListener("play", () => {
     document.querySelectorAll("audio").forEach((other) => {
       if (other !== els.mapAudio && !other.paused) other.pause();
