@@ -28,14 +28,14 @@ from audioseek.cli.common import (
 )
 from audioseek.errors import QueryError
 
-FILTER_FLAGS = {  # flag -> (Index keyword, help)
-    "--min-duration": ("min_duration", "only files at least this long (seconds)"),
-    "--max-duration": ("max_duration", "only files at most this long (seconds)"),
-    "--format": ("format", "only these formats/extensions, comma separated: wav,flac"),
-    "--sample-rate": ("sample_rate", "only files at this sample rate (Hz)"),
-    "--channels": ("channels", "only files with this many channels"),
-    "--folder": ("folder", "only files under this folder (absolute, or below a library root)"),
-    "--tag": ("tag", "only files with this category tag or tag group (see 'audioseek tag')"),
+FILTER_FLAGS = {  # flag -> (Index keyword, metavar, help)
+    "--min-duration": ("min_duration", "SECONDS", "only files at least this long"),
+    "--max-duration": ("max_duration", "SECONDS", "only files at most this long"),
+    "--format": ("format", "EXTS", "only these formats/extensions, comma separated: wav,flac"),
+    "--sample-rate": ("sample_rate", "HZ", "only files at this sample rate"),
+    "--channels": ("channels", "N", "only files with this many channels"),
+    "--folder": ("folder", "DIR", "only files under this folder (absolute, or below a root)"),
+    "--tag": ("tag", "TAG", "only files with this category tag or group ('audioseek tag')"),
 }
 MODES = ("hybrid", "audio", "text")  # audioseek.index.hybrid.MODES (not imported: --help)
 NO_GOOD_MATCH = "no good match"
@@ -62,8 +62,10 @@ def _filter_value(name: str):
 
 def add_filters(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("filters")
-    for flag, (name, help_text) in FILTER_FLAGS.items():
-        group.add_argument(flag, dest=f"filter_{name}", type=_filter_value(name), help=help_text)
+    for flag, (name, metavar, help_text) in FILTER_FLAGS.items():
+        group.add_argument(
+            flag, dest=f"filter_{name}", metavar=metavar, type=_filter_value(name), help=help_text
+        )
 
 
 def filters_of(args: argparse.Namespace) -> dict:
@@ -74,7 +76,7 @@ def filters_of(args: argparse.Namespace) -> dict:
 
     given = {
         name: getattr(args, f"filter_{name}")
-        for name, _ in FILTER_FLAGS.values()
+        for name, _, _ in FILTER_FLAGS.values()
         if getattr(args, f"filter_{name}", None) is not None
     }
     try:
@@ -252,6 +254,7 @@ def register(sub) -> None:
     p.add_argument(
         "--debounce",
         type=_debounce,
+        metavar="SECONDS",
         default=2.0,
         help="seconds of quiet after a change before re-indexing (default 2)",
     )
