@@ -83,6 +83,7 @@ def write_result(
         "benchmark": name,
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "mode": "quick" if quick else "full",
+        "command": " ".join(["python", *sys.argv]),
         "provisional": provisional,
         "load_average": {"before": load_before, "after": after},
         "machine": machine(),

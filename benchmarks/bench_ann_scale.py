@@ -184,6 +184,15 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 
 
 # ---- the searcher process ---------------------------------------------------------------
+def vm_hwm_mb() -> float:
+    """This process's peak RSS (``VmHWM``). Not ``ru_maxrss``: on Linux that survives fork
+    and exec, so a child would report its parent's (the builder's) peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def searcher(db: Path, threshold: int, qfile: Path, out: Path) -> None:
     from audioseek.index.search import Snapshot, rank
     from audioseek.index.store import Store
@@ -193,7 +202,7 @@ def searcher(db: Path, threshold: int, qfile: Path, out: Path) -> None:
     store = Store.open(db, read_only=True)
     st = Snapshot(store, threshold)
     open_s = time.perf_counter() - t0
-    rss_open = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_open = vm_hwm_mb()
     res = {"open_s": open_s, "ann_kind": None if st.ann is None else st.ann.kind}
     res["rss_after_open_mb"] = rss_open
     for name, q in qs.items():
@@ -207,7 +216,7 @@ def searcher(db: Path, threshold: int, qfile: Path, out: Path) -> None:
                 _, ids = st.ann.search(row[None, :], 10)
                 windows.append(ids[0].tolist())
         res[name] = {"latency_s": lat, "files": files, "windows": windows}
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_rss_mb"] = vm_hwm_mb()
     store.close()
     out.write_text(json.dumps(res))
 
