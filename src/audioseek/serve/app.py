@@ -675,6 +675,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        watcher = getattr(app.state, "watcher", None)
+        if watcher is not None:  # no re-index run on an index about to be closed
+            await asyncio.to_thread(watcher.stop)
         worker.close()
 
     from audioseek import __version__
@@ -888,15 +891,14 @@ def run_server(
             )
         else:
             console.print(f"audioseek: {url}  (API docs: /docs)  Ctrl+C stops")
-        watcher = (
-            start_watcher(worker, watch_paths, watch_debounce, console) if watch_paths else None
-        )
+        if watch_paths:  # stopped by the app's shutdown, before the index is closed
+            app.state.watcher = start_watcher(worker, watch_paths, watch_debounce, console)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         try:
             uvicorn.Server(config).run(sockets=[sock])
         finally:
-            if watcher is not None:
-                watcher.stop()
+            if getattr(app.state, "watcher", None) is not None:
+                app.state.watcher.stop()
     finally:
         sock.close()
 
@@ -927,11 +929,15 @@ class BackgroundWatcher:
         self.thread = threading.Thread(target=start, name="audioseek-watch-start", daemon=True)
         self.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 5.0) -> None:
+        """Stop watching; a catch-up run still going is given ``wait`` seconds (it is
+        crash-safe: cut short, the next start completes it)."""
         with self._lock:
             self._stopped.set()
-            if self._watcher is not None:
-                self._watcher.stop()
+            watcher = self._watcher
+        if watcher is not None:
+            watcher.stop()
+        self.thread.join(timeout=wait)
 
 
 def start_watcher(worker: ServiceWorker, paths, debounce: float, console) -> BackgroundWatcher:

@@ -706,7 +706,15 @@
     els.mapPanel.hidden = !open;
     els.viewMap.setAttribute("aria-pressed", String(open));
     if (open) {
-      loadMap();
+      if (!map.points) loadMap();
+      else {
+        // the index may have changed meanwhile (serve --watch): lay it out again if so
+        api("/api/info")
+          .then((info) => {
+            if (info.files !== map.points.length) loadMap(true);
+          })
+          .catch(() => {});
+      }
       $("#map-heading").focus();
     }
   });
