@@ -295,3 +295,38 @@ def test_serve_watch_indexes_while_serving(lib, monkeypatch, capsys):
     assert code == 0, err
     assert seen == {"found": True, "files": 6}
     assert "watching" in err and "re-indexed 6 files: 1 embedded" in err
+
+
+def test_exports_of_several_queries_and_name_clashes(capsys, fake_index, tmp_path):
+    from audioseek.cli.library import copy_files, write_m3u
+
+    queries = tmp_path / "q.txt"
+    queries.write_text("dog\ncat\n")
+    table, playlist = tmp_path / "all.csv", tmp_path / "all.m3u"
+    code, _, err = run(
+        capsys, "search", "--queries", queries, "--db", "d", "-k", 2, "--csv", table,
+        "--m3u", playlist,
+    )  # fmt: skip
+    assert code == 0, err
+    with open(table, newline="") as f:
+        rows = [(r["query"], r["rank"], r["path"]) for r in csv.DictReader(f)]
+    assert rows == [
+        ("dog", "1", "/music/a.wav"),
+        ("dog", "2", "/music/b.wav"),
+        ("cat", "1", "/music/a.wav"),
+        ("cat", "2", "/music/b.wav"),
+    ]
+    # the fake's hits have no duration: -1, as M3U says for unknown lengths
+    # (its title's control characters become spaces: a playlist line stays one line)
+    assert playlist.read_text().splitlines()[1] == "#EXTINF:-1,t [31m"
+
+    a, b = tmp_path / "one" / "kick.wav", tmp_path / "two" / "kick.wav"
+    for p, data in ((a, b"first"), (b, b"second")):
+        p.parent.mkdir()
+        p.write_bytes(data)
+    hits = [Hit(1, str(a), 1.0, 0, 1), Hit(2, str(b), 0.5, 0, 1), Hit(1, str(a), 0.4, 0, 1)]
+    copies = copy_files(tmp_path / "out", hits)
+    assert [c.name for c in copies] == ["kick.wav", "kick_2.wav"]  # each file once
+    assert [c.read_bytes() for c in copies] == [b"first", b"second"]
+    write_m3u(tmp_path / "x.m3u", hits[:1])
+    assert (tmp_path / "x.m3u").read_text() == f"#EXTM3U\n#EXTINF:-1,kick.wav\n{a}\n"

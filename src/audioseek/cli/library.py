@@ -146,7 +146,7 @@ def write_m3u(path: str | os.PathLike, hits) -> None:
     lines = ["#EXTM3U"]
     for h in hits:
         seconds = round(h.duration) if h.duration is not None else -1
-        name = (h.title or Path(h.path).name).replace("\n", " ")
+        name = "".join(c if c.isprintable() else " " for c in h.title or Path(h.path).name)
         lines += [f"#EXTINF:{seconds},{name}", h.path]
     _write_text(path, "\n".join(lines) + "\n")
 
