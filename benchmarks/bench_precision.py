@@ -124,6 +124,10 @@ def embed_all(model, windows: np.ndarray, batch: int):
     return run
 
 
+def precisions(args) -> list[str]:
+    return ["fp32"] + [p for p in args.precisions if p != "fp32"]
+
+
 def offline_section(args) -> dict:
     import torch
 
@@ -134,11 +138,12 @@ def offline_section(args) -> dict:
     recs = real_recordings(sr)
     windows = stream_windows([w for _, w in recs], sr, args.windows)
     synth = make_synthetic_items(args.synthetic, seed=0, sr=sr, duration=4.0)
+    recs = recs[:: max(1, len(recs) // args.real_clips)][: args.real_clips]
     real_caps = [[caption_from_name(n)] for n, _ in recs]
-    texts = [c for _, caps in synth for c in caps][:200]
+    texts = [c for _, caps in synth for c in caps][: args.texts]
     out = {"model": "offline (aisfx + MiniLM, bundled trained heads)", "windows": len(windows)}
     ref_a = ref_t = None
-    for p in PRECISIONS:
+    for p in precisions(args):
         la0 = load_avg()
         model = load_model("offline", device="cpu", precision=p)
         t_audio, emb = timed(embed_all(model, windows, args.batch), args.reps)
@@ -158,7 +163,9 @@ def offline_section(args) -> dict:
             "audio_cosine_to_fp32": cos_stats(emb, ref_a),
             "text_cosine_to_fp32": cos_stats(temb, ref_t),
             "map@10_synthetic": map10(model, [w for w, _ in synth], [c for _, c in synth]),
-            "map@10_sonic_pi_names": map10(model, [w[: int(sr * 30)] for _, w in recs], real_caps),
+            "map@10_sonic_pi_names": map10(
+                model, [w[: int(sr * WINDOW_S)] for _, w in recs], real_caps
+            ),
             "load_average": [la0, load_avg()],
         }
         log.info("offline %s: %s", p, json.dumps(row))
@@ -221,7 +228,7 @@ def clap_section(args) -> dict:
     ref_a = ref_t = None
     with tempfile.TemporaryDirectory() as tmp:
         folder = clap_dir(Path(tmp) / "clap")
-        for p in PRECISIONS:
+        for p in precisions(args):
             la0 = load_avg()
             model = build_clap(folder, p)
             t_audio, emb = timed(embed_all(model, windows, args.batch), args.reps)
@@ -250,7 +257,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="windows per forward pass")
     ap.add_argument("--reps", type=int, default=2, help="timed repetitions (best is kept)")
     ap.add_argument("--synthetic", type=int, default=60, help="synthetic captioned clips")
+    ap.add_argument("--real-clips", type=int, default=166, help="sonic-pi clips for mAP@10")
+    ap.add_argument("--texts", type=int, default=200, help="captions timed per precision")
     ap.add_argument("--skip-clap", action="store_true")
+    ap.add_argument("--skip-offline", action="store_true")
+    ap.add_argument(
+        "--precisions",
+        nargs="+",
+        default=list(PRECISIONS),
+        choices=PRECISIONS,
+        help="fp32 (the reference) is always run first",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -270,8 +287,9 @@ def main() -> None:
         "note": "shared machine: other jobs were running (see load_average); not final numbers",
         "load_average_start": load_avg(),
         "args": {k: str(v) for k, v in vars(args).items()},
-        "offline": offline_section(args),
     }
+    if not args.skip_offline:
+        res["offline"] = offline_section(args)
     if not args.skip_clap:
         res["clap_random"] = clap_section(args)
     res["load_average_end"] = load_avg()
