@@ -325,7 +325,7 @@ def test_similar_refuses_an_explicit_other_model(tmp_path, band_model, kit, monk
     Index(db, model=band_model).add([tmp_path / "lib"], workers=0)
     monkeypatch.setattr(
         "audioseek.index.service.load_index_model",
-        lambda spec, device="auto": kit.BandModel(salt="-other"),
+        lambda spec, device="auto", precision=None: kit.BandModel(salt="-other"),
     )
     with pytest.raises(SearchIndexError, match="band-model-other"):
         Index(db, model="other-model").similar(1)

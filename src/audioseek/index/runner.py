@@ -291,6 +291,8 @@ def export_text_onnx(db_dir: Path, model) -> Path | None:
         pass
     from audioseek.models.onnx_text import export_text_encoder
 
+    for left in db_dir.glob(f".{ONNX_TEXT_DIR}.*"):  # a killed export's (we hold the lock)
+        shutil.rmtree(left, ignore_errors=True)
     tmp = db_dir / f".{ONNX_TEXT_DIR}.{os.getpid()}.tmp"
     old = db_dir / f".{ONNX_TEXT_DIR}.{os.getpid()}.old"
     try:
