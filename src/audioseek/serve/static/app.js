@@ -306,7 +306,7 @@
     const lines = ["#EXTM3U"];
     hits.forEach((h) => {
       const seconds = h.duration != null ? Math.round(h.duration) : -1;
-      lines.push(`#EXTINF:${seconds},${(h.title || h.name || h.path).replace(/[\r\n]+/g, " ")}`, h.path);
+      lines.push(`#EXTINF:${seconds},${(h.title || h.name || h.path).replace(/[\u0000-\u001f\u007f]+/g, " ")}`, h.path);
     });
     return lines.join("\n") + "\n";
   }
