@@ -112,7 +112,13 @@ class LibraryViews:
 
     def _retag_after_add(self) -> None:
         """After an ``add``: tag new or changed files with the recorded vocabulary."""
-        recorded = self.store.get_meta(TAGS_META)
+        from audioseek.index.store import Store
+
+        if self._store is None:  # look without keeping a connection open (no -wal left)
+            with Store.open(self.db) as store:
+                recorded = store.get_meta(TAGS_META)
+        else:
+            recorded = self.store.get_meta(TAGS_META)
         if recorded:
             top = int(json.loads(recorded).get("top", 3))
             self.tag(top=top, only_missing=True)
