@@ -1,0 +1,444 @@
+"""Held-out evaluation of the bundled offline model (and of candidate heads for it).
+
+Held-out split only (``split == heldout`` in the corpus manifest: whole sources never used
+in training). Two measurements:
+
+- **text -> audio retrieval**: every caption of a held-out clip queries the clips, its own
+  clip relevant; R@1, R@5, R@10, mAP@10, MRR from :mod:`audioseek.eval.metrics`. Reported
+  per held-out source (gallery = that source's clips) and over all held-out clips at once.
+  ``random`` = the mean of 20 random score matrices on the same galleries.
+- **zero-shot categories**: each held-out clip gets the manifest's coarse ``category``; the
+  classes are every category (but ``other``) with at least ``--min-per-class`` held-out
+  clips. A class's text vector is the model's embedding of a prompt (single template) or
+  the normalised mean over :data:`audioseek.index.tagging.PROMPTS` (CLIP's prompt
+  ensemble, :func:`audioseek.index.tagging.label_vectors`); a clip is assigned the class of
+  highest cosine. Accuracy over clips (and balanced: mean of per-class accuracies).
+
+The encoders are frozen in every offline model, so their outputs are computed once
+(scripts/offline_features.py, 5-s centre crops as in training) and each model only applies
+its heads: evaluating another model costs milliseconds.
+
+    python scripts/eval_offline.py --manifest data/offline_v2/manifest.csv \\
+        --model offline --model runs/offline_v2/model --json benchmarks/results/x.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from offline_features import (  # noqa: E402
+    DEFAULT_DIR,
+    audio_features,
+    captions_of,
+    read_manifest,
+    text_features,
+)
+
+from audioseek.index.tagging import PROMPTS  # noqa: E402
+
+#: category (manifest column) -> the class name put into the prompts; fixed before measuring
+CLASS_NAMES = {
+    "animal": "an animal",
+    "speech": "a person speaking",
+    "thunder": "thunder",
+    "rain": "rain",
+    "wind": "wind",
+    "explosion": "an explosion",
+    "gun": "gunshots",
+    "fire": "fire",
+    "water": "water",
+    "aircraft": "an aircraft",
+    "train": "a train",
+    "vehicle": "a vehicle",
+    "footsteps": "footsteps",
+    "door": "a door",
+    "bell": "a bell",
+    "glass": "breaking glass",
+    "drum": "drums",
+    "instrument": "a musical instrument",
+    "music": "music",
+    "weapon": "a weapon hitting",
+    "machine": "a machine",
+    "magic": "a magic spell",
+    "ui": "a computer beep",
+    "nature": "nature ambience",
+    "human": "a human sound",
+    "household": "a household sound",
+}
+EXCLUDED = frozenset({"other"})
+
+#: The labelled held-out set (issue 16: >= 10 classes, >= 5 held-out clips each). The coarse
+#: ``category`` column gives only 5 such classes on the held-out sources (animal, bird,
+#: machine, water, insect) and puts a few clips in odd ones (a bathyscape is a "bird"), so
+#: the classes below group the manifest's fine ``label`` of the held-out clips
+#: (``source/label``, from the packages' file names and descriptions) by hand; clips of no
+#: class (faces, gifts, lions...) are not scored. class -> (class name in prompts, members).
+LABELLED_SET = {
+    "bird": (
+        "a bird",
+        [
+            f"tuxpaint/{x}"
+            for x in [
+                "blackbird",
+                "crow",
+                "cuckoo",
+                "drake",
+                "duck",
+                "gander",
+                "hen",
+                "lark",
+                "owl",
+                "penguin",
+                "quetzal",
+                "rooster",
+                "seagull",
+                "tucan",
+                "turkey",
+                "vulture",
+            ]
+        ]
+        + ["tuxpaint/heron greatblue flying", "widelands/bird"],
+    ),
+    "insect": (
+        "an insect",
+        [
+            "tuxpaint/bee",
+            "tuxpaint/grasshopper",
+            "tuxpaint/hornet",
+            "tuxpaint/mosquito",
+            "tuxpaint/xanthia",
+            "widelands/crickets",
+        ],
+    ),
+    "cattle": (
+        "a cow",
+        [
+            "tuxpaint/bison",
+            "tuxpaint/bull",
+            "tuxpaint/cow",
+            "tuxpaint/cow white",
+            "widelands/ox",
+            "widelands/farm_animal",
+        ],
+    ),
+    "sheep": (
+        "a sheep",
+        [
+            "tuxpaint/goat",
+            "tuxpaint/mountaingoat",
+            "tuxpaint/sheep",
+            "tuxpaint/sheep lamb",
+            "tuxpaint/ram",
+            "widelands/sheep",
+        ],
+    ),
+    "horse": (
+        "a horse",
+        [
+            "tuxpaint/horse",
+            "tuxpaint/donkey",
+            "tuxpaint/zebra",
+            "widelands/horse",
+            "widelands/donkey",
+        ],
+    ),
+    "canine": (
+        "a dog or a wolf",
+        ["tuxpaint/dog", "tuxpaint/fox", "widelands/wolf", "widelands/coyote"],
+    ),
+    "saw": (
+        "a saw",
+        ["tuxpaint/saw", "widelands/benchsaw", "widelands/sawing", "widelands/sawmill"],
+    ),
+    "hammer": (
+        "a hammer",
+        [
+            "tuxpaint/hammer",
+            "tuxpaint/mallet metal",
+            "widelands/hammering",
+            "widelands/geologist_hammer",
+            "widelands/smith",
+            "widelands/toolsmith",
+        ],
+    ),
+    "axe": (
+        "an axe chopping wood",
+        ["widelands/fast_woodcutting", "widelands/woodcutting"],
+    ),
+    "stone": (
+        "a chisel on stone",
+        ["widelands/stonecutter", "widelands/stonemason", "widelands/stonegrind"],
+    ),
+    "kitchen": (
+        "pots and pans in a kitchen",
+        ["widelands/biginn", "widelands/inn", "widelands/tavern", "widelands/meal"],
+    ),
+    "bubbling": (
+        "bubbling liquid",
+        ["widelands/beerbubble", "widelands/winebubble", "widelands/fizzle"],
+    ),
+    "instrument": (
+        "a musical instrument",
+        [
+            "tuxpaint/cymbal crash",
+            "tuxpaint/drum tomtom floor",
+            "tuxpaint/drumkit",
+            "tuxpaint/cello",
+            "tuxpaint/violin",
+            "tuxpaint/bassoon",
+        ],
+    ),
+}
+
+
+def labelled_class(source: str, label: str) -> str | None:
+    """The labelled-set class of a held-out clip, or None."""
+    key = f"{source}/{label}"
+    for cls, (_, members) in LABELLED_SET.items():
+        if key in members:
+            return cls
+    return None
+
+
+@dataclass
+class LabelSet:
+    """Zero-shot classes of the held-out clips: ``clip_class[i]`` (None: not scored)."""
+
+    classes: list[str]
+    names: dict[str, str]  # class -> the name put into the prompts
+    clip_class: list[str | None]
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(x for x in self.clip_class if x is not None)
+        return {k: c[k] for k in self.classes}
+
+    def prompts(self) -> list[str]:
+        return [p.format(self.names[c]) for c in self.classes for p in PROMPTS]
+
+
+@dataclass
+class HeldOut:
+    """Frozen-encoder features of the held-out clips, their captions and the class prompts."""
+
+    paths: list[str]
+    sources: list[str]
+    audio: object  # (N, audio_dim) tensor
+    captions: list[str]
+    caption_clip: list[int]
+    text: object  # (T, text_dim) tensor
+    label_sets: dict = field(default_factory=dict)  # name -> LabelSet
+    prompt_text: dict = field(default_factory=dict)  # string -> (text_dim,) tensor
+
+
+def class_name(category: str) -> str:
+    return CLASS_NAMES.get(category, category.replace("_", " "))
+
+
+def label_sets(rows, min_per_class: int = 5) -> dict[str, LabelSet]:
+    """``labelled``: :data:`LABELLED_SET`; ``category``: the manifest's coarse categories
+    with at least ``min_per_class`` clips (``other`` excluded)."""
+    lab = [labelled_class(r["source"], r["label"]) for r in rows]
+    cats = [r.get("category") or "other" for r in rows]
+    counts = Counter(cats)
+    keep = sorted(c for c, n in counts.items() if n >= min_per_class and c not in EXCLUDED)
+    return {
+        "labelled": LabelSet(list(LABELLED_SET), {c: v[0] for c, v in LABELLED_SET.items()}, lab),
+        "category": LabelSet(
+            keep, {c: class_name(c) for c in keep}, [c if c in keep else None for c in cats]
+        ),
+    }
+
+
+def load_heldout(
+    manifest: Path,
+    feature_dir: Path = DEFAULT_DIR,
+    split: str = "heldout",
+    min_per_class: int = 5,
+) -> HeldOut:
+    import torch
+
+    rows = [r for r in read_manifest(manifest) if r["split"] == split]
+    if not rows:
+        raise SystemExit(f"no {split!r} rows in {str(manifest)!r}")
+    root = manifest.parent
+    paths = [r["path"] for r in rows]
+    a = audio_features(root, paths, feature_dir / "audio.pt")
+    captions, caption_clip = [], []
+    for i, r in enumerate(rows):
+        caps = captions_of(r)
+        captions += caps
+        caption_clip += [i] * len(caps)
+    sets = label_sets(rows, min_per_class)
+    prompts = [p for ls in sets.values() for p in ls.prompts()]
+    t = text_features(prompts + captions, feature_dir / "text.pt")
+    return HeldOut(
+        paths=paths,
+        sources=[r["source"] for r in rows],
+        audio=torch.stack([a[p] for p in paths]),
+        captions=captions,
+        caption_clip=caption_clip,
+        text=torch.stack([t[c] for c in captions]),
+        label_sets=sets,
+        prompt_text={s: t[s] for s in prompts},
+    )
+
+
+def _embed(head, x):
+    import torch
+    import torch.nn.functional as F
+
+    with torch.inference_mode():
+        return F.normalize(head(x.float()), dim=-1)
+
+
+def retrieval(held: HeldOut, audio_emb, text_emb, random_draws: int = 0) -> dict:
+    """text -> audio metrics per held-out source and over all held-out clips."""
+    import torch
+
+    from audioseek.eval.metrics import retrieval_metrics
+
+    out = {}
+    groups = {
+        s: [i for i, x in enumerate(held.sources) if x == s] for s in sorted(set(held.sources))
+    }
+    groups["all held-out"] = list(range(len(held.paths)))
+    for name, clips in groups.items():
+        local = {c: j for j, c in enumerate(clips)}
+        caps = [k for k, c in enumerate(held.caption_clip) if c in local]
+        relevance = [[local[held.caption_clip[k]]] for k in caps]
+        if random_draws:
+            g = torch.Generator().manual_seed(0)
+            draws = [
+                retrieval_metrics(torch.rand(len(caps), len(clips), generator=g), relevance)
+                for _ in range(random_draws)
+            ]
+            m = {k: sum(d[k] for d in draws) / len(draws) for k in draws[0]}
+        else:
+            m = retrieval_metrics(text_emb[caps] @ audio_emb[clips].T, relevance)
+        out[name] = {"clips": len(clips), "captions": len(caps), **m}
+    return out
+
+
+def zero_shot(held: HeldOut, audio_emb, text_head, name: str = "labelled") -> dict:
+    """Accuracy of the nearest class vector, per single template and for the ensemble."""
+    import torch
+    import torch.nn.functional as F
+
+    ls = held.label_sets[name]
+    keep = [i for i, c in enumerate(ls.clip_class) if c is not None]
+    truth = torch.tensor([ls.classes.index(ls.clip_class[i]) for i in keep])
+    a = audio_emb[keep]
+
+    def accuracy(class_vecs):
+        pred = (a @ class_vecs.T).argmax(dim=1)
+        hit = (pred == truth).float()
+        per_class = [hit[truth == k].mean().item() for k in range(len(ls.classes))]
+        return {
+            "accuracy": hit.mean().item(),
+            "balanced": sum(per_class) / len(per_class),
+            "per_class": dict(zip(ls.classes, per_class, strict=True)),
+        }
+
+    emb = {s: _embed(text_head, held.prompt_text[s][None])[0] for s in ls.prompts()}
+    out = {}
+    for p in PROMPTS:
+        out[p] = accuracy(torch.stack([emb[p.format(ls.names[c])] for c in ls.classes]))
+    ens = torch.stack(
+        [torch.stack([emb[p.format(ls.names[c])] for p in PROMPTS]).mean(dim=0) for c in ls.classes]
+    )
+    out["ensemble"] = accuracy(F.normalize(ens, dim=-1))
+    return {
+        "classes": ls.counts(),
+        "class_names": ls.names,
+        "n_clips": len(keep),
+        "chance": 1 / len(ls.classes),
+        "results": out,
+    }
+
+
+def evaluate_heads(held: HeldOut, audio_head, text_head) -> dict:
+    a = _embed(audio_head, held.audio)
+    t = _embed(text_head, held.text)
+    return {
+        "retrieval": retrieval(held, a, t),
+        "zero_shot": zero_shot(held, a, text_head, "labelled"),
+        "zero_shot_category": zero_shot(held, a, text_head, "category"),
+    }
+
+
+def load_heads(spec: str):
+    """(audio_head, text_head) of a model id (``offline``) or a DualEncoder directory."""
+    from audioseek.models.dual_encoder import DualEncoder
+    from audioseek.models.hub import load_model
+
+    model = (
+        load_model(spec, device="cpu") if spec == "offline" else DualEncoder.from_pretrained(spec)
+    )
+    model.eval()
+    return model.audio_head, model.text_head
+
+
+def summary_row(name: str, res: dict) -> str:
+    cells = []
+    for group, m in res["retrieval"].items():
+        cells.append(
+            f"{group}: R@1 {m['r@1']:.3f} R@10 {m['r@10']:.3f} mAP@10 {m['map@10']:.3f} "
+            f"MRR {m['mrr']:.3f}"
+        )
+    for key in ("zero_shot", "zero_shot_category"):
+        z = res.get(key)
+        if z:
+            cells.append(
+                f"{key} ({len(z['classes'])}-way, {z['n_clips']} clips), accuracy/balanced: "
+                + " ".join(
+                    f"{k!r} {v['accuracy']:.3f}/{v['balanced']:.3f}"
+                    for k, v in z["results"].items()
+                )
+            )
+    return f"{name}\n  " + "\n  ".join(cells)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--manifest", type=Path, required=True)
+    ap.add_argument("--model", action="append", default=[], help="offline or a model directory")
+    ap.add_argument("--features", type=Path, default=DEFAULT_DIR)
+    ap.add_argument("--min-per-class", type=int, default=5)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    held = load_heldout(args.manifest, args.features, min_per_class=args.min_per_class)
+    print(
+        f"held-out: {len(held.paths)} clips, {len(held.captions)} captions, sources "
+        f"{dict(Counter(held.sources))}"
+    )
+    report = {
+        "manifest": str(args.manifest),
+        "load_average": os.getloadavg(),
+        "random": {"retrieval": retrieval(held, None, None, random_draws=20)},
+        "models": {},
+    }
+    print(summary_row("random", report["random"]))
+    for spec in args.model:
+        res = evaluate_heads(held, *load_heads(spec))
+        report["models"][spec] = res
+        print(summary_row(spec, res))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

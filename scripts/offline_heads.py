@@ -1,0 +1,414 @@
+"""Train the offline model's projection heads from cached frozen-encoder features, fast.
+
+The same recipe as ``audioseek train`` with ``feature_cache.enabled`` (baseline policy:
+aisfx and MiniLM frozen; heads + temperature trained with symmetric InfoNCE, AdamW, linear
+warmup + cosine, gradient clipping 1.0, the epoch with the best validation mAP@10 kept),
+as a plain torch loop over the per-clip / per-string caches of
+scripts/offline_features.py. Made for measuring recipe candidates with several seeds on a
+loaded 2-core machine, where one Lightning run over the v2 corpus costs minutes and this
+loop seconds. Candidates (``--set``-like keyword arguments of :class:`Recipe`):
+
+- ``head``: ``linear`` (the paper's) or ``mlp`` (Linear-GELU-Dropout-Linear);
+- ``text_prob`` / ``text_views``: the paper's text augmentation: ``text_prob`` of each
+  batch's captions replaced by one of ``text_views`` cached paraphrases (every paraphrase
+  is an edit: WordNet synonym / hypernym or misspelling, :class:`TextAugmenter`);
+- ``captions``: ``one`` (one random caption per clip per epoch) or ``all`` (every pair);
+- ``hard_negatives``: batches drawn from ``hard_groups`` categories at a time, so most
+  negatives are of the clip's own coarse category.
+
+    python scripts/offline_heads.py --manifest data/offline_v2/manifest.csv --seeds 0 1 2 \\
+        --recipe head=mlp text_prob=0.2 --json benchmarks/results/offline_v2_heads.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from offline_features import (  # noqa: E402
+    DEFAULT_DIR,
+    _load,
+    captions_of,
+    read_manifest,
+    text_features,
+)
+
+
+@dataclass
+class Recipe:
+    head: str = "linear"
+    embed_dim: int = 256
+    head_dropout: float = 0.0
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    temperature_init: float = 0.07
+    text_prob: float = 0.2
+    text_views: int = 2
+    captions: str = "one"
+    hard_negatives: bool = False
+    hard_groups: int = 4
+
+    @classmethod
+    def parse(cls, pairs) -> Recipe:
+        kinds = {f.name: f.type for f in fields(cls)}
+        kw = {}
+        for pair in pairs or ():
+            k, _, v = pair.partition("=")
+            if k not in kinds:
+                raise SystemExit(f"unknown recipe key {k!r}; expected one of {sorted(kinds)}")
+            t = kinds[k]
+            kw[k] = (v.lower() in ("1", "true", "yes")) if t == "bool" else eval(t)(v)  # noqa: S307
+        return cls(**kw)
+
+
+@dataclass
+class Split:
+    audio: object  # (N, Da)
+    categories: list[str]
+    clip_captions: list[list[int]]  # clip -> caption rows of ``text``
+    paraphrases: list[list[int]]  # caption row -> paraphrase rows of ``text``
+    text: object  # (M, Dt): captions then paraphrases
+
+
+def paraphrase(captions: list[str], views: int, seed: int = 0) -> list[list[str]]:
+    """``views`` edited versions of every caption (TextAugmenter.augment_text, seeded per
+    caption and view); a caption no edit applies to keeps no paraphrase."""
+    from audioseek.text.augment import TextAugmenter
+
+    aug = TextAugmenter(prob=1.0, seed=seed)
+    out = []
+    for c in captions:
+        alts = []
+        for v in range(views):
+            r = aug.augment_text(c, random.Random(f"{seed}:{v}:{c}"))
+            if r is not None and r[0] != c:
+                alts.append(r[0])
+        out.append(list(dict.fromkeys(alts)))
+    return out
+
+
+def load_split(rows, audio_feats: dict, text_cache: Path, views: int, cached_only=False) -> Split:
+    """Features of the clips of ``rows`` that have audio features. ``cached_only``: also
+    skip clips with an uncached caption and paraphrases not in the text cache (no encoder
+    run); otherwise missing strings are encoded (and cached)."""
+    import torch
+
+    rows = [r for r in rows if r["path"] in audio_feats]
+    if cached_only:
+        have = _load(text_cache)
+        rows = [r for r in rows if all(c in have for c in captions_of(r))]
+    caps_per_clip = [captions_of(r) for r in rows]
+    flat = list(dict.fromkeys(c for caps in caps_per_clip for c in caps))
+    para = paraphrase(flat, views) if views else [[] for _ in flat]
+    if cached_only:
+        para = [[p for p in ps if p in have] for ps in para]
+    strings: dict[str, int] = {}
+
+    def idx(s: str) -> int:
+        return strings.setdefault(s, len(strings))
+
+    clip_captions = [[idx(c) for c in caps] for caps in caps_per_clip]
+    para_rows = {c: [idx(p) for p in ps] for c, ps in zip(flat, para, strict=True)}
+    paraphrases = [[] for _ in range(len(strings))]
+    for c, ps in para_rows.items():
+        paraphrases[strings[c]] = ps
+    t = have if cached_only else text_features(list(strings), text_cache)
+    return Split(
+        audio=torch.stack([audio_feats[r["path"]] for r in rows]).float(),
+        categories=[r.get("category") or "other" for r in rows],
+        clip_captions=clip_captions,
+        paraphrases=paraphrases,
+        text=torch.stack([t[s] for s in strings]).float(),
+    )
+
+
+def _batches(split: Split, recipe: Recipe, rng: random.Random) -> list[list[tuple[int, int]]]:
+    """One epoch of (clip, caption row) batches."""
+    if recipe.captions == "all":
+        pairs = [(c, k) for c, ks in enumerate(split.clip_captions) for k in ks]
+    else:
+        pairs = [(c, rng.choice(ks)) for c, ks in enumerate(split.clip_captions)]
+    bs = recipe.batch_size
+    if not recipe.hard_negatives:
+        rng.shuffle(pairs)
+        return [pairs[i : i + bs] for i in range(0, len(pairs) - bs + 1, bs)] or [pairs]
+    by_cat: dict[str, list] = {}
+    for p in pairs:
+        by_cat.setdefault(split.categories[p[0]], []).append(p)
+    for v in by_cat.values():
+        rng.shuffle(v)
+    batches = []
+    per = bs // recipe.hard_groups
+    while sum(len(v) for v in by_cat.values()) >= bs:
+        cats = [c for c, v in by_cat.items() if v]
+        weights = [len(by_cat[c]) for c in cats]
+        chosen = set()
+        while len(chosen) < min(recipe.hard_groups, len(cats)):
+            chosen.add(rng.choices(cats, weights)[0])
+        batch = []
+        for c in chosen:
+            batch += by_cat[c][:per]
+            del by_cat[c][:per]
+        rest = [p for v in by_cat.values() for p in v]
+        while len(batch) < bs and rest:  # fill up from anywhere
+            p = rest.pop(rng.randrange(len(rest)))
+            by_cat[split.categories[p[0]]].remove(p)
+            batch.append(p)
+        batches.append(batch)
+    rng.shuffle(batches)
+    return batches
+
+
+def val_map10(audio_head, text_head, split: Split) -> float:
+    import torch
+    import torch.nn.functional as F
+
+    from audioseek.eval.metrics import retrieval_metrics
+
+    with torch.inference_mode():
+        a = F.normalize(audio_head(split.audio), dim=-1)
+        rows = [k for ks in split.clip_captions for k in ks]
+        owner = [c for c, ks in enumerate(split.clip_captions) for _ in ks]
+        t = F.normalize(text_head(split.text[rows]), dim=-1)
+        return retrieval_metrics(t @ a.T, [[o] for o in owner])["map@10"]
+
+
+def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -> dict:
+    """Returns {audio_head, text_head, logit_scale, best_epoch, val_map10}."""
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+
+    from audioseek.models.heads import ProjectionHead
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    ah = ProjectionHead(train.audio.shape[1], recipe.embed_dim, recipe.head, recipe.head_dropout)
+    th = ProjectionHead(train.text.shape[1], recipe.embed_dim, recipe.head, recipe.head_dropout)
+    scale = torch.nn.Parameter(torch.tensor(math.log(1 / recipe.temperature_init)))
+    params = [*ah.parameters(), *th.parameters(), scale]
+    opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = len(_batches(train, recipe, random.Random(0)))
+    total = steps_per_epoch * recipe.epochs
+
+    def lr_at(step):
+        if step < recipe.warmup_steps:
+            return (step + 1) / recipe.warmup_steps
+        p = (step - recipe.warmup_steps) / max(1, total - recipe.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    best = {"val_map10": -1.0}
+    for epoch in range(recipe.epochs):
+        ah.train()
+        th.train()
+        for batch in _batches(train, recipe, rng):
+            clips = [c for c, _ in batch]
+            caps = []
+            for _, k in batch:
+                alts = train.paraphrases[k]
+                caps.append(rng.choice(alts) if alts and rng.random() < recipe.text_prob else k)
+            a = F.normalize(ah(train.audio[clips]), dim=-1)
+            t = F.normalize(th(train.text[caps]), dim=-1)
+            logits = scale.clamp(max=math.log(100)).exp() * a @ t.T
+            # rows of the same clip (captions="all") are not negatives of each other
+            same = torch.tensor(clips)[:, None] == torch.tensor(clips)[None, :]
+            logits = logits.masked_fill(same & ~torch.eye(len(clips), dtype=torch.bool), -1e4)
+            target = torch.arange(len(clips))
+            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+        ah.eval()
+        th.eval()
+        m = val_map10(ah, th, val)
+        if m > best["val_map10"]:
+            best = {
+                "val_map10": m,
+                "best_epoch": epoch + 1,
+                "audio_head": copy.deepcopy(ah),
+                "text_head": copy.deepcopy(th),
+                "logit_scale": scale.detach().clone(),
+            }
+        if log:
+            log(f"epoch {epoch + 1} loss {loss.item():.3f} val mAP@10 {m:.3f}")
+    return best
+
+
+def save_model(result: dict, recipe: Recipe, out: Path) -> Path:
+    """A heads-only DualEncoder directory (the bundled model's format, model id offline)."""
+    import torch
+
+    from audioseek.models.factory import build_model
+
+    cfg = {
+        "audio_encoder": "aisfx",
+        "text_encoder": "minilm",
+        "audio_encoder_args": {"pretrained": True},
+        "text_encoder_args": {"max_length": 30},
+        "embed_dim": recipe.embed_dim,
+        "head": recipe.head,
+        "head_dropout": recipe.head_dropout,
+        "temperature_init": recipe.temperature_init,
+        "learn_temperature": True,
+    }
+    model = build_model(cfg)
+    model.audio_head.load_state_dict(result["audio_head"].state_dict())
+    model.text_head.load_state_dict(result["text_head"].state_dict())
+    with torch.no_grad():
+        model.logit_scale.copy_(result["logit_scale"])
+    model.model_id = "offline"
+    model.eval()
+    return model.save_pretrained(out, heads_only=True)
+
+
+def summarize(path: Path) -> str:
+    """A markdown table of a results file: mean and (min-max) over seeds per candidate."""
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    by: dict[str, list] = {}
+    for x in lines:
+        by.setdefault(x["name"], []).append(x)
+
+    def cell(vals):
+        m = sum(vals) / len(vals)
+        return f"{m:.3f} ({min(vals):.3f}-{max(vals):.3f})" if len(vals) > 1 else f"{m:.3f}"
+
+    cols = {
+        "R@1": lambda x: x["retrieval"]["all held-out"]["r@1"],
+        "R@10": lambda x: x["retrieval"]["all held-out"]["r@10"],
+        "mAP@10": lambda x: x["retrieval"]["all held-out"]["map@10"],
+        "MRR": lambda x: x["retrieval"]["all held-out"]["mrr"],
+        "tuxpaint mAP@10": lambda x: x["retrieval"]["tuxpaint"]["map@10"],
+        "widelands mAP@10": lambda x: x["retrieval"]["widelands"]["map@10"],
+        "0-shot ensemble": lambda x: x["zero_shot"]["results"]["ensemble"]["accuracy"],
+        "0-shot '{}'": lambda x: x["zero_shot"]["results"]["{}"]["accuracy"],
+        "0-shot 'the sound of {}'": lambda x: x["zero_shot"]["results"]["the sound of {}"][
+            "accuracy"
+        ],
+        "0-shot balanced (ens.)": lambda x: x["zero_shot"]["results"]["ensemble"]["balanced"],
+        "5 categories (ens.)": lambda x: x["zero_shot_category"]["results"]["ensemble"]["accuracy"],
+    }
+    out = ["| candidate | seeds | train clips | " + " | ".join(cols) + " |"]
+    out.append("| --- | ---: | ---: |" + " ---: |" * len(cols))
+    for name, xs in by.items():
+        row = [name, str(len(xs)), str(xs[0]["train_clips"])]
+        row += [cell([f(x) for x in xs]) for f in cols.values()]
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--manifest", type=Path, default=Path("data/offline_v2/manifest.csv"))
+    ap.add_argument("--features", type=Path, default=DEFAULT_DIR)
+    ap.add_argument("--recipe", nargs="*", default=[], help="KEY=VALUE of Recipe")
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--save", type=Path, default=None, help="save the first seed's model here")
+    ap.add_argument("--json", type=Path, default=None, help="append results (JSON lines)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--summarize", type=Path, default=None, help="print a results table")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument(
+        "--encode-paraphrases",
+        action="store_true",
+        help="encode the text_views paraphrases of the cached training captions, then exit",
+    )
+    ap.add_argument(
+        "--cached-only", action="store_true", help="train on clips whose features are cached"
+    )
+    args = ap.parse_args(argv)
+    if args.summarize:
+        print(summarize(args.summarize))
+        return 0
+    import torch
+    from eval_offline import evaluate_heads, load_heldout
+
+    torch.set_num_threads(args.threads)
+    recipe = Recipe.parse(args.recipe)
+    rows = read_manifest(args.manifest)
+    audio = _load(args.features / "audio.pt")
+    text_cache = args.features / "text.pt"
+    t0 = time.time()
+    if args.encode_paraphrases:
+        have = _load(text_cache)
+        caps = [
+            c
+            for r in rows
+            if r["split"] == "train" and r["path"] in audio
+            for c in captions_of(r)
+            if c in have
+        ]
+        flat = list(dict.fromkeys(caps))
+        para = [p for ps in paraphrase(flat, recipe.text_views) for p in ps]
+        print(f"{len(flat)} captions -> {len(para)} paraphrases", file=sys.stderr)
+        text_features(para, text_cache.with_name("text.para.pt"))  # own file: no race
+        return 0
+    train = load_split(
+        [r for r in rows if r["split"] == "train"],
+        audio,
+        text_cache,
+        recipe.text_views,
+        args.cached_only,
+    )
+    val = load_split(
+        [r for r in rows if r["split"] == "val"], audio, text_cache, 0, args.cached_only
+    )
+    held = load_heldout(args.manifest, args.features)
+    print(
+        f"train {train.audio.shape[0]} clips, val {val.audio.shape[0]}, held-out "
+        f"{len(held.paths)}; features {time.time() - t0:.0f} s",
+        file=sys.stderr,
+    )
+    for seed in args.seeds:
+        t1 = time.time()
+        res = train_heads(train, val, recipe, seed, log=print if args.verbose else None)
+        ev = evaluate_heads(held, res["audio_head"], res["text_head"])
+        line = {
+            "name": args.name or " ".join(args.recipe) or "default",
+            "recipe": asdict(recipe),
+            "seed": seed,
+            "train_clips": int(train.audio.shape[0]),
+            "val_clips": int(val.audio.shape[0]),
+            "best_epoch": res["best_epoch"],
+            "val_map10": res["val_map10"],
+            "seconds": round(time.time() - t1, 1),
+            "load_average": os.getloadavg(),
+            **ev,
+        }
+        r = ev["retrieval"]["all held-out"]
+        z = ev["zero_shot"]["results"]
+        print(
+            f"{line['name']} seed {seed}: val {res['val_map10']:.3f} (epoch {res['best_epoch']}) "
+            f"held-out mAP@10 {r['map@10']:.3f} R@10 {r['r@10']:.3f} "
+            + " ".join(f"{k} {v['map@10']:.3f}" for k, v in ev["retrieval"].items())
+            + f" | zero-shot ens {z['ensemble']['accuracy']:.3f} "
+            f"'{{}}' {z['{}']['accuracy']:.3f} ({line['seconds']} s)",
+            flush=True,
+        )
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            with open(args.json, "a") as f:
+                f.write(json.dumps(line) + "\n")
+        if args.save and seed == args.seeds[0]:
+            save_model(res, recipe, args.save)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
