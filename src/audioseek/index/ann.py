@@ -177,7 +177,10 @@ class AnnIndex:
         rng = np.random.default_rng(seed)
         n_train = min(n, max(nlist * TRAIN_PER_LIST, 256 * 40 if kind == "ivf_pq" else 0))
         sample = np.sort(rng.choice(n, size=n_train, replace=False))
-        faiss.extract_index_ivf(index).cp.seed = seed
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.seed = seed
+        if kind == "ivf_pq":
+            faiss.downcast_index(ivf).do_polysemous_training = False  # search does not use it
         index.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))
         for lo in range(0, n, 100_000):
             chunk = np.ascontiguousarray(vectors[lo : lo + 100_000], dtype=np.float32)
@@ -187,13 +190,38 @@ class AnnIndex:
 
     @classmethod
     def build_from_store(cls, store: Store, seed: int = 0, kind: str | None = None) -> AnnIndex:
+        """Two streaming passes over the store (memory: the training sample + one chunk, not
+        every vector): a strided sample trains the quantisers, then vectors are added chunk by
+        chunk."""
+        faiss = _faiss()
         generation = store.generation
-        parts = list(store.iter_vectors())
-        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-        vectors = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, store.dim))
-        kind = kind or choose_kind(len(ids))
-        log.info("building %s ANN index over %d windows", kind, len(ids))
-        ann = cls.build_from_arrays(vectors, ids, generation=generation, seed=seed, kind=kind)
+        n = int(store.counts()["windows"])
+        dim = store.dim
+        kind = kind or choose_kind(n)
+        nlist = choose_nlist(max(n, 1))
+        n_train = min(n, max(nlist * TRAIN_PER_LIST, 256 * 40 if kind == "ivf_pq" else 0))
+        stride = max(1, n // max(n_train, 1))
+        log.info("building %s ANN index over %d windows", kind, n)
+        sample, seen = [], 0
+        for ids, vecs in store.iter_vectors():
+            take = (np.arange(seen, seen + len(ids)) % stride) == 0
+            sample.append(vecs[take].astype(np.float32))
+            seen += len(ids)
+        train = np.concatenate(sample) if sample else np.zeros((0, dim), np.float32)
+        index = faiss.index_factory(
+            dim, factory_string(kind, nlist, dim, seen), faiss.METRIC_INNER_PRODUCT
+        )
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.seed = seed
+        if kind == "ivf_pq":
+            faiss.downcast_index(ivf).do_polysemous_training = False  # search does not use it
+        index.train(np.ascontiguousarray(train))
+        del train, sample
+        max_id = -1
+        for ids, vecs in store.iter_vectors():
+            index.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
+            max_id = max(max_id, int(ids[-1]))
+        ann = cls(index, generation, kind=kind, max_id=max_id, trained_n=seen)
         ann.max_id = _watermark(store, ann.max_id)
         return ann
 

@@ -204,7 +204,7 @@ def embed_on_ray(
     ray = init_ray(options)
     cpus = float(ray.cluster_resources().get("CPU", 0))
     reserved = max(1, int(options.actors)) * float(options.actor_cpus)
-    if reserved > cpus - 0.5:
+    if reserved > cpus - 1:  # a read task needs one whole CPU
         raise ConfigError(
             f"{options.actors} embedding actor(s) x {options.actor_cpus:g} CPU leave no CPU for "
             f"decoding on a Ray cluster of {cpus:g} CPUs; use fewer actors or smaller actor_cpus"
