@@ -213,7 +213,11 @@ def test_cli_commands_and_errors(
         (["search", "x", "--db", db, "--agg", "mean"], "'mean'"),
         (["search", "--db", db], "QUERY or --queries"),
         (["search", "   ", "--db", db], "empty query"),
-        (["search", "x", "--db", db, "--mode", "text"], "--mode"),
+        (
+            ["search", "x", "--db", db, "--mod", "text"],
+            "--mod",
+        ),  # no abbreviation of --model/--mode
+        (["search", "x", "--db", db, "--mode", "magic"], "magic"),
         (["duplicates", "--db", db, "--threshold", "7"], "'7'"),
         (["index", library, "--db", db, "--window", "inf"], "'inf'"),
     ]
