@@ -69,7 +69,7 @@ def fuse(
 
 
 # ---- one query through the whole ranking -------------------------------------------------
-AUDIO_CANDIDATES = 200  # audio hits fused with the text hits in hybrid mode
+AUDIO_CANDIDATES = 100  # audio hits fused with the text hits in hybrid mode
 WEAK_Z = 2.0  # a hit whose audio score is < mean + WEAK_Z std of all files' scores is weak
 
 
