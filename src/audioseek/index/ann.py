@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioseek.index.store import Store
+from audioseek.index.store import DB_NAME, Store
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +319,7 @@ class AnnIndex:
             trained_n=stamp.get("trained_n"),
         )
         if ann.kind == "ivf_pq":
-            ann.reranker = Reranker(db_dir / "index.sqlite", int(index.d))
+            ann.reranker = Reranker(db_dir / DB_NAME, int(index.d))
         return ann
 
 

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audioseek.errors import SearchIndexError
+from audioseek.index.store import DB_NAME
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "index.sqlite"
 #: settings that must agree between merged indexes (``meta`` keys)
 COMPATIBLE_KEYS = ("model_fingerprint", "window", "hop", "sample_rate")
 _SKIP_TABLES = {"meta", "files", "windows", "sqlite_sequence"}
