@@ -48,3 +48,28 @@ def test_watch_follows_create_modify_move_delete(tmp_path, band_model, kit):
         assert len(runs) == n
     finally:
         w.stop()
+
+
+def test_a_file_written_during_the_catch_up_run_is_indexed(tmp_path, band_model, kit):
+    """The folders are observed before the first run: a file that arrives while that run is
+    going (after it listed the folder) starts a second run instead of being missed."""
+    lib = tmp_path / "lib"
+    kit.write_wav(lib / "first.wav", kit.tone(300, 2.0))
+    index = Index(tmp_path / "db", model=band_model)
+    real_add = index.add
+    calls = []
+
+    def add_then_a_file_arrives(paths, **kw):
+        result = real_add(paths, **kw)
+        calls.append(result)
+        if len(calls) == 1:  # the catch-up run has listed and indexed the folder
+            kit.write_wav(lib / "late.wav", kit.tone(900, 2.0))
+        return result
+
+    index.add = add_then_a_file_arrives
+    w = watch(index, [lib], debounce=0.3, window=2.0, hop=1.0, workers=0)
+    try:
+        assert _wait(lambda: _paths(index) == {"first.wav", "late.wav"})
+        assert len(calls) >= 2
+    finally:
+        w.stop()

@@ -72,6 +72,18 @@ class Watcher:
         self._changed.set()
 
     def start(self) -> Watcher:
+        """Observe, then start the re-index loop (each once; calling again is harmless)."""
+        self.observe()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="audioseek-watch", daemon=True)
+            self._thread.start()
+        return self
+
+    def observe(self) -> Watcher:
+        """Start collecting events without running anything yet: a catch-up run made after
+        this cannot miss a change made while it runs (the change is seen and re-run)."""
+        if self._observer is not None:
+            return self
         from watchdog.observers import Observer
 
         observer = Observer()
@@ -80,8 +92,6 @@ class Watcher:
         observer.daemon = True
         observer.start()
         self._observer = observer
-        self._thread = threading.Thread(target=self._loop, name="audioseek-watch", daemon=True)
-        self._thread.start()
         return self
 
     def _loop(self) -> None:
@@ -128,16 +138,22 @@ def watch(
     **add_options,
 ) -> Watcher:
     """Start watching ``paths`` for ``index`` (an :class:`audioseek.Index`); with ``initial``
-    one run first catches up with changes made while nothing was watching. Returns the
-    running :class:`Watcher` (``stop()`` it)."""
+    one run first catches up with changes made while nothing was watching. The folders are
+    observed before that run starts, so a file written during it is indexed by the next
+    run. Returns the running :class:`Watcher` (``stop()`` it)."""
     paths = list(paths)
     add_options.setdefault("progress", False)
 
     def run():
         return index.add(paths, **add_options)
 
+    watcher = Watcher(paths, run, debounce=debounce, on_run=on_run).observe()
     if initial:
-        result = run()
+        try:
+            result = run()
+        except BaseException:
+            watcher.stop()
+            raise
         if on_run is not None:
             on_run(result)
-    return Watcher(paths, run, debounce=debounce, on_run=on_run).start()
+    return watcher.start()
