@@ -219,15 +219,38 @@ def _wait(cond, timeout: float = 60.0) -> bool:
     return False
 
 
-def test_watch_picks_up_a_created_file_until_ctrl_c(lib, capsys):
+@pytest.fixture
+def python_handles_ctrl_c():
+    """``_thread.interrupt_main`` does nothing where SIGINT is ignored (a test run started
+    in the background by a non-interactive shell): install Python's handler meanwhile."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_watch_picks_up_a_created_file_until_ctrl_c(
+    lib, capsys, python_handles_ctrl_c, monkeypatch
+):
+    from audioseek.index.watch import Watcher
+
     root, files = lib
     new = root / "library" / "Drums" / "fresh_beep.wav"
     seen = {}
+    caught_up = threading.Event()
+    real_start = Watcher.start
+
+    def start(self):  # called once the catch-up run is done
+        caught_up.set()
+        return real_start(self)
+
+    monkeypatch.setattr(Watcher, "start", start)
 
     def helper():
         try:
             # after the catch-up run (the library already indexed), add a file
-            time.sleep(1.0)
+            caught_up.wait(timeout=60)
             kit.write_tone(new, kit.VOCAB["beep"], 3.0, 8000)
             seen["indexed"] = _wait(lambda: "fresh_beep.wav" in _indexed_names(root / "db"))
             time.sleep(0.3)  # the run's line is printed after its last commit
