@@ -43,45 +43,11 @@ WINDOW, HOP = 2.0, 1.0
 CLI = [sys.executable, "-m", "audioseek.cli"]
 
 
-def build_tiny_model(out_dir: Path, seed: int = 0, sample_rate: int = 8000) -> Path:
-    """A real DualEncoder with random weights, saved (``tests/index/conftest.py`` recipe)."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+def build_tiny_model(out_dir: Path, seed: int = 0) -> Path:
+    """A real DualEncoder with random weights, saved (:mod:`audioseek.models.tiny`)."""
+    from audioseek.models.tiny import save_tiny_dual_encoder
 
-    from audioseek.models.factory import build_model
-    from audioseek.models.text_encoders import minilm_path
-
-    torch.manual_seed(seed)
-    text_dir = out_dir.parent / f"{out_dir.name}_text"
-    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertModel(cfg).save_pretrained(text_dir)
-    tok.save_pretrained(text_dir)
-    model = build_model(
-        {
-            "audio_encoder": "small_cnn",
-            "audio_encoder_args": {
-                "sample_rate": sample_rate,
-                "n_mels": 32,
-                "n_fft": 256,
-                "hop_length": 128,
-                "channels": [8, 16, 32],
-            },
-            "text_encoder": str(text_dir),
-            "text_encoder_args": {"pooling": "mean"},
-            "embed_dim": 16,
-        }
-    )
-    model.eval()
-    model.save_pretrained(out_dir)
-    return out_dir
+    return save_tiny_dual_encoder(out_dir, seed=seed)
 
 
 def index_cmd(lib: Path, db: Path, model: str) -> list[str]:
