@@ -137,3 +137,25 @@ def test_kind_choice():
     assert ann_mod.choose_kind(10, 100) == "ivf_sq" and ann_mod.choose_kind(100, 100) == "ivf_pq"
     assert ann_mod.factory_string("ivf_pq", 64, 512) == "IVF64,PQ64x8"
     assert ann_mod.factory_string("ivf_pq", 16, 12) == "IVF16,PQ1x8"
+
+
+def test_additions_alone_skip_the_id_by_id_comparison(grown, band_model, kit, monkeypatch):
+    """Upkeep after additions only costs the new windows (a count shows nothing was
+    deleted); after a deletion the ids are compared and the deleted ones leave the index."""
+    db, lib = grown
+    with Store.open(db) as store:
+        ensure_ann(store, threshold=10)
+    compared = []
+    real_ids = Store.window_ids
+    monkeypatch.setattr(Store, "window_ids", lambda self, *a, **kw: compared.append(1) or
+                        real_ids(self, *a, **kw))  # fmt: skip
+    kit.make_library(lib / "more", n=2, seconds=8.0, seed=21)
+    _add(db, lib, band_model, ann_threshold=10)
+    assert compared == []
+    with Store.open(db) as store:
+        assert sorted(AnnIndex.load(db).ids().tolist()) == real_ids(store).tolist()
+    sorted((lib / "more").glob("*.wav"))[0].unlink()
+    _add(db, lib, band_model, ann_threshold=10)
+    assert compared == [1]
+    with Store.open(db) as store:
+        assert sorted(AnnIndex.load(db).ids().tolist()) == real_ids(store).tolist()

@@ -251,8 +251,13 @@ class AnnIndex:
             self.index.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
             added += len(ids)
             new_ids.append(ids)
-        present = store.window_ids(complete_only=True)
-        gone = np.setdiff1d(self.ids(), present, assume_unique=False)
+        # The index now holds every complete window (those at or below max_id were added
+        # before, the rest just now), so it holds more than the store's count exactly when
+        # windows were deleted since: only then are the ids compared one by one.
+        gone = np.zeros(0, np.int64)
+        if self.ntotal > store.count_complete_windows():
+            present = store.window_ids(complete_only=True)
+            gone = np.setdiff1d(self.ids(), present, assume_unique=False)
         if len(gone):
             self.index.remove_ids(faiss.IDSelectorBatch(gone.astype(np.int64)))
         self.max_id = _watermark(store, self.max_id)

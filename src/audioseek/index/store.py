@@ -759,11 +759,20 @@ class Store:
             sql += " JOIN files f ON f.id = w.file_id WHERE f.complete = 1"
         return np.array([r[0] for r in self._query(sql + " ORDER BY w.id")], np.int64)
 
+    def count_complete_windows(self) -> int:
+        """How many windows belong to complete files (a count, no rows fetched)."""
+        total = self._query("SELECT COUNT(*) FROM windows")[0][0]
+        unfinished = self._query(
+            "SELECT COUNT(*) FROM windows WHERE file_id IN "
+            "(SELECT id FROM files WHERE complete = 0)"
+        )[0][0]
+        return int(total) - int(unfinished)
+
     def window_id_watermark(self) -> int | None:
         """The highest window id below which every window belongs to a complete file (so an
         ANN index that holds them all is up to date to there); ``None`` without windows."""
-        row = self._query(
-            "SELECT min(w.id) FROM windows w JOIN files f ON f.id = w.file_id WHERE f.complete = 0"
+        row = self._query(  # through the (file_id, idx) index: only unfinished files' rows
+            "SELECT min(id) FROM windows WHERE file_id IN (SELECT id FROM files WHERE complete = 0)"
         )
         if row and row[0][0] is not None:
             return int(row[0][0]) - 1
