@@ -85,9 +85,13 @@ def test_ray_index_equals_local_index(ray_cluster, library, tmp_path, tiny_model
         library,
         str(tiny_model_dir),
         "ray",
-        ray_options=RayOptions(actors=2, actor_cpus=0.5, batch_size=5),
-    )
+        ray_options=RayOptions(
+            actors=2, actor_cpus=0.5, batch_size=5, threads=2,
+            actor_hook=RecordThreads(str(tmp_path / "threads")),
+        ),
+    )  # fmt: skip
     assert remote.embedded == local.embedded == 10
+    assert (tmp_path / "threads").read_text() == "2"  # torch threads in the actors
     assert [c["path"] for c in remote.corrupt] == [c["path"] for c in local.corrupt]
     a, b = stored(tmp_path / "local"), stored(tmp_path / "ray")
     assert a.keys() == b.keys() and len(a) > 10
@@ -104,6 +108,18 @@ def test_ray_index_equals_local_index(ray_cluster, library, tmp_path, tiny_model
     ref = _add(tmp_path / "local", library, str(tiny_model_dir), "local")
     assert ref.embedded == 1
     assert stored(tmp_path / "local") == stored(tmp_path / "ray")
+
+
+class RecordThreads:
+    """Embedding-actor hook: writes the actor's torch thread count to ``path``."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __call__(self, done: int) -> None:
+        import torch
+
+        Path(self.path).write_text(str(torch.get_num_threads()))
 
 
 class DieOnce:
@@ -187,6 +203,7 @@ def test_cli_engine_ray(ray_cluster, library, tmp_path, tiny_model_dir, capsys):
 
     args = ["index", str(library), "--db", str(tmp_path / "cli"), "--model", str(tiny_model_dir)]
     args += ["--window", "2", "--hop", "1", "--engine", "ray", "--ray-actors", "1", "--json"]
+    args += ["--ray-threads", "2"]
     assert main(args) == 0
     _add(tmp_path / "local", library, str(tiny_model_dir), "local")
     assert stored(tmp_path / "local") == stored(tmp_path / "cli")

@@ -89,6 +89,12 @@ def register(sub) -> None:
         "--ray-actors", type=int_range(1, 4096), default=None, help="embedding actors (models)"
     )
     p.add_argument(
+        "--ray-threads",
+        type=int_range(1, 1024),
+        default=None,
+        help="torch threads per embedding actor (default: its CPU share, at least 1)",
+    )
+    p.add_argument(
         "--ray-gpus",
         type=float_range(0.0, 64.0),
         default=0.0,
@@ -255,6 +261,7 @@ def cli_index(args: argparse.Namespace) -> int:
                 actors=args.ray_actors or default_actors(),
                 actor_cpus=0.5 if args.ray_address is None else 1.0,
                 num_gpus=args.ray_gpus,
+                threads=args.ray_threads,
                 batch_size=args.batch_size,
             )
         summary = index.add(

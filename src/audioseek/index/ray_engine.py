@@ -60,13 +60,16 @@ class RayOptions:
     ``"auto"`` joins the cluster started with ``ray start``, ``"HOST:PORT"`` a given one.
     ``actors``: embedding actors (models), each reserving ``actor_cpus`` CPUs (the
     decoding tasks need the rest: at least one CPU must stay free); ``num_gpus``: GPUs per
-    actor (0 on CPU);
-    ``num_cpus``: CPUs of a local cluster (default: all)."""
+    actor (0 on CPU); ``threads``: torch threads per actor (default: what Ray gives a task of
+    ``actor_cpus`` CPUs, i.e. ``OMP_NUM_THREADS``, 1 for a fraction; a reservation is only a
+    scheduling claim, so one actor on a small machine may use every core, as the local
+    engine does); ``num_cpus``: CPUs of a local cluster (default: all)."""
 
     address: str | None = None
     actors: int = 1
     actor_cpus: float = 1.0  # CPUs reserved by each embedding actor
     num_gpus: float = 0.0
+    threads: int | None = None
     num_cpus: int | None = None
     batch_size: int = 16
     #: test hook: called in each embedding actor with the number of windows it has embedded
@@ -158,7 +161,11 @@ def _read_parts(batch: dict, sr: int, window: float, hop: float) -> Iterator[dic
 class _Embedder:
     """Ray Data actor: one model per actor, loaded once."""
 
-    def __init__(self, model_factory: Callable[[], object], hook=None):
+    def __init__(self, model_factory: Callable[[], object], hook=None, threads=None):
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
         self.model = model_factory()
         if hasattr(self.model, "eval"):
             self.model.eval()
@@ -223,7 +230,11 @@ def embed_on_ray(
     remote_args = {"max_restarts": -1, "max_task_retries": -1}
     ds = ds.map_batches(
         _Embedder,
-        fn_constructor_kwargs={"model_factory": model_factory, "hook": options.actor_hook},
+        fn_constructor_kwargs={
+            "model_factory": model_factory,
+            "hook": options.actor_hook,
+            "threads": options.threads,
+        },
         batch_size=options.batch_size,
         batch_format="numpy",
         concurrency=max(1, int(options.actors)),
