@@ -6,8 +6,9 @@ run per engine into a fresh index through the public API (``Index.add``), in thi
 
 * ``local`` (**the reference**): ``engine="local"``, default workers/threads;
 * Ray start-up: wall time of ``ray.init(num_cpus=2)`` (a local cluster in this process);
-* ``ray_1``: ``RayOptions(actors=1, actor_cpus=1.0)``;
-* ``ray_2``: ``RayOptions(actors=2, actor_cpus=0.5)``: two actors cannot reserve 1 CPU each
+* ``ray_1``: ``RayOptions(actors=1, actor_cpus=1.0, threads=T)`` with T the local engine's
+  torch threads (all cores): the same compute, through Ray;
+* ``ray_2``: ``RayOptions(actors=2, actor_cpus=0.5, threads=T // 2)``: two actors cannot reserve 1 CPU each
   on 2 CPUs, and the decoding tasks need a whole CPU free (Ray Data's default for
   ``map_batches`` tasks): with ``actor_cpus=0.75``, which ``embed_on_ray`` accepts (it keeps
   only 0.5 CPU free), the read task is never scheduled and the run hangs (seen here: 13 min,
@@ -66,8 +67,12 @@ def run_add(lib: Path, db: Path, onnx_dir: Path | None, engine: str, ray_options
         )
         wall = time.perf_counter() - t0
         info = index.info()
+    from audioseek.index.runner import auto_threads
+
+    threads = auto_threads() if engine == "local" else getattr(ray_options, "threads", None)
     return {
         "engine": engine,
+        "torch_threads": threads,
         "wall_s": round(wall, 3),
         "audio_seconds": round(summary.audio_seconds, 3),
         "files_embedded": summary.embedded,
@@ -154,11 +159,15 @@ def main(argv=None) -> dict:
             warm_lib, tmp / "db_ray_warm", onnx_dir, "ray",
             RayOptions(actors=1, actor_cpus=1.0, num_cpus=RAY_CPUS),
         )  # fmt: skip
-        for name, actors, cpus in (("ray_1", 1, 1.0), ("ray_2", 2, 0.5)):
+        # ray_1 embeds with as many torch threads as the local engine (all cores); the two
+        # actors of ray_2 share them, one thread each
+        local_threads = runs["local"]["torch_threads"]
+        plan = (("ray_1", 1, 1.0, local_threads), ("ray_2", 2, 0.5, max(1, local_threads // 2)))
+        for name, actors, cpus, threads in plan:
             print(f"{name}...", flush=True)
-            opts = RayOptions(actors=actors, actor_cpus=cpus, num_cpus=RAY_CPUS)
+            opts = RayOptions(actors=actors, actor_cpus=cpus, num_cpus=RAY_CPUS, threads=threads)
             runs[name] = run_add(lib, tmp / f"db_{name}", onnx_dir, "ray", opts)
-            runs[name].update(actors=actors, actor_cpus=cpus)
+            runs[name].update(actors=actors, actor_cpus=cpus, threads_per_actor=threads)
             print(runs[name], flush=True)
         t0 = time.perf_counter()
         ray.shutdown()

@@ -92,7 +92,8 @@ def register(sub) -> None:
         "--ray-threads",
         type=int_range(1, 1024),
         default=None,
-        help="torch threads per embedding actor (default: its CPU share, at least 1)",
+        help="torch threads per embedding actor (default: a local cluster shares this "
+        "machine's cores among the actors; a remote one gives each actor its CPU share)",
     )
     p.add_argument(
         "--ray-gpus",
@@ -256,12 +257,18 @@ def cli_index(args: argparse.Namespace) -> int:
         if args.engine == "ray":
             from audioseek.index.ray_engine import RayOptions, default_actors
 
+            actors = args.ray_actors or default_actors()
+            threads = args.ray_threads
+            if threads is None and args.ray_address is None:  # this machine's cores, shared
+                from audioseek.index.runner import auto_threads
+
+                threads = max(1, auto_threads() // actors)
             ray_options = RayOptions(
                 address=args.ray_address,
-                actors=args.ray_actors or default_actors(),
+                actors=actors,
                 actor_cpus=0.5 if args.ray_address is None else 1.0,
                 num_gpus=args.ray_gpus,
-                threads=args.ray_threads,
+                threads=threads,
                 batch_size=args.batch_size,
             )
         summary = index.add(
