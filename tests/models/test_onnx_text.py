@@ -120,3 +120,32 @@ def test_bad_folders_and_converted_models_are_refused(small_model, tiny_clap_dir
     (tmp_path / "file").write_text("")
     with pytest.raises(ModelLoadError, match="is not a folder"):
         export_text_encoder(small_model, tmp_path / "file")
+
+
+def test_queries_run_at_their_own_length_and_old_exports_still_work(small_model, tmp_path):
+    """A query runs at its length rounded up to LENGTH_STEP tokens, not at max_length: the
+    vectors equal the full-length run's; a folder exported before (no ``dynamic_length``)
+    is run at max_length as it was."""
+    from audioseek.models import onnx_text
+
+    folder = export_text_encoder(small_model, tmp_path / "onnx")
+    enc = OnnxTextEncoder(folder)
+    assert enc.meta["dynamic_length"] is True
+    runs = []
+    real_run = enc.session.run
+    enc.session = type("Recorder", (), {})()
+    enc.session.run = lambda names, feed: (
+        runs.append(feed["input_ids"].shape) or real_run(names, feed)
+    )
+    out = enc.encode_text(QUERIES)
+    assert max(shape[1] for shape in runs) == enc.max_length  # the truncated query
+    assert min(shape[1] for shape in runs) == onnx_text.LENGTH_STEP  # "a dog barks", ""
+    assert sum(shape[0] for shape in runs) == len(QUERIES)
+    (full,) = real_run(["embeddings"], enc.tokenize(QUERIES))
+    np.testing.assert_allclose(out, full, atol=1e-6)
+
+    meta = json.loads((folder / "onnx_text.json").read_text())
+    del meta["dynamic_length"]
+    (folder / "onnx_text.json").write_text(json.dumps(meta))
+    old = OnnxTextEncoder(folder)
+    np.testing.assert_allclose(old.encode_text(QUERIES), full, atol=1e-6)

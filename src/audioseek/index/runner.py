@@ -285,7 +285,11 @@ def export_text_onnx(db_dir: Path, model) -> Path | None:
         return None
     try:
         meta = json.loads((final / "onnx_text.json").read_text())
-        if meta.get("fingerprint") == fingerprint and (final / "text_encoder.onnx").is_file():
+        if (
+            meta.get("fingerprint") == fingerprint
+            and meta.get("dynamic_length")  # older exports ran every query at max_length
+            and (final / "text_encoder.onnx").is_file()
+        ):
             return final
     except (OSError, ValueError, AttributeError):
         pass

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "audioseek.OnnxTextEncoder"
 FORMAT_VERSION = 1
+LENGTH_STEP = 8  # tokens: a query runs at its length rounded up to a multiple of this
 MODEL_FILE = "text_encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "onnx_text.json"
@@ -101,9 +102,9 @@ def export_text_encoder(model, folder, *, opset: int = OPSET) -> Path:
                 str(tmp),
                 input_names=["input_ids", "attention_mask"],
                 output_names=["embeddings"],
-                dynamic_axes={
-                    "input_ids": {0: "batch"},
-                    "attention_mask": {0: "batch"},
+                dynamic_axes={  # any batch, and any length up to max_length
+                    "input_ids": {0: "batch", 1: "length"},
+                    "attention_mask": {0: "batch", 1: "length"},
                     "embeddings": {0: "batch"},
                 },
                 opset_version=opset,
@@ -123,6 +124,9 @@ def export_text_encoder(model, folder, *, opset: int = OPSET) -> Path:
         "model_id": str(getattr(model, "model_id", "") or ""),
         "embed_dim": int(model.embed_dim),
         "max_length": max_length,
+        # the graph takes any length: a query runs at its length rounded up to a multiple
+        # of LENGTH_STEP tokens, not at max_length (exports without the key: max_length)
+        "dynamic_length": True,
         "pad_id": pad_id,
         "opset": int(opset),
         "torch_version": torch.__version__,
@@ -226,5 +230,18 @@ class OnnxTextEncoder:
         if not texts:
             return np.zeros((0, self.embed_dim), np.float32)
         tok = self.tokenize(texts)
-        (out,) = self.session.run(["embeddings"], tok)
-        return np.ascontiguousarray(out, dtype=np.float32)
+        if not self.meta.get("dynamic_length"):
+            (out,) = self.session.run(["embeddings"], tok)
+            return np.ascontiguousarray(out, dtype=np.float32)
+        # each text at its own length rounded up to LENGTH_STEP tokens (its padding beyond is
+        # masked out, so only the work changes): texts of one length run together, and a
+        # text's vector does not depend on the others in the call
+        lengths = tok["attention_mask"].sum(axis=1)
+        runs = np.minimum(-(-np.maximum(lengths, 1) // LENGTH_STEP) * LENGTH_STEP, self.max_length)
+        out = np.zeros((len(texts), self.embed_dim), np.float32)
+        for n in np.unique(runs):
+            rows = np.flatnonzero(runs == n)
+            part = {k: np.ascontiguousarray(v[rows, : int(n)]) for k, v in tok.items()}
+            (vecs,) = self.session.run(["embeddings"], part)
+            out[rows] = vecs
+        return out
