@@ -51,3 +51,26 @@ def test_benchmark_smoke_writes_its_json(script, tmp_path):
     assert doc["mode"] == "quick"
     assert len(doc["load_average"]["before"]) == 3
     assert doc["machine"]["nproc"] >= 1
+
+
+@pytest.mark.slow
+def test_bench_memory_index_and_upload_cases(tmp_path):
+    """bench_memory's ``index`` and ``upload_similar`` cases run (short files) and report a
+    peak measured from the end of their set-up."""
+    out = tmp_path / "memory.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_memory.py"), "--durations", "5,30",
+         "--cases", "index,upload_similar", "--out", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    for case in ("index", "upload_similar"):
+        for label in ("5s", "30s"):
+            res = doc["cases"][case][label]
+            assert "error" not in res, res
+            assert res["peak_reset_at_work_start"] is True
+            assert res["peak_rss_mb"] >= res["rss_work_start_mb"] > res["rss_before_mb"]
+    assert doc["cases"]["index"]["30s"]["windows"] > doc["cases"]["index"]["5s"]["windows"]
+    assert doc["cases"]["upload_similar"]["30s"]["hits"] >= 1
+    assert set(doc["flat_within_1_2x"]) == {"index", "upload_similar"}
