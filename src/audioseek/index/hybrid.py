@@ -106,8 +106,7 @@ def file_score_stats(st, qvec) -> tuple[float, float] | None:
 
     if st.matrix is None or len(st.matrix) == 0 or len(st.file_ids) < 5:
         return None
-    row = (qvec @ st.matrix.T).max(axis=0)
-    fmax = np.maximum.reduceat(row, st.offsets[:-1])
+    fmax = np.maximum.reduceat(st.window_scores(qvec), st.offsets[:-1])
     return float(fmax.mean()), float(fmax.std())
 
 

@@ -50,6 +50,20 @@ class Snapshot:
         self.records = {r.id: r for r in store.files(complete_only=True)}
         self.id_order = np.argsort(table.window_ids, kind="stable")
         self.sorted_ids = table.window_ids[self.id_order]
+        self._last_scores: tuple[bytes, np.ndarray] | None = None
+
+    def window_scores(self, qvecs: np.ndarray) -> np.ndarray:
+        """Exact search: every window's best similarity to any row of ``qvecs``. The last
+        result is kept, so ranking and the weak-match statistics of one query share one
+        pass over the matrix."""
+        q = np.ascontiguousarray(qvecs, dtype=np.float32).reshape(-1, self.matrix.shape[1])
+        key = q.tobytes()
+        last = self._last_scores
+        if last is not None and last[0] == key:
+            return last[1]
+        row = (q @ self.matrix.T).max(axis=0)
+        self._last_scores = (key, row)
+        return row
 
     def rows_of(self, window_ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self.sorted_ids, window_ids)
@@ -150,8 +164,7 @@ def rank(st: Snapshot, qvecs: np.ndarray, k: int, top_n: int = 1, exclude=()) ->
     if st.ann is None:
         if st.matrix is None or len(st.matrix) == 0:
             return []
-        row = (qvecs @ st.matrix.T).max(axis=0)
-        return rank_dense(st, row, k, top_n, exclude)
+        return rank_dense(st, st.window_scores(qvecs), k, top_n, exclude)
     kk = min(st.ann.ntotal, max(ANN_CANDIDATES, 20 * k))
     scores, ids = st.ann.search(qvecs, kk)
     rows = st.rows_of(ids.ravel())
