@@ -71,6 +71,9 @@ class RayOptions:
     num_gpus: float = 0.0
     threads: int | None = None
     num_cpus: int | None = None
+    #: files read by one Ray task (streamed one after the other): fewer, longer tasks
+    #: amortise Ray's per-task cost over a library of many short samples
+    files_per_task: int = 8
     batch_size: int = 16
     #: test hook: called in each embedding actor with the number of windows it has embedded
     #: (lets a test kill an actor mid-run); ``None`` in normal use
@@ -123,8 +126,8 @@ def _part_batch(path, order, parts_rows, info="", error="", size=0) -> dict:
 
 
 def _read_parts(batch: dict, sr: int, window: float, hop: float) -> Iterator[dict]:
-    """Ray ``map_batches`` generator, one file per call: the file streamed in parts
-    (:func:`audioseek.index.reader.stream_file`, a few windows of memory), one output batch
+    """Ray ``map_batches`` generator over a few files, one after the other, each streamed in
+    parts (:func:`audioseek.index.reader.stream_file`, a few windows of memory), one batch
     per part, one row per window. Windows already stored (``resume_from``) are not sent on;
     a file that fails yields one row with ``idx = -1`` and the reason; a file whose windows
     are all stored yields one row with ``idx = -2`` carrying its last window's span."""
@@ -220,11 +223,13 @@ def embed_on_ray(
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
     items = [{"path": p, "order": i, "resume_from": int(r)} for i, (p, r) in enumerate(jobs)]
-    ds = ray.data.from_items(items, override_num_blocks=min(len(items), 200))
+    per_task = max(1, int(options.files_per_task))
+    blocks = max(1, min(200, -(-len(items) // per_task)))
+    ds = ray.data.from_items(items, override_num_blocks=blocks)
     ds = ds.map_batches(
         _read_parts,
         fn_kwargs={"sr": int(sample_rate), "window": window, "hop": hop},
-        batch_size=1,
+        batch_size=per_task,
         batch_format="numpy",
     )
     remote_args = {"max_restarts": -1, "max_task_retries": -1}
