@@ -351,7 +351,7 @@ def main(argv=None) -> dict:
         have = 0
         for n in sizes:
             need_disk = (n - have) * BYTES_PER_WINDOW_DB + n * 80
-            need_mem = 2 * n * DIM * 2
+            need_mem = build_memory_estimate(n, disk_threshold)
             free_disk = shutil.disk_usage(tmp).free
             if need_disk > free_disk * 0.9 or need_mem > free_memory_bytes():
                 skipped.append(
@@ -515,6 +515,15 @@ def incremental_upkeep(db, store, args, cents, qs, n, threshold, disk_threshold,
     }
 
 
+def build_memory_estimate(n: int, disk_threshold: int) -> int:
+    """Bytes ``AnnIndex.build_from_store`` holds for ``n`` windows: it streams the store
+    (a training sample and one chunk), so what grows is the index itself, in memory until
+    saved: 2 B per dimension per window for ``ivf_sq`` (fp16), 64 B codes + 8 B ids for
+    ``ivf_pq``; plus a 1 GB allowance for the sample, a chunk and the process."""
+    per_window = DIM * 2 if n < disk_threshold else 72
+    return n * per_window + 2**30
+
+
 def project(results: list[dict], skipped: list[dict], disk_threshold: int) -> dict | None:
     """Projections to the skipped sizes (and to 10M) from the largest measured one: disk and
     build time linearly; the searcher's RSS linearly only from a measurement of the same kind
@@ -533,7 +542,8 @@ def project(results: list[dict], skipped: list[dict], disk_threshold: int) -> di
             "from_kind": last["ann_kind"],
             "index.sqlite_bytes_linear": int(last["on_disk_bytes"]["index.sqlite"] * f),
             "ann_build_s_linear": round(last["ann_build_s"] * f, 1),
-            "build_memory_bytes": 2 * t * DIM * 2,
+            "build_memory_bytes_estimate": build_memory_estimate(t, disk_threshold),
+            "builder_peak_rss_mb_measured": last.get("builder_peak_rss_mb"),
         }
         kind = "ivf_pq" if t >= disk_threshold else "ivf_sq"
         if kind == last["ann_kind"]:
