@@ -87,6 +87,25 @@ def factory_string(kind: str, nlist: int, dim: int, n: int = 1 << 30) -> str:
     raise ValueError(f"unknown ANN kind {kind!r}; expected one of {KINDS}")
 
 
+def _train_size(n: int, nlist: int, kind: str) -> int:
+    """Vectors that train the quantisers (PQ needs 256 per code word, 40 x over)."""
+    return min(n, max(nlist * TRAIN_PER_LIST, 256 * 40 if kind == "ivf_pq" else 0))
+
+
+def _trained_index(kind: str, nlist: int, dim: int, n: int, train: np.ndarray, seed: int):
+    """An empty faiss index of ``kind`` for ``n`` vectors, trained on ``train``."""
+    faiss = _faiss()
+    index = faiss.index_factory(
+        dim, factory_string(kind, nlist, dim, n), faiss.METRIC_INNER_PRODUCT
+    )
+    ivf = faiss.extract_index_ivf(index)
+    ivf.cp.seed = seed
+    if kind == "ivf_pq":
+        faiss.downcast_index(ivf).do_polysemous_training = False  # search does not use it
+    index.train(np.ascontiguousarray(train, dtype=np.float32))
+    return index
+
+
 class Reranker:
     """Exact scores of candidate windows from their float16 vectors in the store (its own
     read-only connection, safe to share between threads)."""
@@ -168,20 +187,11 @@ class AnnIndex:
         kind: str = "ivf_sq",
     ) -> AnnIndex:
         """Train and fill an index from ``vectors (n, dim)`` with int64 ``ids (n,)``."""
-        faiss = _faiss()
         n, dim = vectors.shape
         nlist = nlist or choose_nlist(n)
-        index = faiss.index_factory(
-            dim, factory_string(kind, nlist, dim, n), faiss.METRIC_INNER_PRODUCT
-        )
         rng = np.random.default_rng(seed)
-        n_train = min(n, max(nlist * TRAIN_PER_LIST, 256 * 40 if kind == "ivf_pq" else 0))
-        sample = np.sort(rng.choice(n, size=n_train, replace=False))
-        ivf = faiss.extract_index_ivf(index)
-        ivf.cp.seed = seed
-        if kind == "ivf_pq":
-            faiss.downcast_index(ivf).do_polysemous_training = False  # search does not use it
-        index.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))
+        sample = np.sort(rng.choice(n, size=_train_size(n, nlist, kind), replace=False))
+        index = _trained_index(kind, nlist, dim, n, vectors[sample], seed)
         for lo in range(0, n, 100_000):
             chunk = np.ascontiguousarray(vectors[lo : lo + 100_000], dtype=np.float32)
             index.add_with_ids(chunk, np.ascontiguousarray(ids[lo : lo + 100_000], np.int64))
@@ -193,14 +203,12 @@ class AnnIndex:
         """Two streaming passes over the store (memory: the training sample + one chunk, not
         every vector): a strided sample trains the quantisers, then vectors are added chunk by
         chunk."""
-        faiss = _faiss()
         generation = store.generation
         n = int(store.counts()["windows"])
         dim = store.dim
         kind = kind or choose_kind(n)
         nlist = choose_nlist(max(n, 1))
-        n_train = min(n, max(nlist * TRAIN_PER_LIST, 256 * 40 if kind == "ivf_pq" else 0))
-        stride = max(1, n // max(n_train, 1))
+        stride = max(1, n // max(_train_size(n, nlist, kind), 1))
         log.info("building %s ANN index over %d windows", kind, n)
         sample, seen = [], 0
         for ids, vecs in store.iter_vectors():
@@ -208,15 +216,9 @@ class AnnIndex:
             sample.append(vecs[take].astype(np.float32))
             seen += len(ids)
         train = np.concatenate(sample) if sample else np.zeros((0, dim), np.float32)
-        index = faiss.index_factory(
-            dim, factory_string(kind, nlist, dim, seen), faiss.METRIC_INNER_PRODUCT
-        )
-        ivf = faiss.extract_index_ivf(index)
-        ivf.cp.seed = seed
-        if kind == "ivf_pq":
-            faiss.downcast_index(ivf).do_polysemous_training = False  # search does not use it
-        index.train(np.ascontiguousarray(train))
-        del train, sample
+        del sample
+        index = _trained_index(kind, nlist, dim, seen, train, seed)
+        del train
         max_id = -1
         for ids, vecs in store.iter_vectors():
             index.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
