@@ -257,18 +257,12 @@ def cli_index(args: argparse.Namespace) -> int:
         if args.engine == "ray":
             from audioseek.index.ray_engine import RayOptions, default_actors
 
-            actors = args.ray_actors or default_actors()
-            threads = args.ray_threads
-            if threads is None and args.ray_address is None:  # this machine's cores, shared
-                from audioseek.index.runner import auto_threads
-
-                threads = max(1, auto_threads() // actors)
             ray_options = RayOptions(
                 address=args.ray_address,
-                actors=actors,
+                actors=args.ray_actors or default_actors(),
                 actor_cpus=0.5 if args.ray_address is None else 1.0,
                 num_gpus=args.ray_gpus,
-                threads=threads,
+                threads=args.ray_threads,
                 batch_size=args.batch_size,
             )
         summary = index.add(

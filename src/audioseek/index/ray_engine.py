@@ -60,10 +60,10 @@ class RayOptions:
     ``"auto"`` joins the cluster started with ``ray start``, ``"HOST:PORT"`` a given one.
     ``actors``: embedding actors (models), each reserving ``actor_cpus`` CPUs (the
     decoding tasks need the rest: at least one CPU must stay free); ``num_gpus``: GPUs per
-    actor (0 on CPU); ``threads``: torch threads per actor (default: what Ray gives a task of
-    ``actor_cpus`` CPUs, i.e. ``OMP_NUM_THREADS``, 1 for a fraction; a reservation is only a
-    scheduling claim, so one actor on a small machine may use every core, as the local
-    engine does); ``num_cpus``: CPUs of a local cluster (default: all)."""
+    actor (0 on CPU); ``threads``: torch threads per actor (default: on a local cluster this
+    machine's cores shared among the actors, as the local engine uses them all; on a remote
+    one what Ray gives a task of ``actor_cpus`` CPUs, 1 for a fraction: see
+    :func:`actor_threads`); ``num_cpus``: CPUs of a local cluster (default: all)."""
 
     address: str | None = None
     actors: int = 1
@@ -238,7 +238,7 @@ def embed_on_ray(
         fn_constructor_kwargs={
             "model_factory": model_factory,
             "hook": options.actor_hook,
-            "threads": options.threads,
+            "threads": actor_threads(options),
         },
         batch_size=options.batch_size,
         batch_format="numpy",
@@ -279,6 +279,17 @@ def embed_on_ray(
             current.seconds = span[1]
     if current is not None:
         yield finish(current)
+
+
+def actor_threads(options: RayOptions) -> int | None:
+    """Torch threads per embedding actor: ``options.threads``; unset, a local cluster (no
+    ``address``) shares this machine's cores among the actors, and on a remote cluster Ray's
+    own setting applies (``None``: the actor's CPU reservation)."""
+    if options.threads is not None or options.address is not None:
+        return options.threads
+    from audioseek.index.runner import auto_threads
+
+    return max(1, auto_threads() // max(1, int(options.actors)))
 
 
 def default_actors() -> int:
