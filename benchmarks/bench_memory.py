@@ -101,10 +101,6 @@ def _full_decode(path: Path, params: dict) -> dict:
     return {"samples": len(y)}
 
 
-def _tiny_model(params: dict) -> str:
-    return params["model"]
-
-
 @register_case("index")
 def _index(path: Path, params: dict) -> dict:
     """``Index.add`` of the one file into a fresh index (decode, windows, embedding, SQLite
@@ -115,7 +111,7 @@ def _index(path: Path, params: dict) -> dict:
 
     with _tempfile.TemporaryDirectory(prefix="bench_memory_index_") as tmp:
         db = Path(tmp) / "db"
-        index = Index(db, model=_tiny_model(params), device="cpu")
+        index = Index(db, model=params["model"], device="cpu")
         opts = {"window": params["window_s"], "hop": params["hop_s"], "workers": 0,
                 "progress": False}  # fmt: skip
         index.add([params["warm_up_file"]], **opts)  # model loaded, index created
@@ -138,7 +134,7 @@ def _upload_similar(path: Path, params: dict) -> dict:
 
     settings = ServeSettings(max_upload_bytes=1 << 30, max_upload_seconds=params["max_seconds"],
                              upload_timeout_s=3600.0)  # fmt: skip
-    service = Index(params["db"], model=_tiny_model(params), device="cpu")
+    service = Index(params["db"], model=params["model"], device="cpu")
     service.model  # noqa: B018  (loads the model: what follows is the work)
     app = create_app(service, settings=settings)
     with TestClient(app, base_url="http://localhost") as c, open(path, "rb") as f:

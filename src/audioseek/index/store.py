@@ -38,6 +38,7 @@ import numpy as np
 from audioseek.errors import SearchIndexError
 
 DB_NAME = "index.sqlite"
+_UNFINISHED_FILES = "SELECT id FROM files WHERE complete = 0"  # files still being indexed
 SCHEMA_VERSION = "1"
 HASH_CHUNK = 1 << 20
 
@@ -763,8 +764,7 @@ class Store:
         """How many windows belong to complete files (a count, no rows fetched)."""
         total = self._query("SELECT COUNT(*) FROM windows")[0][0]
         unfinished = self._query(
-            "SELECT COUNT(*) FROM windows WHERE file_id IN "
-            "(SELECT id FROM files WHERE complete = 0)"
+            f"SELECT COUNT(*) FROM windows WHERE file_id IN ({_UNFINISHED_FILES})"
         )[0][0]
         return int(total) - int(unfinished)
 
@@ -772,7 +772,7 @@ class Store:
         """The highest window id below which every window belongs to a complete file (so an
         ANN index that holds them all is up to date to there); ``None`` without windows."""
         row = self._query(  # through the (file_id, idx) index: only unfinished files' rows
-            "SELECT min(id) FROM windows WHERE file_id IN (SELECT id FROM files WHERE complete = 0)"
+            f"SELECT min(id) FROM windows WHERE file_id IN ({_UNFINISHED_FILES})"
         )
         if row and row[0][0] is not None:
             return int(row[0][0]) - 1
