@@ -245,3 +245,30 @@ def test_works_offline_and_pickles(wn, monkeypatch):
     clone = pickle.loads(pickle.dumps(aug))
     assert clone(CAPTIONS) == aug(CAPTIONS)
     assert all(a != b for a, b in zip(aug(CAPTIONS), CAPTIONS, strict=True))
+
+
+def test_same_edits_whatever_the_process_hash_seed():
+    """WordNet gives some relations in set order (it varied with PYTHONHASHSEED: "a piano"
+    became "a percussion instrument" in one process and "a stringed instrument" in
+    another); a seeded augmenter must give the same paraphrases in every process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import random\n"
+        "from audioseek.text.augment import TextAugmenter\n"
+        "a = TextAugmenter(prob=1.0, synonyms=False, misspell=False, seed=0)\n"
+        "print(a.hypernyms_of('piano', 'n'))\n"
+        "print([a.augment_text(c, random.Random(c)) for c in "
+        "['a recording of a piano', 'a rim click', 'a dog barking', 'heavy rain on a roof']])\n"
+    )
+    outs = set()
+    for seed in ("1", "2", "3", "4"):
+        env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
+        r = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert r.returncode == 0, r.stderr
+        outs.add(r.stdout)
+    assert len(outs) == 1, outs
+    assert "keyboard instrument" in next(iter(outs))

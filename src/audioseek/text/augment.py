@@ -435,7 +435,9 @@ class TextAugmenter:
                     text = self._lemma_text(name)
                     if text and text.lower() != lemma.lower():
                         out.append((text, s.name()))
-            self._synonym_cache[key] = out
+            # sorted: WordNet readers return some relations in set order, which changes with
+            # the process's hash seed; a seeded edit must not
+            self._synonym_cache[key] = sorted(set(out))
         return self._synonym_cache[key]
 
     def hypernyms_of(self, lemma: str, pos: str) -> list[tuple[str, str]]:
@@ -450,7 +452,7 @@ class TextAugmenter:
                             text = self._lemma_text(name)
                             if text and text.lower() != lemma.lower():
                                 out.append((text, h.name()))
-            self._hypernym_cache[key] = out
+            self._hypernym_cache[key] = sorted(set(out))  # see synonyms_of
         return self._hypernym_cache[key]
 
     def _wordnet_edit(
