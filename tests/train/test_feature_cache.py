@@ -169,3 +169,20 @@ def test_cached_batches_with_all_captions_per_epoch_index_pairs():
         assert torch.equal(batch["audio_features"], feats["audio"][batch["clip_index"], 0])
         seen += idx
     assert sorted(seen) == list(range(12))
+
+
+def test_a_paraphrase_view_edits_every_caption_it_can():
+    """The views are the pool ``text_prob`` draws from: each must be a paraphrase (with
+    ``TextAugmenter(prob=0.2)`` calling the batch API, 80% of a view were the clean caption,
+    so a batch saw ~4% paraphrases instead of 20%)."""
+    from audioseek.text.augment import TextAugmenter
+    from audioseek.train.feature_cache import paraphrase_view
+
+    captions = [f"a dog barking loudly near the house {i}" for i in range(50)] + ["", "42"]
+    aug = TextAugmenter(prob=0.2, seed=0)
+    view = paraphrase_view(aug, captions, "0:text-view:0")
+    assert len(view) == len(captions)
+    assert all(v != c for v, c in zip(view[:50], captions[:50], strict=True))
+    assert view[50:] == ["", "42"]  # nothing to edit: kept
+    assert view == paraphrase_view(aug, captions, "0:text-view:0")  # seeded
+    assert view != paraphrase_view(aug, captions, "0:text-view:1")

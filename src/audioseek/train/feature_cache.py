@@ -52,7 +52,7 @@ from audioseek.train.datamodule import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: every caption of a paraphrase view is edited (1: text_prob of them)
 
 
 def encoder_fingerprint(model) -> str:
@@ -93,6 +93,21 @@ def cache_key(
         "dtype": dtype,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def paraphrase_view(text_augmenter, captions: list[str], seed: str) -> list[str]:
+    """One paraphrase of every caption (one edit each: misspelling, WordNet synonym or
+    hypernym), seeded per view; a caption no edit applies to stays as it is.
+
+    Not ``text_augmenter(captions)``: that edits only ``prob`` of a batch, and the batches
+    already swap ``text_prob`` of their captions for a view, so views made that way would
+    put only ``text_prob**2`` paraphrases in a batch."""
+    rng = random.Random(seed)
+    out = []
+    for c in captions:
+        edited = text_augmenter.augment_text(c, rng) if isinstance(c, str) else None
+        out.append(edited[0] if edited is not None else c)
+    return out
 
 
 @torch.no_grad()
@@ -162,7 +177,7 @@ def compute_features(
     if text_views:
         views = [text]
         for v in range(text_views):
-            paraphrases = text_augmenter(captions, rng=random.Random(f"{seed}:text-view:{v}"))
+            paraphrases = paraphrase_view(text_augmenter, captions, f"{seed}:text-view:{v}")
             feats = []
             for i in range(0, len(paraphrases), batch_size * 5):
                 tok = _tokenize(tokenizer, paraphrases[i : i + batch_size * 5], max_length)
