@@ -92,6 +92,78 @@ def audio_features(
     return merged
 
 
+LAYER_PARTS = {  # name -> (start, end) in the vectors of ``audio_layer_features``
+    "b4max": (0, 512),
+    "b4mean": (512, 1024),
+    "b3max": (1024, 1280),
+    "b3mean": (1280, 1536),
+    "b2max": (1536, 1664),
+    "b2mean": (1664, 1792),
+}
+
+
+def pooled_layers(encoder, waves):
+    """(batch, 1792): aisfx conv blocks 4, 3 and 2, each averaged over frequency, then max-
+    and mean-pooled over time (``b4max`` is the encoder's own output)."""
+    import torch.nn.functional as F
+
+    from audioseek.models.audio_encoders import AISFX_BLOCK_FRAMES
+
+    net = encoder.backbone
+    spec = encoder.frontend(waves)
+    if spec.shape[-1] < AISFX_BLOCK_FRAMES:
+        spec = F.pad(spec, (0, AISFX_BLOCK_FRAMES - spec.shape[-1]))
+    x = spec.transpose(1, 2).unsqueeze(1)
+    x2 = net.conv_block2(net.conv_block1(x))
+    x3 = net.conv_block3(x2)
+    x4 = net.conv_block4(x3)
+    parts = []
+    for t in (x4, x3, x2):
+        f = t.mean(dim=3)  # (batch, channels, frames)
+        parts += [f.amax(dim=2), f.mean(dim=2)]
+    import torch
+
+    return torch.cat(parts, dim=1)
+
+
+def audio_layer_features(root: Path, rel_paths: list[str], out: Path, batch: int = 16) -> dict:
+    """``{rel_path: (1792,) tensor}``: :func:`pooled_layers` of every clip (5-s centre crop,
+    as :func:`audio_features`), cached in ``out`` like the other caches."""
+    import torch
+
+    from audioseek.data.dataset import AudioCaptionDataset
+
+    merged = _load(out)
+    todo = [p for p in dict.fromkeys(rel_paths) if p not in merged]
+    if not todo:
+        return merged
+    feats = torch.load(out, weights_only=True) if out.is_file() else {}
+    model = _encoders()
+    items = [
+        {"audio_path": str(root / p), "captions": ["x"], "item_id": p, "clip_index": i}
+        for i, p in enumerate(todo)
+    ]
+    ds = AudioCaptionDataset(items, int(model.sample_rate), CLIP_SECONDS, caption="all")
+    t0 = time.time()
+    with torch.inference_mode():
+        for i in range(0, len(todo), batch):
+            idx = range(i, min(i + batch, len(todo)))
+            waves = torch.stack([ds.load_waveform(j) for j in idx])
+            emb = pooled_layers(model.audio_encoder, waves).float()
+            for j, e in zip(idx, emb, strict=True):
+                feats[todo[j]] = e.clone()
+            if (i // batch) % 10 == 9 or idx[-1] + 1 == len(todo):
+                _save(feats, out)
+                n = idx[-1] + 1
+                print(
+                    f"layers {n}/{len(todo)} ({n / (time.time() - t0):.1f} clips/s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    merged.update(feats)
+    return merged
+
+
 def text_features(strings: list[str], out: Path, model=None, batch: int = 128) -> dict:
     """``{string: (384,) tensor}`` of the frozen MiniLM encoder (cached in ``out``)."""
     import torch
@@ -153,7 +225,7 @@ def captions_of(row: dict) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["audio", "text"])
+    ap.add_argument("what", choices=["audio", "layers", "text"])
     ap.add_argument("--root", type=Path, default=Path("data/offline_v2"))
     ap.add_argument("--manifest", type=Path, default=None)
     ap.add_argument("--glob", default="audio/*/*.flac")
@@ -165,7 +237,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    if args.what == "audio":
+    if args.what in ("audio", "layers"):
         if args.manifest is not None:
             rows = read_manifest(args.manifest)
             paths = [r["path"] for r in rows if r["split"] in args.splits]
@@ -173,8 +245,12 @@ def main(argv=None) -> int:
             paths = sorted(str(p.relative_to(args.root)) for p in args.root.glob(args.glob))
         k, n = (int(x) for x in args.shard.split("/"))
         paths = interleaved(paths)[k::n]
-        name = "audio.pt" if n == 1 else f"audio.{k}.pt"
-        audio_features(args.root, paths, args.dir / name)
+        stem = "audio" if args.what == "audio" else "layers"
+        name = f"{stem}.pt" if n == 1 else f"{stem}.{k}.pt"
+        if args.what == "audio":
+            audio_features(args.root, paths, args.dir / name)
+        else:
+            audio_layer_features(args.root, paths, args.dir / name)
     else:
         rows = [r for r in read_manifest(args.manifest) if r["split"] in args.splits]
         by_path = {r["path"]: r for r in rows}

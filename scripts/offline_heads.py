@@ -14,7 +14,17 @@ loop seconds. Candidates (``--set``-like keyword arguments of :class:`Recipe`):
   is an edit: WordNet synonym / hypernym or misspelling, :class:`TextAugmenter`);
 - ``captions``: ``one`` (one random caption per clip per epoch) or ``all`` (every pair);
 - ``hard_negatives``: batches drawn from ``hard_groups`` categories at a time, so most
-  negatives are of the clip's own coarse category.
+  negatives are of the clip's own coarse category;
+- ``text_head``: ``train`` (a head learned from scratch, the paper's), ``identity`` (the
+  text head is fixed to the identity, so the shared space is MiniLM's own and only the audio
+  head learns: ``embed_dim`` becomes the text width, 384), or ``anchored`` (a linear text
+  head that starts at the identity and is pulled back to it by
+  ``text_anchor * ||W - I||^2``): words never seen in training keep MiniLM's neighbours;
+- ``audio_parts``: which pooled aisfx layers feed the audio head, ``+``-joined names of
+  ``offline_features.LAYER_PARTS`` (``b4max`` = the encoder's own output; ``b3mean`` = conv
+  block 3, mean over time, ...), from the ``layers`` cache; ``audio_norm``: ``standard``
+  standardises each input dimension with the training clips' mean and spread (foldable
+  into a linear head).
 
     python scripts/offline_heads.py --manifest data/offline_v2/manifest.csv --seeds 0 1 2 \\
         --recipe head=mlp text_prob=0.2 --json benchmarks/results/offline_v2_heads.json
@@ -23,6 +33,7 @@ loop seconds. Candidates (``--set``-like keyword arguments of :class:`Recipe`):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -36,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from offline_features import (  # noqa: E402
     DEFAULT_DIR,
+    LAYER_PARTS,
     _load,
     captions_of,
     read_manifest,
@@ -59,6 +71,10 @@ class Recipe:
     captions: str = "one"
     hard_negatives: bool = False
     hard_groups: int = 4
+    text_head: str = "train"
+    text_anchor: float = 1.0
+    audio_parts: str = "b4max"
+    audio_norm: str = "none"
 
     @classmethod
     def parse(cls, pairs) -> Recipe:
@@ -80,6 +96,21 @@ class Split:
     clip_captions: list[list[int]]  # clip -> caption rows of ``text``
     paraphrases: list[list[int]]  # caption row -> paraphrase rows of ``text``
     text: object  # (M, Dt): captions then paraphrases
+
+
+def audio_inputs(features: Path, parts: str) -> dict:
+    """``{clip path: audio head input}`` for ``parts`` (see ``Recipe.audio_parts``)."""
+    import torch
+
+    names = parts.split("+")
+    unknown = [n for n in names if n not in LAYER_PARTS]
+    if unknown:
+        raise SystemExit(f"unknown audio_parts {unknown}; expected {sorted(LAYER_PARTS)}")
+    if names == ["b4max"]:
+        return _load(features / "audio.pt")
+    layers = _load(features / "layers.pt")
+    cols = torch.cat([torch.arange(*LAYER_PARTS[n]) for n in names])
+    return {p: v[cols] for p, v in layers.items()}
 
 
 def paraphrase(captions: list[str], views: int, seed: int = 0) -> list[list[str]]:
@@ -196,11 +227,30 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    ah = ProjectionHead(train.audio.shape[1], recipe.embed_dim, recipe.head, recipe.head_dropout)
-    th = ProjectionHead(train.text.shape[1], recipe.embed_dim, recipe.head, recipe.head_dropout)
+    if recipe.text_head not in ("train", "identity", "anchored"):
+        raise SystemExit(f"unknown text_head {recipe.text_head!r}")
+    dim = recipe.embed_dim if recipe.text_head == "train" else int(train.text.shape[1])
+    ah = ProjectionHead(train.audio.shape[1], dim, recipe.head, recipe.head_dropout)
+    text_kind = recipe.head if recipe.text_head == "train" else "linear"
+    th = ProjectionHead(train.text.shape[1], dim, text_kind, recipe.head_dropout)
+    eye = None
+    if recipe.text_head != "train":
+        lin = th.net[-1]
+        eye = torch.eye(dim)
+        with torch.no_grad():
+            lin.weight.copy_(eye)
+            lin.bias.zero_()
+        if recipe.text_head == "identity":
+            for p in th.parameters():
+                p.requires_grad_(False)
     scale = torch.nn.Parameter(torch.tensor(math.log(1 / recipe.temperature_init)))
-    params = [*ah.parameters(), *th.parameters(), scale]
-    opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    text_params = [p for p in th.parameters() if p.requires_grad]
+    params = [*ah.parameters(), *text_params, scale]
+    groups = [{"params": [*ah.parameters(), scale]}]
+    if text_params:  # the anchored head decays towards the identity, not towards zero
+        decay = 0.0 if recipe.text_head == "anchored" else recipe.weight_decay
+        groups.append({"params": text_params, "weight_decay": decay})
+    opt = torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = len(_batches(train, recipe, random.Random(0)))
     total = steps_per_epoch * recipe.epochs
 
@@ -229,6 +279,8 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -
             logits = logits.masked_fill(same & ~torch.eye(len(clips), dtype=torch.bool), -1e4)
             target = torch.arange(len(clips))
             loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            if recipe.text_head == "anchored":
+                loss = loss + recipe.text_anchor * (th.net[-1].weight - eye).pow(2).sum()
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -261,7 +313,7 @@ def save_model(result: dict, recipe: Recipe, out: Path) -> Path:
         "text_encoder": "minilm",
         "audio_encoder_args": {"pretrained": True},
         "text_encoder_args": {"max_length": 30},
-        "embed_dim": recipe.embed_dim,
+        "embed_dim": int(result["text_head"].out_dim),
         "head": recipe.head,
         "head_dropout": recipe.head_dropout,
         "temperature_init": recipe.temperature_init,
@@ -342,7 +394,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     recipe = Recipe.parse(args.recipe)
     rows = read_manifest(args.manifest)
-    audio = _load(args.features / "audio.pt")
+    audio = audio_inputs(args.features, recipe.audio_parts)
     text_cache = args.features / "text.pt"
     t0 = time.time()
     if args.encode_paraphrases:
@@ -370,6 +422,15 @@ def main(argv=None) -> int:
         [r for r in rows if r["split"] == "val"], audio, text_cache, 0, args.cached_only
     )
     held = load_heldout(args.manifest, args.features)
+    if recipe.audio_parts != "b4max":
+        held = dataclasses.replace(held, audio=torch.stack([audio[p] for p in held.paths]))
+    if recipe.audio_norm == "standard":
+        mean, std = train.audio.mean(0), train.audio.std(0).clamp_min(1e-6)
+        train.audio = (train.audio - mean) / std
+        val.audio = (val.audio - mean) / std
+        held = dataclasses.replace(held, audio=(held.audio - mean) / std)
+    elif recipe.audio_norm != "none":
+        raise SystemExit(f"unknown audio_norm {recipe.audio_norm!r}")
     print(
         f"train {train.audio.shape[0]} clips, val {val.audio.shape[0]}, held-out "
         f"{len(held.paths)}; features {time.time() - t0:.0f} s",
