@@ -72,3 +72,57 @@ def test_held_out_real_sounds_rank_their_description_first(model):
     best = scores.argmax(dim=1).tolist()
     wrong = {names[i]: HELD_OUT[names[j]] for i, j in enumerate(best) if i != j}
     assert not wrong, f"held-out sounds matched the wrong description: {wrong}"
+
+
+# held-out recordings -> the zero-shot label they must get among ZERO_SHOT_LABELS. Kinds the
+# training corpus covers (instruments, explosions, machines, tools), picked after measuring
+# the shipped model: version 1 missed two of them (drum kit -> "an explosion", hammer ->
+# "an explosion"). Categories the model is still weak at (birds: 5 of 18 tuxpaint birds) are
+# reported in docs/offline_model.md, not asserted here.
+ZERO_SHOT_LABELS = [
+    "a bird",
+    "a musical instrument",
+    "a machine",
+    "a tool",
+    "an explosion",
+    "water",
+    "a vehicle",
+]
+ZERO_SHOT = {
+    "hobbies/music/string/violin": "a musical instrument",
+    "hobbies/music/wind/bassoon": "a musical instrument",
+    "hobbies/music/percussion/drumkit": "a musical instrument",
+    "hobbies/music/percussion/drum_tomtom_floor": "a musical instrument",
+    "seasonal/newyears/fireworks": "an explosion",
+    "naturalforces/lightningbolt": "an explosion",
+    "household/Washing-machine": "a machine",
+    "household/tools/hammer": "a tool",
+    "household/tools/mallet_metal": "a tool",
+}
+
+
+@pytest.mark.slow
+def test_zero_shot_tags_of_held_out_recordings(model):
+    """The product's zero-shot path (``tagging.label_vectors``: the prompt ensemble) on
+    tuxpaint recordings, a source never trained on."""
+    from audioseek.audio.io import load_audio
+    from audioseek.audio.windows import pad_or_crop_center
+    from audioseek.index.tagging import Label, label_vectors
+
+    if not TUXPAINT.is_dir():
+        pytest.skip("tuxpaint-stamps-default not installed (scripts/setup.sh installs it)")
+    labels = [Label(n) for n in ZERO_SHOT_LABELS]
+    vecs = label_vectors(lambda t: model.encode_text(t).detach().numpy(), labels)
+    names = list(ZERO_SHOT)
+    waves = [
+        pad_or_crop_center(
+            torch.from_numpy(load_audio(TUXPAINT / f"{n}.ogg", model.sample_rate)),
+            5 * model.sample_rate,
+        )
+        for n in names
+    ]
+    with torch.no_grad():
+        audio = torch.stack([model.encode_audio(w[None])[0] for w in waves]).numpy()
+    got = {n: ZERO_SHOT_LABELS[int(i)] for n, i in zip(names, (audio @ vecs.T).argmax(1))}
+    wrong = {n: g for n, g in got.items() if g != ZERO_SHOT[n]}
+    assert not wrong, f"held-out recordings got the wrong zero-shot label: {wrong}"
