@@ -105,7 +105,7 @@ def init_ray(options: RayOptions):
     return ray
 
 
-def _part_batch(path, order, parts_rows, info="", error="", size=0) -> dict:
+def _part_batch(path, order, parts_rows, info="", error="") -> dict:
     """One output batch of the read stage: ``parts_rows`` are ``(index, start_s, end_s,
     start, stop, samples or None)``."""
     n = len(parts_rows)
@@ -119,10 +119,33 @@ def _part_batch(path, order, parts_rows, info="", error="", size=0) -> dict:
         "s1": np.array([r[4] for r in parts_rows], np.int64),
         "info": np.array([info] * n, dtype=object),
         "error": np.array([error] * n, dtype=object),
-        "samples": np.stack([r[5] for r in parts_rows])
+        "samples": _trimmed(np.stack([r[5] for r in parts_rows]))
         if parts_rows[0][5] is not None
-        else np.zeros((n, size), np.float32),
+        else np.zeros((n, 1), np.float32),
     }
+
+
+def _trimmed(samples: np.ndarray) -> np.ndarray:
+    """``samples (n, size)`` without the columns of zero padding every row ends with (at
+    least one column). A short file's window is mostly padding: sending only its content
+    through the object store is ~7x less data for a library of one-shots; the actor pads
+    it back (:func:`_padded`), so what it embeds is bit-identical."""
+    used = np.flatnonzero(np.any(samples != 0, axis=0))
+    width = int(used[-1]) + 1 if len(used) else 1
+    return np.ascontiguousarray(samples[:, :width], dtype=np.float32)
+
+
+def _padded(samples, size: int) -> np.ndarray:
+    """The ``(n, size)`` float32 windows of a batch whose rows were :func:`_trimmed` (a 2-D
+    array, or Ray's object array of rows when the widths in a batch differ)."""
+    ragged = not isinstance(samples, np.ndarray) or samples.ndim != 2 or samples.dtype == object
+    if not ragged and samples.shape[1] == size:
+        return np.asarray(samples, np.float32)
+    out = np.zeros((len(samples), size), np.float32)
+    for i, row in enumerate(samples):
+        row = np.asarray(row, np.float32).ravel()
+        out[i, : len(row)] = row
+    return out
 
 
 def _read_parts(batch: dict, sr: int, window: float, hop: float) -> Iterator[dict]:
@@ -131,18 +154,14 @@ def _read_parts(batch: dict, sr: int, window: float, hop: float) -> Iterator[dic
     per part, one row per window. Windows already stored (``resume_from``) are not sent on;
     a file that fails yields one row with ``idx = -1`` and the reason; a file whose windows
     are all stored yields one row with ``idx = -2`` carrying its last window's span."""
-    from audioseek.audio.windows import window_bounds
     from audioseek.index.reader import stream_file
 
-    size, _ = window_bounds(sr, window, hop)
     for path, order, first in zip(batch["path"], batch["order"], batch["resume_from"], strict=True):
         path, order, first = str(path), int(order), int(first)
         last = None
         for part in stream_file(path, sr, window, hop):
             if part.error is not None:
-                yield _part_batch(
-                    path, order, [(-1, 0.0, 0.0, 0, 0, None)], error=part.error, size=size
-                )
+                yield _part_batch(path, order, [(-1, 0.0, 0.0, 0, 0, None)], error=part.error)
                 break
             info = json.dumps(part.info) if part.final else ""
             rows = [
@@ -152,11 +171,11 @@ def _read_parts(batch: dict, sr: int, window: float, hop: float) -> Iterator[dic
             ]
             last = part.spans[-1]
             if rows:
-                yield _part_batch(path, order, rows, info=info, size=size)
+                yield _part_batch(path, order, rows, info=info)
             elif part.final:  # nothing left to embed: a marker with the last span and the info
                 w = last
                 marker = [(-2, w.start_s, w.end_s, w.start, w.stop, None)]
-                marker_batch = _part_batch(path, order, marker, info=info, size=size)
+                marker_batch = _part_batch(path, order, marker, info=info)
                 marker_batch["idx"] = np.array([-2 - w.index], np.int64)  # -2 - last index
                 yield marker_batch
 
@@ -164,7 +183,8 @@ def _read_parts(batch: dict, sr: int, window: float, hop: float) -> Iterator[dic
 class _Embedder:
     """Ray Data actor: one model per actor, loaded once."""
 
-    def __init__(self, model_factory: Callable[[], object], hook=None, threads=None):
+    def __init__(self, model_factory: Callable[[], object], size: int, hook=None, threads=None):
+        self.size = int(size)
         if threads:
             import torch
 
@@ -178,7 +198,7 @@ class _Embedder:
     def __call__(self, batch: dict) -> dict:
         from audioseek.index.embedder import embed_windows
 
-        samples = np.asarray(batch["samples"], dtype=np.float32)
+        samples = _padded(batch["samples"], self.size)
         keep = np.asarray(batch["idx"]) >= 0
         vectors = None
         if keep.any():
@@ -208,6 +228,8 @@ def embed_on_ray(
 
     ``model_factory`` builds the model inside each actor (a picklable callable, e.g. a
     ``functools.partial`` of ``load_index_model``)."""
+    from audioseek.audio.windows import window_bounds
+
     jobs = list(jobs)
     if not jobs:
         return
@@ -237,6 +259,7 @@ def embed_on_ray(
         _Embedder,
         fn_constructor_kwargs={
             "model_factory": model_factory,
+            "size": window_bounds(int(sample_rate), window, hop)[0],
             "hook": options.actor_hook,
             "threads": actor_threads(options),
         },
