@@ -159,3 +159,130 @@ def test_additions_alone_skip_the_id_by_id_comparison(grown, band_model, kit, mo
     assert compared == [1]
     with Store.open(db) as store:
         assert sorted(AnnIndex.load(db).ids().tolist()) == real_ids(store).tolist()
+
+
+def _unit_queries(dim: int, n: int = 6, seed: int = 3) -> np.ndarray:
+    q = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def _big_base(db, lib, band_model, kit):
+    """An ANN index over the grown library plus enough files that one more file stays
+    under DELTA_MAX_FRACTION of it."""
+    kit.make_library(lib / "base", n=10, seconds=8.0, seed=50)
+    _add(db, lib, band_model, ann_threshold=10)
+
+
+def test_additions_go_to_a_delta_and_leave_ann_faiss_untouched(grown, band_model, kit):
+    db, lib = grown
+    _big_base(db, lib, band_model, kit)
+    main = (db / ann_mod.ANN_FILE).read_bytes()
+    assert (db / ann_mod.EMPTY_FILE).is_file() and not list(db.glob(ann_mod.DELTA_GLOB))
+    kit.make_library(lib / "new", n=1, seconds=8.0, seed=60)
+    _add(db, lib, band_model, ann_threshold=10)
+    assert (db / ann_mod.ANN_FILE).read_bytes() == main  # not rewritten
+    deltas = list(db.glob(ann_mod.DELTA_GLOB))
+    assert len(deltas) == 1
+    with Store.open(db) as store:
+        stamp = ann_mod._read_stamp(db)
+        assert stamp["delta"] == deltas[0].name and not ann_status(store)["stale"]
+        ann = AnnIndex.load(db, mmap=True)
+        assert ann.delta is not None and ann.delta.ntotal > 0
+        assert sorted(ann.ids().tolist()) == store.window_ids().tolist()
+        q = _unit_queries(store.dim)
+        _, got = ann.search(q, 5)
+        assert [set(r.tolist()) for r in got] == _exact_topk(store, q, 5)
+        # a stored window of the new file is its own best match (found through the delta)
+        new_ids = set(_list(ann.delta))
+        wid, vec = next((i, v) for i, v in _vectors(store) if i in new_ids)
+        _, top = ann.search(vec[None].astype(np.float32), 1)
+        assert int(top[0, 0]) == wid
+    # a second addition replaces the delta file (one file, a new name)
+    kit.make_library(lib / "new2", n=1, seconds=8.0, seed=61)
+    _add(db, lib, band_model, ann_threshold=10)
+    again = list(db.glob(ann_mod.DELTA_GLOB))
+    assert len(again) == 1 and again[0].name != deltas[0].name
+    # a deletion folds the delta into ann.faiss and removes the window everywhere
+    sorted((lib / "new").glob("*.wav"))[0].unlink()
+    _add(db, lib, band_model, ann_threshold=10)
+    assert not list(db.glob(ann_mod.DELTA_GLOB)) and ann_mod._read_stamp(db)["delta"] is None
+    with Store.open(db) as store:
+        assert sorted(AnnIndex.load(db).ids().tolist()) == store.window_ids().tolist()
+
+
+def _list(index) -> list[int]:
+    return ann_mod._list_ids(index).tolist()
+
+
+def _vectors(store: Store):
+    for ids, vecs in store.iter_vectors():
+        yield from zip(ids.tolist(), vecs, strict=True)
+
+
+def test_a_large_delta_is_folded_into_ann_faiss(grown, band_model, kit, monkeypatch):
+    db, lib = grown
+    _big_base(db, lib, band_model, kit)
+    monkeypatch.setattr(ann_mod, "DELTA_MAX_FRACTION", 0.0)  # any delta is too large
+    main = (db / ann_mod.ANN_FILE).read_bytes()
+    kit.make_library(lib / "new", n=1, seconds=8.0, seed=62)
+    _add(db, lib, band_model, ann_threshold=10)
+    assert (db / ann_mod.ANN_FILE).read_bytes() != main
+    assert not list(db.glob(ann_mod.DELTA_GLOB))
+    with Store.open(db) as store:
+        ann = AnnIndex.load(db)
+        assert ann.delta is None and sorted(ann.ids().tolist()) == store.window_ids().tolist()
+
+
+def test_a_crash_while_writing_a_delta_keeps_the_old_stamp_consistent(
+    grown, band_model, kit, monkeypatch
+):
+    """The delta file is written, the process dies before the stamp names it: readers keep
+    the previous index (no torn or mixed state), and the next run completes the upkeep."""
+    db, lib = grown
+    _big_base(db, lib, band_model, kit)
+    before = ann_mod._read_stamp(db)
+    with Store.open(db) as store:
+        ids_before = sorted(AnnIndex.load(db).ids().tolist())
+
+    def die(*a, **kw):
+        raise KeyboardInterrupt  # stands for a kill between the two writes
+
+    kit.make_library(lib / "new", n=1, seconds=8.0, seed=63)
+    monkeypatch.setattr(ann_mod, "_write_stamp", die)
+    with pytest.raises(KeyboardInterrupt):
+        _add(db, lib, band_model, ann_threshold=10)
+    monkeypatch.undo()
+    assert ann_mod._read_stamp(db) == before
+    assert list(db.glob(ann_mod.DELTA_GLOB))  # the orphan the crash left
+    assert sorted(AnnIndex.load(db).ids().tolist()) == ids_before
+    _add(db, lib, band_model, ann_threshold=10)  # the next run: the index catches up
+    with Store.open(db) as store:
+        assert not ann_status(store)["stale"]
+        assert sorted(AnnIndex.load(db).ids().tolist()) == store.window_ids().tolist()
+    assert len(list(db.glob(ann_mod.DELTA_GLOB))) == 1  # the orphan is gone
+
+
+def test_a_crash_while_rewriting_ann_faiss_forces_a_rebuild(grown, band_model, monkeypatch):
+    db, _ = grown
+    with Store.open(db) as store:
+        ensure_ann(store, threshold=10)
+        ann = AnnIndex.load(db)
+        real_write = ann_mod._faiss().write_index
+        monkeypatch.setattr(
+            ann_mod._faiss(), "write_index", lambda *a: (_ for _ in ()).throw(OSError("disk full"))
+        )
+        with pytest.raises(OSError):
+            ann.save(db)
+        monkeypatch.setattr(ann_mod._faiss(), "write_index", real_write)
+        stamp = ann_mod._read_stamp(db)
+        assert stamp["max_id"] is None and ann_status(store)["stale"]
+        calls = []
+        real_build = AnnIndex.build_from_store.__func__
+        monkeypatch.setattr(
+            AnnIndex,
+            "build_from_store",
+            classmethod(lambda cls, *a, **kw: calls.append(1) or real_build(cls, *a, **kw)),
+        )
+        rebuilt = ensure_ann(store, threshold=10)
+        assert calls == [1] and rebuilt.ntotal == store.counts()["windows"]
+        assert not ann_status(store)["stale"]

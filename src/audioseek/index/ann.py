@@ -21,8 +21,18 @@ index covers; after an indexing run, windows added since are ``add_with_ids``-ed
 windows deleted since are ``remove_ids``-ed, and the index is retrained from scratch only
 when it has doubled since training (or changes kind). Window ids are never reused
 (``AUTOINCREMENT``), which is what makes the id watermark sound; an older index whose ids
-could be reused is rebuilt instead. Files are written to a temporary name and renamed, so
-a reader never sees a torn index; :func:`ann_status` says when the persisted one is stale.
+could be reused is rebuilt instead.
+
+Additions alone do not rewrite ``ann.faiss`` (1 GB at 1M windows): they go to a small
+*delta* index, ``ann.delta.<token>.faiss``, made from ``ann.empty.faiss`` (the trained, empty
+index: same cells, same codes), and searches merge the two. The delta is folded into
+``ann.faiss`` when it passes :data:`DELTA_MAX_FRACTION` of it, or when windows were deleted.
+The stamp is the commit point: a delta file gets a new name each time and the stamp is
+replaced after it (atomically), so a reader or a crash sees the old stamp with the old
+files or the new stamp with the new ones; before ``ann.faiss`` itself is replaced the stamp
+is first marked unusable for incremental upkeep, so a crash in between forces a rebuild.
+Files are written to a temporary name and renamed, so a reader never sees a torn index;
+:func:`ann_status` says when the persisted one is stale.
 """
 
 from __future__ import annotations
@@ -46,6 +56,9 @@ ANN_THRESHOLD = 200_000
 DISK_THRESHOLD = 5_000_000
 ANN_FILE = "ann.faiss"
 STAMP_FILE = "ann.json"
+EMPTY_FILE = "ann.empty.faiss"  # the trained, empty index: where a delta starts
+DELTA_GLOB = "ann.delta.*.faiss"
+DELTA_MAX_FRACTION = 0.25  # fold the delta into ann.faiss past this share of it
 DEFAULT_NPROBE = 48
 PQ_NPROBE = 64
 TRAIN_PER_LIST = 64
@@ -161,6 +174,7 @@ class AnnIndex:
         max_id: int | None = None,
         trained_n: int | None = None,
         nprobe: int | None = None,
+        delta=None,
     ):
         self.index = index
         self.generation = generation
@@ -170,10 +184,19 @@ class AnnIndex:
         self.nprobe = nprobe or (PQ_NPROBE if kind == "ivf_pq" else DEFAULT_NPROBE)
         _faiss().extract_index_ivf(self.index).nprobe = self.nprobe
         self.reranker: Reranker | None = None
+        # windows added since ``index`` was written (same trained cells and codes), or None
+        self.delta = None
+        self.set_delta(delta)
+        self.template: bytes | None = None  # the trained empty index, when just trained
+
+    def set_delta(self, delta) -> None:
+        self.delta = delta
+        if delta is not None:
+            _faiss().extract_index_ivf(delta).nprobe = self.nprobe
 
     @property
     def ntotal(self) -> int:
-        return int(self.index.ntotal)
+        return int(self.index.ntotal) + (int(self.delta.ntotal) if self.delta is not None else 0)
 
     # ---- building ---------------------------------------------------------------------
     @classmethod
@@ -192,11 +215,14 @@ class AnnIndex:
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(n, size=_train_size(n, nlist, kind), replace=False))
         index = _trained_index(kind, nlist, dim, n, vectors[sample], seed)
+        template = bytes(_faiss().serialize_index(index))
         for lo in range(0, n, 100_000):
             chunk = np.ascontiguousarray(vectors[lo : lo + 100_000], dtype=np.float32)
             index.add_with_ids(chunk, np.ascontiguousarray(ids[lo : lo + 100_000], np.int64))
         max_id = int(ids.max()) if len(ids) else -1
-        return cls(index, generation, kind=kind, max_id=max_id, trained_n=n)
+        ann = cls(index, generation, kind=kind, max_id=max_id, trained_n=n)
+        ann.template = template
+        return ann
 
     @classmethod
     def build_from_store(cls, store: Store, seed: int = 0, kind: str | None = None) -> AnnIndex:
@@ -219,33 +245,36 @@ class AnnIndex:
         del sample
         index = _trained_index(kind, nlist, dim, seen, train, seed)
         del train
+        template = bytes(_faiss().serialize_index(index))
         max_id = -1
         for ids, vecs in store.iter_vectors():
             index.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
             max_id = max(max_id, int(ids[-1]))
         ann = cls(index, generation, kind=kind, max_id=max_id, trained_n=seen)
+        ann.template = template
         ann.max_id = _watermark(store, ann.max_id)
         return ann
 
     # ---- incremental upkeep -----------------------------------------------------------
     def ids(self) -> np.ndarray:
-        """Every window id held by the index (from its inverted lists)."""
-        faiss = _faiss()
-        ivf = faiss.extract_index_ivf(self.index)
-        invlists = ivf.invlists
-        parts = []
-        for lst in range(ivf.nlist):
-            size = invlists.list_size(lst)
-            if size:
-                ptr = invlists.get_ids(lst)
-                parts.append(faiss.rev_swig_ptr(ptr, size).copy())
-                invlists.release_ids(lst, ptr)
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        """Every window id held by the index (from its inverted lists, delta included)."""
+        parts = [_list_ids(self.index)]
+        if self.delta is not None:
+            parts.append(_list_ids(self.delta))
+        return np.concatenate(parts)
+
+    def fold_delta(self) -> None:
+        """Move the delta's entries into the main index (same cells: no re-assignment)."""
+        if self.delta is not None and self.delta.ntotal:
+            faiss = _faiss()
+            faiss.extract_index_ivf(self.index).merge_from(faiss.extract_index_ivf(self.delta), 0)
+        self.set_delta(None)
 
     def update_from_store(self, store: Store) -> dict:
         """Add the windows written since ``max_id`` and remove the ones deleted since."""
         faiss = _faiss()
         t0 = time.perf_counter()
+        self.fold_delta()
         added = 0
         new_ids = []
         for ids, vecs in store.iter_vectors(min_id=self.max_id):
@@ -272,8 +301,8 @@ class AnnIndex:
         An ``ivf_pq`` index with a reranker returns exact scores of its best candidates."""
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if self.kind != "ivf_pq" or self.reranker is None:
-            return self.index.search(q, k)
-        _, cand = self.index.search(q, max(k, RERANK_FACTOR * k))
+            return self._search_parts(q, k)
+        _, cand = self._search_parts(q, max(k, RERANK_FACTOR * k))
         found, vecs = self.reranker.vectors(cand.ravel())
         pos = {int(i): n for n, i in enumerate(found)}
         scores = np.full((len(q), k), -np.inf, np.float32)
@@ -288,23 +317,63 @@ class AnnIndex:
             ids[r, : len(order)] = found[rows][order]
         return scores, ids
 
+    def _search_parts(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The main index's and the delta's best ``k``, merged (best first)."""
+        scores, ids = self.index.search(q, k)
+        if self.delta is None or self.delta.ntotal == 0:
+            return scores, ids
+        ds, di = self.delta.search(q, k)
+        s = np.concatenate([scores, ds], axis=1)
+        i = np.concatenate([ids, di], axis=1)
+        s = np.where(i < 0, -np.inf, s)
+        order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
+
     # ---- persistence ------------------------------------------------------------------
-    def save(self, db_dir: str | os.PathLike) -> None:
-        faiss = _faiss()
-        db_dir = Path(db_dir)
-        tmp = db_dir / (ANN_FILE + f".{os.getpid()}.tmp")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, db_dir / ANN_FILE)
-        stamp = {
+    def _stamp(self, **extra) -> dict:
+        return {
             "generation": self.generation,
             "ntotal": self.ntotal,
             "kind": self.kind,
             "max_id": self.max_id,
             "trained_n": self.trained_n,
+            "base_ntotal": int(self.index.ntotal),
+            "delta": None,
+            **extra,
         }
-        tmp_stamp = db_dir / (STAMP_FILE + f".{os.getpid()}.tmp")
-        tmp_stamp.write_text(json.dumps(stamp))
-        os.replace(tmp_stamp, db_dir / STAMP_FILE)
+
+    def save(self, db_dir: str | os.PathLike) -> None:
+        """Write everything: the delta folded into ``ann.faiss``, the empty template, the
+        stamp (see the module docstring for the order)."""
+        faiss = _faiss()
+        db_dir = Path(db_dir)
+        self.fold_delta()
+        # a crash from here until the final stamp leaves a stamp no upkeep can extend
+        _write_stamp(db_dir, {**self._stamp(), "generation": -1, "max_id": None})
+        tmp = db_dir / (ANN_FILE + f".{os.getpid()}.tmp")
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, db_dir / ANN_FILE)
+        if self.template is None and not (db_dir / EMPTY_FILE).is_file():
+            empty = faiss.clone_index(self.index)  # an index from before delta files
+            empty.reset()
+            self.template = bytes(faiss.serialize_index(empty))
+        if self.template is not None:
+            tmp = db_dir / (EMPTY_FILE + f".{os.getpid()}.tmp")
+            tmp.write_bytes(self.template)
+            os.replace(tmp, db_dir / EMPTY_FILE)
+            self.template = None
+        _write_stamp(db_dir, self._stamp())
+        _remove_deltas(db_dir, keep=None)
+
+    def save_delta(self, db_dir: str | os.PathLike) -> None:
+        """Write only the delta (a new file) and the stamp that names it."""
+        db_dir = Path(db_dir)
+        name = f"ann.delta.{os.getpid()}.{time.time_ns():x}.faiss"
+        tmp = db_dir / (name + ".tmp")
+        _faiss().write_index(self.delta, str(tmp))
+        os.replace(tmp, db_dir / name)
+        _write_stamp(db_dir, self._stamp(delta=name))
+        _remove_deltas(db_dir, keep=name)
 
     @classmethod
     def load(cls, db_dir: str | os.PathLike, mmap: bool = False) -> AnnIndex | None:
@@ -312,22 +381,98 @@ class AnnIndex:
         instead of reading them into memory (searchers); writers load it to update it."""
         db_dir = Path(db_dir)
         faiss = _faiss()
-        try:
-            stamp = json.loads((db_dir / STAMP_FILE).read_text())
-            flags = (faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY) if mmap else 0
-            index = faiss.read_index(str(db_dir / ANN_FILE), flags)
-        except (OSError, ValueError, RuntimeError):
-            return None
+        flags = (faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY) if mmap else 0
+        for attempt in range(3):  # a writer may replace the delta between the two reads
+            try:
+                stamp = json.loads((db_dir / STAMP_FILE).read_text())
+                index = faiss.read_index(str(db_dir / ANN_FILE), flags)
+                delta = None
+                if stamp.get("delta"):
+                    delta = faiss.read_index(str(db_dir / stamp["delta"]))
+                break
+            except (OSError, ValueError, RuntimeError):
+                if attempt == 2:
+                    return None
         ann = cls(
             index,
             int(stamp.get("generation", -1)),
             kind=stamp.get("kind", "ivf_sq"),
             max_id=stamp.get("max_id"),
             trained_n=stamp.get("trained_n"),
+            delta=delta,
         )
         if ann.kind == "ivf_pq":
             ann.reranker = Reranker(db_dir / DB_NAME, int(index.d))
         return ann
+
+
+def _list_ids(index) -> np.ndarray:
+    faiss = _faiss()
+    ivf = faiss.extract_index_ivf(index)
+    invlists = ivf.invlists
+    parts = []
+    for lst in range(ivf.nlist):
+        size = invlists.list_size(lst)
+        if size:
+            ptr = invlists.get_ids(lst)
+            parts.append(faiss.rev_swig_ptr(ptr, size).copy())
+            invlists.release_ids(lst, ptr)
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def _write_stamp(db_dir: Path, stamp: dict) -> None:
+    tmp = db_dir / (STAMP_FILE + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(stamp))
+    os.replace(tmp, db_dir / STAMP_FILE)
+
+
+def _remove_deltas(db_dir: Path, keep: str | None) -> None:
+    """Delta files the stamp does not name (replaced ones, or left by a crash)."""
+    for p in db_dir.glob(DELTA_GLOB):
+        if p.name != keep:
+            p.unlink(missing_ok=True)
+
+
+def _read_stamp(db_dir: Path) -> dict | None:
+    try:
+        return json.loads((db_dir / STAMP_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _append(store: Store, stamp: dict) -> AnnIndex | None:
+    """Additions since the stamp's watermark into the delta, without reading or writing
+    ``ann.faiss``; ``None`` when that cannot serve (no template, windows deleted since, or
+    a delta past :data:`DELTA_MAX_FRACTION`): the caller then does the full upkeep."""
+    faiss = _faiss()
+    db = store.db_dir
+    base_n = stamp.get("base_ntotal")
+    if base_n is None or not (db / EMPTY_FILE).is_file():
+        return None
+    try:
+        path = db / stamp["delta"] if stamp.get("delta") else db / EMPTY_FILE
+        delta = faiss.read_index(str(path))
+    except (OSError, RuntimeError):
+        return None
+    max_id = stamp["max_id"]
+    for ids, vecs in store.iter_vectors(min_id=max_id):
+        delta.add_with_ids(np.ascontiguousarray(vecs, np.float32), ids)
+    total = int(base_n) + int(delta.ntotal)
+    if total > store.count_complete_windows():  # windows were deleted since
+        return None
+    if delta.ntotal > DELTA_MAX_FRACTION * max(int(base_n), 1):
+        return None
+    base = faiss.read_index(str(db / ANN_FILE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    ann = AnnIndex(
+        base,
+        store.generation,
+        kind=stamp.get("kind", "ivf_sq"),
+        max_id=_watermark(store, max_id),
+        trained_n=stamp.get("trained_n"),
+        delta=delta,
+    )
+    ann.save_delta(db)
+    return ann
 
 
 def _watermark(store: Store, fallback: int | None) -> int | None:
@@ -348,28 +493,42 @@ def ensure_ann(
     more (incrementally when possible, see the module docstring); ``None`` (exact search)
     below the threshold."""
     n = int(store.counts()["windows"])
+    db = store.db_dir
     if n < threshold:
-        for name in (ANN_FILE, STAMP_FILE):
-            (store.db_dir / name).unlink(missing_ok=True)
+        for name in (ANN_FILE, STAMP_FILE, EMPTY_FILE):
+            (db / name).unlink(missing_ok=True)
+        _remove_deltas(db, keep=None)
         return None
-    current = AnnIndex.load(store.db_dir)
-    if current is not None and current.generation == store.generation:
-        return current
+    stamp = _read_stamp(db)
+    if stamp is not None and (db / ANN_FILE).is_file():
+        if int(stamp.get("generation", -1)) == store.generation:
+            current = AnnIndex.load(db)
+            if current is not None:
+                return current
+    else:
+        stamp = None
     kind = choose_kind(n, DISK_THRESHOLD if disk_threshold is None else disk_threshold)
+    trained_n = (stamp or {}).get("trained_n") or (stamp or {}).get("ntotal") or 0
     incremental = (
-        current is not None
-        and current.kind == kind
-        and current.max_id is not None
+        stamp is not None
+        and stamp.get("kind", "ivf_sq") == kind
+        and stamp.get("max_id") is not None
         and ids_never_reused(store)
-        and n < RETRAIN_GROWTH * max(current.trained_n, 1)
+        and n < RETRAIN_GROWTH * max(int(trained_n), 1)
     )
     if incremental:
+        appended = _append(store, stamp)  # additions only: the delta, not ann.faiss
+        if appended is not None:
+            log.info("ANN index: %d windows in the delta", appended.delta.ntotal)
+            return appended
+    current = AnnIndex.load(db) if incremental else None  # the whole index, in memory
+    if current is not None:
         stats = current.update_from_store(store)
         log.info("ANN index updated: %s", stats)
         ann = current
     else:
         ann = AnnIndex.build_from_store(store, kind=kind)
-    ann.save(store.db_dir)
+    ann.save(db)
     return ann
 
 
