@@ -15,7 +15,7 @@ and recall@10 of its files and of the ANN's windows against **the reference: exa
 (cluster centre + noise) and for random unit queries.
 
 Incremental upkeep at the first size >= 1M (``--upkeep-size``): 10 rounds, each adding 1%
-new windows then ``ensure_ann`` (incremental ``add_with_ids``), each timed, vs a full rebuild
+new windows then ``ensure_ann`` (incremental: into the delta index, see ``index/ann.py``), each timed, vs a full rebuild
 (``AnnIndex.build_from_store``) of the final store; recall@10 of the incrementally kept index.
 
 A size whose build would not fit the free disk or memory (``build_from_store`` holds every
