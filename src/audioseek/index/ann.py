@@ -433,6 +433,14 @@ def _remove_deltas(db_dir: Path, keep: str | None) -> None:
             p.unlink(missing_ok=True)
 
 
+def remove_ann_files(db_dir: str | os.PathLike) -> None:
+    """Every file of the persisted ANN index (the stamp first: no reader uses the rest)."""
+    db_dir = Path(db_dir)
+    for name in (STAMP_FILE, ANN_FILE, EMPTY_FILE):
+        (db_dir / name).unlink(missing_ok=True)
+    _remove_deltas(db_dir, keep=None)
+
+
 def _read_stamp(db_dir: Path) -> dict | None:
     try:
         return json.loads((db_dir / STAMP_FILE).read_text())
@@ -495,9 +503,7 @@ def ensure_ann(
     n = int(store.counts()["windows"])
     db = store.db_dir
     if n < threshold:
-        for name in (ANN_FILE, STAMP_FILE, EMPTY_FILE):
-            (db / name).unlink(missing_ok=True)
-        _remove_deltas(db, keep=None)
+        remove_ann_files(db)
         return None
     stamp = _read_stamp(db)
     if stamp is not None and (db / ANN_FILE).is_file():

@@ -273,8 +273,9 @@ def _install(tmp: Path, into: Path, target_exists: bool) -> None:
     else:
         into.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, into / DB_NAME)
-    for name in ("ann.faiss", "ann.json"):
-        (into / name).unlink(missing_ok=True)
+    from audioseek.index.ann import remove_ann_files
+
+    remove_ann_files(into)  # built from the old database: the next search or run rebuilds it
     dir_fd = os.open(into, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
