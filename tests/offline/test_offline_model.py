@@ -123,6 +123,7 @@ def test_zero_shot_tags_of_held_out_recordings(model):
     ]
     with torch.no_grad():
         audio = torch.stack([model.encode_audio(w[None])[0] for w in waves]).numpy()
-    got = {n: ZERO_SHOT_LABELS[int(i)] for n, i in zip(names, (audio @ vecs.T).argmax(1))}
+    best = (audio @ vecs.T).argmax(1)
+    got = {n: ZERO_SHOT_LABELS[int(i)] for n, i in zip(names, best, strict=True)}
     wrong = {n: g for n, g in got.items() if g != ZERO_SHOT[n]}
     assert not wrong, f"held-out recordings got the wrong zero-shot label: {wrong}"

@@ -265,7 +265,7 @@ def embed_on_ray(
         },
         batch_size=options.batch_size,
         batch_format="numpy",
-        concurrency=max(1, int(options.actors)),
+        compute=ray.data.ActorPoolStrategy(size=max(1, int(options.actors))),
         num_cpus=float(options.actor_cpus),
         num_gpus=options.num_gpus or None,
         **remote_args,
