@@ -56,9 +56,16 @@ def _save(obj: dict, path: Path) -> None:
 
 
 def audio_features(
-    root: Path, rel_paths: list[str], out: Path, model=None, batch: int = 16, every: int = 160
+    root: Path,
+    rel_paths: list[str],
+    out: Path,
+    model=None,
+    batch: int = 16,
+    every: int = 160,
+    embed=None,
 ) -> dict:
-    """``{rel_path: (512,) tensor}`` of the aisfx encoder for every clip (cached in ``out``)."""
+    """``{rel_path: (512,) tensor}`` of the aisfx encoder for every clip (cached in ``out``);
+    ``embed(model, waves)`` replaces the encoder's output (e.g. :func:`pooled_layers`)."""
     import torch
 
     from audioseek.data.dataset import AudioCaptionDataset
@@ -80,7 +87,7 @@ def audio_features(
         for i in range(0, len(todo), batch):
             idx = range(i, min(i + batch, len(todo)))
             waves = torch.stack([ds.load_waveform(j) for j in idx])
-            emb = model.audio_encoder(waves).float()
+            emb = (embed(model, waves) if embed else model.audio_encoder(waves)).float()
             for j, e in zip(idx, emb, strict=True):
                 feats[todo[j]] = e.clone()
             done += len(idx)
@@ -129,39 +136,9 @@ def pooled_layers(encoder, waves):
 def audio_layer_features(root: Path, rel_paths: list[str], out: Path, batch: int = 16) -> dict:
     """``{rel_path: (1792,) tensor}``: :func:`pooled_layers` of every clip (5-s centre crop,
     as :func:`audio_features`), cached in ``out`` like the other caches."""
-    import torch
-
-    from audioseek.data.dataset import AudioCaptionDataset
-
-    merged = _load(out)
-    todo = [p for p in dict.fromkeys(rel_paths) if p not in merged]
-    if not todo:
-        return merged
-    feats = torch.load(out, weights_only=True) if out.is_file() else {}
-    model = _encoders()
-    items = [
-        {"audio_path": str(root / p), "captions": ["x"], "item_id": p, "clip_index": i}
-        for i, p in enumerate(todo)
-    ]
-    ds = AudioCaptionDataset(items, int(model.sample_rate), CLIP_SECONDS, caption="all")
-    t0 = time.time()
-    with torch.inference_mode():
-        for i in range(0, len(todo), batch):
-            idx = range(i, min(i + batch, len(todo)))
-            waves = torch.stack([ds.load_waveform(j) for j in idx])
-            emb = pooled_layers(model.audio_encoder, waves).float()
-            for j, e in zip(idx, emb, strict=True):
-                feats[todo[j]] = e.clone()
-            if (i // batch) % 10 == 9 or idx[-1] + 1 == len(todo):
-                _save(feats, out)
-                n = idx[-1] + 1
-                print(
-                    f"layers {n}/{len(todo)} ({n / (time.time() - t0):.1f} clips/s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    merged.update(feats)
-    return merged
+    return audio_features(
+        root, rel_paths, out, batch=batch, embed=lambda m, w: pooled_layers(m.audio_encoder, w)
+    )
 
 
 def text_features(strings: list[str], out: Path, model=None, batch: int = 128) -> dict:

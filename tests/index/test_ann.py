@@ -28,6 +28,18 @@ def _add(db, lib, model, ann_threshold=10**9):
     )
 
 
+def _count_builds(monkeypatch) -> list:
+    """A list that gets one item per full ANN build (``AnnIndex.build_from_store``)."""
+    calls = []
+    real_build = AnnIndex.build_from_store.__func__
+    monkeypatch.setattr(
+        AnnIndex,
+        "build_from_store",
+        classmethod(lambda cls, *a, **kw: calls.append(1) or real_build(cls, *a, **kw)),
+    )
+    return calls
+
+
 @pytest.fixture
 def grown(tmp_path, band_model, kit):
     lib = tmp_path / "lib"
@@ -39,13 +51,7 @@ def grown(tmp_path, band_model, kit):
 
 def test_incremental_add_and_remove_match_a_rebuild(grown, band_model, kit, monkeypatch):
     db, lib = grown
-    calls = []
-    real_build = AnnIndex.build_from_store.__func__
-    monkeypatch.setattr(
-        AnnIndex,
-        "build_from_store",
-        classmethod(lambda cls, *a, **kw: calls.append(1) or real_build(cls, *a, **kw)),
-    )
+    calls = _count_builds(monkeypatch)
     with Store.open(db) as store:
         assert store.window_ids_autoincrement()
         first = ensure_ann(store, threshold=10)
@@ -276,13 +282,7 @@ def test_a_crash_while_rewriting_ann_faiss_forces_a_rebuild(grown, band_model, m
         monkeypatch.setattr(ann_mod._faiss(), "write_index", real_write)
         stamp = ann_mod._read_stamp(db)
         assert stamp["max_id"] is None and ann_status(store)["stale"]
-        calls = []
-        real_build = AnnIndex.build_from_store.__func__
-        monkeypatch.setattr(
-            AnnIndex,
-            "build_from_store",
-            classmethod(lambda cls, *a, **kw: calls.append(1) or real_build(cls, *a, **kw)),
-        )
+        calls = _count_builds(monkeypatch)
         rebuilt = ensure_ann(store, threshold=10)
         assert calls == [1] and rebuilt.ntotal == store.counts()["windows"]
         assert not ann_status(store)["stale"]

@@ -32,6 +32,25 @@ def model():
     return load_model("offline", device="cpu")
 
 
+def _held_out_audio(model, names: list[str]) -> torch.Tensor:
+    """Audio vectors of tuxpaint recordings (``names`` without ``.ogg``), each centre-cropped
+    or padded to 5 s as in training; skips when tuxpaint is not installed."""
+    from audioseek.audio.io import load_audio
+    from audioseek.audio.windows import pad_or_crop_center
+
+    if not TUXPAINT.is_dir():
+        pytest.skip("tuxpaint-stamps-default not installed (scripts/setup.sh installs it)")
+    waves = [
+        pad_or_crop_center(
+            torch.from_numpy(load_audio(TUXPAINT / f"{n}.ogg", model.sample_rate)),
+            5 * model.sample_rate,
+        )
+        for n in names
+    ]
+    with torch.no_grad():
+        return torch.stack([model.encode_audio(w[None])[0] for w in waves])
+
+
 def test_bundle_is_small_heads_plus_config():
     from audioseek.models.hub import offline_model_dir
 
@@ -54,18 +73,9 @@ def test_loads_from_package_with_wheel_encoders(model):
 
 @pytest.mark.slow
 def test_held_out_real_sounds_rank_their_description_first(model):
-    from audioseek.audio.io import load_audio
-    from audioseek.audio.windows import pad_or_crop_center
-
-    if not TUXPAINT.is_dir():
-        pytest.skip("tuxpaint-stamps-default not installed (scripts/setup.sh installs it)")
     names = list(HELD_OUT)
-    waves = []
-    for name in names:
-        wave = torch.from_numpy(load_audio(TUXPAINT / f"{name}.ogg", model.sample_rate))
-        waves.append(pad_or_crop_center(wave, 5 * model.sample_rate))  # as in training
+    audio = _held_out_audio(model, names)
     with torch.no_grad():
-        audio = torch.stack([model.encode_audio(w[None])[0] for w in waves])
         text = model.encode_text([HELD_OUT[n] for n in names])
     assert torch.allclose(audio.norm(dim=-1), torch.ones(len(names)), atol=1e-5)
     scores = audio @ text.T  # (sounds, descriptions)
@@ -105,24 +115,12 @@ ZERO_SHOT = {
 def test_zero_shot_tags_of_held_out_recordings(model):
     """The product's zero-shot path (``tagging.label_vectors``: the prompt ensemble) on
     tuxpaint recordings, a source never trained on."""
-    from audioseek.audio.io import load_audio
-    from audioseek.audio.windows import pad_or_crop_center
     from audioseek.index.tagging import Label, label_vectors
 
-    if not TUXPAINT.is_dir():
-        pytest.skip("tuxpaint-stamps-default not installed (scripts/setup.sh installs it)")
     labels = [Label(n) for n in ZERO_SHOT_LABELS]
     vecs = label_vectors(lambda t: model.encode_text(t).detach().numpy(), labels)
     names = list(ZERO_SHOT)
-    waves = [
-        pad_or_crop_center(
-            torch.from_numpy(load_audio(TUXPAINT / f"{n}.ogg", model.sample_rate)),
-            5 * model.sample_rate,
-        )
-        for n in names
-    ]
-    with torch.no_grad():
-        audio = torch.stack([model.encode_audio(w[None])[0] for w in waves]).numpy()
+    audio = _held_out_audio(model, names).numpy()
     best = (audio @ vecs.T).argmax(1)
     got = {n: ZERO_SHOT_LABELS[int(i)] for n, i in zip(names, best, strict=True)}
     wrong = {n: g for n, g in got.items() if g != ZERO_SHOT[n]}

@@ -505,22 +505,18 @@ def ensure_ann(
     if n < threshold:
         remove_ann_files(db)
         return None
-    stamp = _read_stamp(db)
-    if stamp is not None and (db / ANN_FILE).is_file():
-        if int(stamp.get("generation", -1)) == store.generation:
-            current = AnnIndex.load(db)
-            if current is not None:
-                return current
-    else:
-        stamp = None
+    stamp = _read_stamp(db) if (db / ANN_FILE).is_file() else None
+    if stamp is not None and int(stamp.get("generation", -1)) == store.generation:
+        current = AnnIndex.load(db)
+        if current is not None:
+            return current
     kind = choose_kind(n, DISK_THRESHOLD if disk_threshold is None else disk_threshold)
-    trained_n = (stamp or {}).get("trained_n") or (stamp or {}).get("ntotal") or 0
     incremental = (
         stamp is not None
         and stamp.get("kind", "ivf_sq") == kind
         and stamp.get("max_id") is not None
         and ids_never_reused(store)
-        and n < RETRAIN_GROWTH * max(int(trained_n), 1)
+        and n < RETRAIN_GROWTH * max(int(stamp.get("trained_n") or stamp.get("ntotal") or 0), 1)
     )
     if incremental:
         appended = _append(store, stamp)  # additions only: the delta, not ann.faiss
