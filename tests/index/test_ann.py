@@ -286,3 +286,21 @@ def test_a_crash_while_rewriting_ann_faiss_forces_a_rebuild(grown, band_model, m
         rebuilt = ensure_ann(store, threshold=10)
         assert calls == [1] and rebuilt.ntotal == store.counts()["windows"]
         assert not ann_status(store)["stale"]
+
+
+def test_a_stamp_naming_a_file_outside_the_index_is_a_broken_index(grown, band_model, kit):
+    """A stamp edited to name another faiss file (here a valid one, outside the folder) is
+    not followed: the index counts as broken and the next upkeep rebuilds it."""
+    db, lib = grown
+    _big_base(db, lib, band_model, kit)
+    kit.make_library(lib / "new", n=1, seconds=8.0, seed=64)
+    _add(db, lib, band_model, ann_threshold=10)
+    stamp = ann_mod._read_stamp(db)
+    foreign = db.parent / "ann.delta.foreign.faiss"
+    (db / stamp["delta"]).rename(foreign)
+    ann_mod._write_stamp(db, {**stamp, "delta": f"../{foreign.name}"})
+    assert AnnIndex.load(db) is None
+    with Store.open(db) as store:
+        rebuilt = ensure_ann(store, threshold=10)
+        assert sorted(rebuilt.ids().tolist()) == store.window_ids().tolist()
+    assert ann_mod._read_stamp(db)["delta"] is None and foreign.exists()

@@ -37,6 +37,7 @@ Files are written to a temporary name and renamed, so a reader never sees a torn
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import math
@@ -388,7 +389,7 @@ class AnnIndex:
                 index = faiss.read_index(str(db_dir / ANN_FILE), flags)
                 delta = None
                 if stamp.get("delta"):
-                    delta = faiss.read_index(str(db_dir / stamp["delta"]))
+                    delta = faiss.read_index(str(_delta_path(db_dir, stamp)))
                 break
             except (OSError, ValueError, RuntimeError):
                 if attempt == 2:
@@ -441,6 +442,15 @@ def remove_ann_files(db_dir: str | os.PathLike) -> None:
     _remove_deltas(db_dir, keep=None)
 
 
+def _delta_path(db_dir: Path, stamp: dict) -> Path:
+    """The delta file the stamp names: a file of this folder with a delta's name, else
+    OSError (a stamp edited to point elsewhere is treated as a broken index)."""
+    name = str(stamp["delta"])
+    if Path(name).name != name or not fnmatch.fnmatch(name, DELTA_GLOB):
+        raise OSError(f"not a delta file of this index: {name!r}")
+    return db_dir / name
+
+
 def _read_stamp(db_dir: Path) -> dict | None:
     try:
         return json.loads((db_dir / STAMP_FILE).read_text())
@@ -458,7 +468,7 @@ def _append(store: Store, stamp: dict) -> AnnIndex | None:
     if base_n is None or not (db / EMPTY_FILE).is_file():
         return None
     try:
-        path = db / stamp["delta"] if stamp.get("delta") else db / EMPTY_FILE
+        path = _delta_path(db, stamp) if stamp.get("delta") else db / EMPTY_FILE
         delta = faiss.read_index(str(path))
     except (OSError, RuntimeError):
         return None
