@@ -110,6 +110,32 @@ def test_ray_index_equals_local_index(ray_cluster, library, tmp_path, tiny_model
     assert stored(tmp_path / "local") == stored(tmp_path / "ray")
 
 
+def test_ray_actors_embed_at_the_index_precision(ray_cluster, library, tmp_path, tiny_model_dir):
+    """The actors load the model at the index's precision (they once loaded it at fp32 and
+    wrote fp32 vectors into a bf16 index) and for audio only."""
+
+    def add(db, engine, precision):
+        opts = RayOptions(actors=1, actor_cpus=1.0, batch_size=4, threads=1)
+        return Index(db, model=str(tiny_model_dir), device="cpu", precision=precision).add(
+            [library], window=2.0, hop=1.0, workers=0, batch_size=4, progress=False,
+            engine=engine, ray_options=opts if engine == "ray" else None, threads=1,
+        )  # fmt: skip
+
+    add(tmp_path / "ray", "ray", "bf16")
+    add(tmp_path / "local", "local", "bf16")
+    add(tmp_path / "fp32", "local", "fp32")
+    ray_rows, local_rows = stored(tmp_path / "ray"), stored(tmp_path / "local")
+    assert ray_rows == local_rows and len(ray_rows) > 10
+    assert ray_rows != stored(tmp_path / "fp32")  # bf16 vectors are not the fp32 ones
+
+
+def test_actor_model_factory_loads_the_audio_side_at_a_precision(tiny_model_dir):
+    from audioseek.index.ray_engine import model_factory_for
+
+    model = model_factory_for(None, str(tiny_model_dir), "cpu", "bf16")()
+    assert model.precision == "bf16" and not model.has_text
+
+
 class RecordThreads:
     """Embedding-actor hook: writes the actor's torch thread count to ``path``."""
 

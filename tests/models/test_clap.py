@@ -69,6 +69,10 @@ def test_clap_directory_loads_as_dual_encoder(tiny_clap_dir, noise):
         t = de.encode_text(["a dog barks"])
     torch.testing.assert_close(emb, ref, atol=1e-5, rtol=0)
     assert np.isclose(float(t.norm()), 1.0, atol=1e-5)
+    audio = DualEncoder.from_pretrained(tiny_clap_dir, text=False)  # an embedding worker's
+    assert not audio.has_text and audio.sample_rate == 48000
+    with torch.no_grad():
+        assert torch.equal(audio.encode_audio(wave), emb)
 
 
 def test_clap_dual_encoder_full_export_round_trip(tmp_path, tiny_clap_dir, noise):

@@ -121,6 +121,29 @@ def test_save_and_load_round_trip_is_bit_exact(tmp_path, tiny_roberta_dir, noise
     assert DualEncoder.from_pretrained(out).fingerprint == model.fingerprint
 
 
+def test_audio_only_load_embeds_like_the_whole_model(tmp_path, tiny_roberta_dir, noise):
+    """``text=False`` (what an embedding worker loads): no text encoder is built, the audio
+    vectors are bit-identical, and the model can neither encode text nor pass for the whole
+    model (fingerprint, save)."""
+    from audioseek.models.dual_encoder import NoTextTower
+
+    model = _small(tiny_roberta_dir, registered=True)
+    out = model.save_pretrained(tmp_path / "exported")
+    audio = DualEncoder.from_pretrained(out, text=False)
+    assert isinstance(audio.text_encoder, NoTextTower) and not audio.has_text
+    assert not any(k.startswith(("text_encoder.", "text_head.")) for k in audio.state_dict())
+    wave = noise(3, 1.0, 16000)
+    with torch.no_grad():
+        assert torch.equal(model.encode_audio(wave), audio.encode_audio(wave))
+    with pytest.raises(ModelLoadError, match="audio only"):
+        audio.encode_text(CAPTIONS)
+    assert audio.fingerprint.startswith("audio-only:") and model.has_text
+    assert audio.fingerprint != model.fingerprint
+    with pytest.raises(ModelLoadError, match="audio only"):
+        audio.save_pretrained(tmp_path / "partial")
+    assert not (tmp_path / "partial").exists()
+
+
 def test_fingerprint_tracks_weights_and_config(small, tiny_roberta_dir, tmp_path):
     fp = small.fingerprint
     assert len(fp) == 64 and fp == small.fingerprint
@@ -160,6 +183,10 @@ def test_heads_only_export_reloads_encoders_from_wheels(tmp_path, noise):
     with torch.no_grad():
         assert torch.equal(model.encode_audio(wave), loaded.encode_audio(wave))
         assert torch.equal(model.encode_text(CAPTIONS), loaded.encode_text(CAPTIONS))
+    audio = DualEncoder.from_pretrained(out, text=False)  # heads-only form, audio side
+    assert not audio.has_text
+    with torch.no_grad():
+        assert torch.equal(model.encode_audio(wave), audio.encode_audio(wave))
 
 
 def test_bad_model_paths_are_model_load_errors(tmp_path, small):

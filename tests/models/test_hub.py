@@ -129,10 +129,10 @@ def test_unreachable_hub_falls_back_without_waiting(
 
     real = DualEncoder.from_pretrained.__func__
 
-    def guarded(cls, path_or_id, device=None):
+    def guarded(cls, path_or_id, device=None, text=True):
         if str(path_or_id) == hub.CLAP_ID:
             no_hub()
-        return real(cls, path_or_id, device=device)
+        return real(cls, path_or_id, device=device, text=text)
 
     monkeypatch.setattr(DualEncoder, "from_pretrained", classmethod(guarded))
     t0 = time.perf_counter()

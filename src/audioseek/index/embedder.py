@@ -45,12 +45,14 @@ def is_model(obj) -> bool:
     return hasattr(obj, "encode_audio") and hasattr(obj, "encode_text")
 
 
-def load_index_model(spec: str | None, device: str = "auto", precision: str | None = None):
-    """``audioseek.models.hub.load_model(spec, device, precision)`` in eval mode
-    (``precision=None``: fp32)."""
+def load_index_model(
+    spec: str | None, device: str = "auto", precision: str | None = None, text: bool = True
+):
+    """``audioseek.models.hub.load_model(spec, device, precision, text)`` in eval mode
+    (``precision=None``: fp32; ``text=False``: the audio side only, for embedding workers)."""
     from audioseek.models.hub import load_model
 
-    model = load_model(spec, device=device, precision=precision or "fp32")
+    model = load_model(spec, device=device, precision=precision or "fp32", text=text)
     if hasattr(model, "eval"):
         model.eval()
     return model

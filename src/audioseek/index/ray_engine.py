@@ -376,16 +376,20 @@ class RayReader:
             yield ReadFile(path, info=ef.info, windows=vectors, spans=spans, seconds=ef.seconds)
 
 
-def model_factory_for(model, spec: str | None, device: str) -> Callable[[], object]:
+def model_factory_for(
+    model, spec: str | None, device: str, precision: str | None = None
+) -> Callable[[], object]:
     """What each actor calls to get its model: the loaded ``model`` itself (pickled to the
-    actor) when the caller passed one, else a fresh load of ``spec`` on ``device``."""
+    actor) when the caller passed one, else a fresh load of ``spec`` on ``device`` at
+    ``precision`` (the index's: an actor at another precision would embed other vectors),
+    audio side only (an actor never encodes text; the text encoder is most of a load)."""
     import functools
 
     if model is not None:
         return functools.partial(_same, model)
     from audioseek.index.embedder import load_index_model
 
-    return functools.partial(load_index_model, spec, device)
+    return functools.partial(load_index_model, spec, device, precision, text=False)
 
 
 def _same(obj):

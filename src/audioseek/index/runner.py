@@ -397,7 +397,7 @@ def index_paths(
 
                 options = ray_options or RayOptions(batch_size=batch_size)
                 given = model if is_model(model) else None
-                factory = model_factory_for(given, embedder.spec, device)
+                factory = model_factory_for(given, embedder.spec, device, embedder.precision)
                 reader = RayReader(factory, embedder.sample_rate, window, hop, options)
                 embed = reader.embed
             else:

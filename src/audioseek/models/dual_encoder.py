@@ -41,6 +41,7 @@ FORMAT = "audioseek.DualEncoder"
 FORMAT_VERSION = 1
 MODEL_DIR_MARKER = "${MODEL_DIR}"
 HEAD_PREFIXES = ("audio_head.", "text_head.", "logit_scale")
+TEXT_PREFIXES = ("text_encoder.", "text_head.")
 MAX_LOGIT_SCALE = 100.0
 
 
@@ -52,6 +53,27 @@ class DualEncoderOutput:
     audio_embeds: torch.Tensor
     text_embeds: torch.Tensor
     logit_scale: torch.Tensor
+
+
+class NoTextTower(nn.Module):
+    """Stands in for the text encoder and the text head of a model loaded for audio only
+    (``from_pretrained(..., text=False)``): an embedding worker never encodes text, and
+    skipping the text encoder saves its import and load (most of a model load: ~5 s for the
+    offline model's MiniLM on a 2-core CPU). Any use of it is one clear error."""
+
+    name = "no-text"
+    output_dim = 0
+    out_dim = 0
+
+    def tokenize(self, texts):
+        raise ModelLoadError(self._why())
+
+    def forward(self, *args, **kwargs):
+        raise ModelLoadError(self._why())
+
+    @staticmethod
+    def _why() -> str:
+        return "this model was loaded for audio only (text=False): it cannot encode text"
 
 
 class DualEncoder(nn.Module):
@@ -108,6 +130,11 @@ class DualEncoder(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.logit_scale.device
+
+    @property
+    def has_text(self) -> bool:
+        """False for a model loaded for audio only (``text=False``)."""
+        return not isinstance(self.text_encoder, NoTextTower)
 
     def scale(self) -> torch.Tensor:
         """``exp(logit_scale)`` clamped at 100 (CLIP)."""
@@ -204,6 +231,8 @@ class DualEncoder(nn.Module):
             return f"{self._base_fingerprint}+{self.precision}"
         if self._fingerprint is None:
             self._fingerprint = compute_fingerprint(self.config, self.state_dict())
+            if not self.has_text:  # never mistaken for the whole model's
+                self._fingerprint = "audio-only:" + self._fingerprint
         return self._fingerprint
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
@@ -222,6 +251,10 @@ class DualEncoder(nn.Module):
             raise ModelLoadError(
                 f"cannot save a {self.precision} model to {str(root)!r}; save the fp32 model "
                 "and load it with that precision"
+            )
+        if not self.has_text:
+            raise ModelLoadError(
+                f"cannot save a model loaded for audio only to {str(root)!r}; load it whole"
             )
         if root.exists() and not root.is_dir():
             raise ModelLoadError(f"cannot save model: {str(root)!r} exists and is not a folder")
@@ -267,19 +300,22 @@ class DualEncoder(nn.Module):
         return root
 
     @classmethod
-    def from_pretrained(cls, path_or_id, device=None) -> DualEncoder:
+    def from_pretrained(cls, path_or_id, device=None, text: bool = True) -> DualEncoder:
         """Load a :meth:`save_pretrained` directory, a hub id holding one, or a Hugging Face
-        ``ClapModel`` directory / id. Returns the model in eval mode on ``device``."""
+        ``ClapModel`` directory / id. Returns the model in eval mode on ``device``.
+
+        ``text=False`` loads the audio side only (:class:`NoTextTower` for the text side):
+        its audio embeddings are bit-identical to the whole model's."""
         spec = str(path_or_id)
         p = Path(spec).expanduser()
         if p.is_dir():
-            model = _load_dir(p, model_id=str(p.resolve()))
+            model = _load_dir(p, model_id=str(p.resolve()), text=text)
         elif p.exists():
             raise ModelLoadError(f"model path {spec!r} is a file, expected a model folder")
         elif _looks_like_path(spec):
             raise ModelLoadError(f"model path not found: {spec!r}")
         else:
-            model = _load_hub(spec)
+            model = _load_hub(spec, text=text)
         model.eval()
         if device is not None:
             from audioseek.utils.device import resolve_device
@@ -367,19 +403,19 @@ def _read_config(root: Path) -> dict:
     return cfg
 
 
-def _load_dir(root: Path, model_id: str) -> DualEncoder:
+def _load_dir(root: Path, model_id: str, text: bool = True) -> DualEncoder:
     cfg = _read_config(root)
     if cfg.get("format") == FORMAT:
-        return _load_audioseek_dir(root, cfg, model_id)
+        return _load_audioseek_dir(root, cfg, model_id, text=text)
     if cfg.get("model_type") == "clap":
-        return from_clap(str(root), model_id=model_id)
+        return from_clap(str(root), model_id=model_id, text=text)
     raise ModelLoadError(
         f"{str(root / 'config.json')!r} is neither an audioseek DualEncoder nor a CLAP model "
         f"(model_type={cfg.get('model_type')!r})"
     )
 
 
-def _load_audioseek_dir(root: Path, cfg: dict, model_id: str) -> DualEncoder:
+def _load_audioseek_dir(root: Path, cfg: dict, model_id: str, text: bool = True) -> DualEncoder:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -419,8 +455,10 @@ def _load_audioseek_dir(root: Path, cfg: dict, model_id: str) -> DualEncoder:
             raise ModelLoadError(
                 f"bad restore spec in {str(root / 'config.json')!r}: {e}"
             ) from None
-    model = build_model(build_cfg)
+    model = build_model(build_cfg, text=text)
     model.config = mcfg.to_dict()  # the pretrained-source recipe, not the restore one
+    if not text:  # the text side's weights are not wanted
+        state = {k: v for k, v in state.items() if not k.startswith(TEXT_PREFIXES)}
     own = model.state_dict()
     if heads_only:
         missing = [k for k in own if k.startswith(HEAD_PREFIXES) and k not in state]
@@ -442,9 +480,10 @@ def _load_audioseek_dir(root: Path, cfg: dict, model_id: str) -> DualEncoder:
     return model
 
 
-def from_clap(source: str, model_id: str | None = None) -> DualEncoder:
+def from_clap(source: str, model_id: str | None = None, text: bool = True) -> DualEncoder:
     """A Hugging Face ``ClapModel`` (id or directory) as a DualEncoder: CLAP's own towers and
-    projections, identity heads, and CLAP's learned text->audio logit scale (fixed)."""
+    projections, identity heads, and CLAP's learned text->audio logit scale (fixed);
+    ``text=False``: the audio tower only."""
     from audioseek.models.clap import clap_logit_scale
     from audioseek.models.factory import ModelConfig, build_model
 
@@ -459,7 +498,7 @@ def from_clap(source: str, model_id: str | None = None) -> DualEncoder:
         temperature_init=1.0 / scale,
         learn_temperature=False,
     )
-    model = build_model(cfg)
+    model = build_model(cfg, text=text)
     with torch.no_grad():
         model.logit_scale.fill_(math.log(scale))
     model.model_id = model_id or source
@@ -479,7 +518,7 @@ def _quiet_hub():
         hub_log.setLevel(old)
 
 
-def _load_hub(repo_id: str) -> DualEncoder:
+def _load_hub(repo_id: str, text: bool = True) -> DualEncoder:
     try:
         from huggingface_hub import hf_hub_download, snapshot_download
 
@@ -491,13 +530,13 @@ def _load_hub(repo_id: str) -> DualEncoder:
         ) from None
     cfg = _read_config(Path(cfg_file).parent)
     if cfg.get("model_type") == "clap":
-        return from_clap(repo_id, model_id=repo_id)
+        return from_clap(repo_id, model_id=repo_id, text=text)
     if cfg.get("format") == FORMAT:
         try:
             local = snapshot_download(repo_id)
         except Exception as e:  # noqa: BLE001
             raise ModelLoadError(f"cannot download model {repo_id!r}: {first_line(e)}") from None
-        return _load_audioseek_dir(Path(local), cfg, model_id=repo_id)
+        return _load_audioseek_dir(Path(local), cfg, model_id=repo_id, text=text)
     raise ModelLoadError(
         f"hub model {repo_id!r} is neither an audioseek DualEncoder nor a CLAP model "
         f"(model_type={cfg.get('model_type')!r})"

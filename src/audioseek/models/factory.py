@@ -79,21 +79,28 @@ class ModelConfig:
         return copy.deepcopy(asdict(self))
 
 
-def build_model(cfg: ModelConfig | dict):
-    """Build encoders, heads and the :class:`DualEncoder` described by ``cfg``."""
-    from audioseek.models.dual_encoder import DualEncoder
+def build_model(cfg: ModelConfig | dict, text: bool = True):
+    """Build encoders, heads and the :class:`DualEncoder` described by ``cfg``.
+
+    ``text=False`` builds the audio side only (the text encoder and head are
+    :class:`~audioseek.models.dual_encoder.NoTextTower` stand-ins): what an embedding worker
+    needs, without importing or loading the text encoder."""
+    from audioseek.models.dual_encoder import DualEncoder, NoTextTower
     from audioseek.models.heads import ProjectionHead
     from audioseek.models.registry import build_audio_encoder, build_text_encoder
 
     cfg = ModelConfig.from_dict(cfg)
     audio = build_audio_encoder(cfg.audio_encoder, **cfg.audio_encoder_args)
-    text = build_text_encoder(cfg.text_encoder, **cfg.text_encoder_args)
     dim = cfg.embed_dim if cfg.embed_dim is not None else audio.output_dim
     audio_head = ProjectionHead(audio.output_dim, dim, cfg.head, cfg.head_dropout)
-    text_head = ProjectionHead(text.output_dim, dim, cfg.head, cfg.head_dropout)
+    if text:
+        text_tower = build_text_encoder(cfg.text_encoder, **cfg.text_encoder_args)
+        text_head = ProjectionHead(text_tower.output_dim, dim, cfg.head, cfg.head_dropout)
+    else:
+        text_tower, text_head = NoTextTower(), NoTextTower()
     return DualEncoder(
         audio,
-        text,
+        text_tower,
         audio_head,
         text_head,
         temperature_init=cfg.temperature_init,

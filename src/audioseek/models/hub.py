@@ -32,7 +32,7 @@ def offline_model_dir() -> Path:
     return Path(audioseek.__file__).resolve().parent / "resources" / "offline_model"
 
 
-def load_offline(device="auto"):
+def load_offline(device="auto", text: bool = True):
     from audioseek.models.dual_encoder import DualEncoder
 
     d = offline_model_dir()
@@ -41,33 +41,35 @@ def load_offline(device="auto"):
             f"the bundled offline model is not available: {str(d)!r} has no config.json "
             "(it has not been built into this installation)"
         )
-    model = DualEncoder.from_pretrained(d, device=_device(device))
+    model = DualEncoder.from_pretrained(d, device=_device(device), text=text)
     model.model_id = OFFLINE
     return model
 
 
-def load_model(spec: str | None = None, device="auto", precision: str = "fp32"):
+def load_model(spec: str | None = None, device="auto", precision: str = "fp32", text: bool = True):
     """Return a DualEncoder in eval mode on ``device`` at ``precision`` (see module docstring).
+    ``text=False``: the audio side only (what an embedding worker needs; its audio vectors
+    are the whole model's, and it loads without the text encoder).
 
     A bad precision fails before anything is loaded (ModelLoadError)."""
     from audioseek.models.precision import apply_precision, check_precision
 
     precision = check_precision(precision)
-    return apply_precision(_load(spec, device), precision)
+    return apply_precision(_load(spec, device, text), precision)
 
 
-def _load(spec: str | None, device):
+def _load(spec: str | None, device, text: bool = True):
     from audioseek.models.dual_encoder import DualEncoder
 
     if spec is None:
         reason = _why_hub_cannot_serve(CLAP_ID)
         if reason is None:
             try:
-                return DualEncoder.from_pretrained(CLAP_ID, device=_device(device))
+                return DualEncoder.from_pretrained(CLAP_ID, device=_device(device), text=text)
             except ModelLoadError as e:
                 reason = str(e)
         try:
-            model = load_offline(device)
+            model = load_offline(device, text=text)
         except ModelLoadError as e:
             raise ModelLoadError(
                 f"no model available: default {CLAP_ID!r} failed ({reason}) and the offline "
@@ -84,8 +86,8 @@ def _load(spec: str | None, device):
     if not spec:
         raise ModelLoadError("empty model spec; use 'clap', 'offline', a folder or a hub id")
     if spec == OFFLINE:
-        return load_offline(device)
-    return DualEncoder.from_pretrained(ALIASES.get(spec, spec), device=_device(device))
+        return load_offline(device, text=text)
+    return DualEncoder.from_pretrained(ALIASES.get(spec, spec), device=_device(device), text=text)
 
 
 def _why_hub_cannot_serve(repo_id: str, timeout: float = 3.0) -> str | None:
