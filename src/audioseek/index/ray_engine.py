@@ -73,8 +73,16 @@ class RayOptions:
     num_cpus: int | None = None
     #: files read by one Ray task (streamed one after the other): fewer, longer tasks
     #: amortise Ray's per-task cost over a library of many short samples
-    files_per_task: int = 8
+    files_per_task: int = 16
     batch_size: int = 16
+    #: niceness of the decoding and embedding workers. Ray starts its workers at nice 15 so
+    #: that its own processes stay responsive; an embedding actor at nice 15 then loses its
+    #: cores to every nice-0 process (the driver's writer, Ray's raylet and GCS), and with
+    #: two torch threads a preempted thread stalls the other: measured here, the actor
+    #: embedded 15-25% slower than the local engine's model on the same cores. 0 runs them
+    #: at the priority the local engine runs its decoding process and model at; ``None``
+    #: keeps Ray's default.
+    niceness: int | None = 0
     #: test hook: called in each embedding actor with the number of windows it has embedded
     #: (lets a test kill an actor mid-run); ``None`` in normal use
     actor_hook: Callable[[int], None] | None = None
@@ -148,12 +156,47 @@ def _padded(samples, size: int) -> np.ndarray:
     return out
 
 
-def _read_parts(batch: dict, sr: int, window: float, hop: float) -> Iterator[dict]:
+def _concat(batches: list[dict]) -> dict:
+    """One batch of the rows of ``batches``, in order; ``samples`` padded with zero columns
+    to the widest (what :func:`_padded` pads back to the window size anyway)."""
+    if len(batches) == 1:
+        return batches[0]
+    width = max(b["samples"].shape[1] for b in batches)
+    out = {k: np.concatenate([b[k] for b in batches]) for k in batches[0] if k != "samples"}
+    samples = np.zeros((len(out["order"]), width), np.float32)
+    row = 0
+    for b in batches:
+        n, w = b["samples"].shape
+        samples[row : row + n, :w] = b["samples"]
+        row += n
+    out["samples"] = samples
+    return out
+
+
+def _read_parts(
+    batch: dict, sr: int, window: float, hop: float, rows_per_block: int = 16
+) -> Iterator[dict]:
     """Ray ``map_batches`` generator over a few files, one after the other, each streamed in
-    parts (:func:`audioseek.index.reader.stream_file`, a few windows of memory), one batch
-    per part, one row per window. Windows already stored (``resume_from``) are not sent on;
-    a file that fails yields one row with ``idx = -1`` and the reason; a file whose windows
-    are all stored yields one row with ``idx = -2`` carrying its last window's span."""
+    parts (:func:`audioseek.index.reader.stream_file`, a few windows of memory), one row per
+    window, sent on in blocks of at least ``rows_per_block`` rows (a library of one-shots
+    would otherwise make one Ray block per file: ~8x the blocks, each a trip through the
+    object store and the batcher). Windows already stored (``resume_from``) are not sent
+    on; a file that fails gives one row with ``idx = -1`` and the reason; a file whose
+    windows are all stored gives one row with ``idx = -2`` carrying its last window's span."""
+    pending: list[dict] = []
+    rows = 0
+    for part in _file_parts(batch, sr, window, hop):
+        pending.append(part)
+        rows += len(part["order"])
+        if rows >= rows_per_block:
+            yield _concat(pending)
+            pending, rows = [], 0
+    if pending:
+        yield _concat(pending)
+
+
+def _file_parts(batch: dict, sr: int, window: float, hop: float) -> Iterator[dict]:
+    """The rows of :func:`_read_parts`, one batch per part of each file."""
     from audioseek.index.reader import stream_file
 
     for path, order, first in zip(batch["path"], batch["order"], batch["resume_from"], strict=True):
@@ -248,13 +291,20 @@ def embed_on_ray(
     per_task = max(1, int(options.files_per_task))
     blocks = max(1, min(200, -(-len(items) // per_task)))
     ds = ray.data.from_items(items, override_num_blocks=blocks)
+    env = worker_env(options)
     ds = ds.map_batches(
         _read_parts,
-        fn_kwargs={"sr": int(sample_rate), "window": window, "hop": hop},
+        fn_kwargs={
+            "sr": int(sample_rate),
+            "window": window,
+            "hop": hop,
+            "rows_per_block": max(1, int(options.batch_size)),
+        },
         batch_size=per_task,
         batch_format="numpy",
+        **env,
     )
-    remote_args = {"max_restarts": -1, "max_task_retries": -1}
+    remote_args = {"max_restarts": -1, "max_task_retries": -1, **env}
     ds = ds.map_batches(
         _Embedder,
         fn_constructor_kwargs={
@@ -302,6 +352,15 @@ def embed_on_ray(
             current.seconds = span[1]
     if current is not None:
         yield finish(current)
+
+
+def worker_env(options: RayOptions) -> dict:
+    """Ray remote arguments that start the workers at ``options.niceness`` (a runtime
+    environment variable Ray reads when it starts a worker; Ray's job supervisor sets it the
+    same way for a job's driver)."""
+    if options.niceness is None:
+        return {}
+    return {"runtime_env": {"env_vars": {"RAY_worker_niceness": str(int(options.niceness))}}}
 
 
 def actor_threads(options: RayOptions) -> int | None:
