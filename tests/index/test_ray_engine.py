@@ -91,7 +91,8 @@ def test_ray_index_equals_local_index(ray_cluster, library, tmp_path, tiny_model
         ),
     )  # fmt: skip
     assert remote.embedded == local.embedded == 10
-    assert (tmp_path / "threads").read_text() == "2"  # torch threads in the actors
+    # torch threads in the actors, and the actors run at nice 0 (not Ray's default 15)
+    assert (tmp_path / "threads").read_text() == "2 0"
     assert [c["path"] for c in remote.corrupt] == [c["path"] for c in local.corrupt]
     a, b = stored(tmp_path / "local"), stored(tmp_path / "ray")
     assert a.keys() == b.keys() and len(a) > 10
@@ -137,7 +138,7 @@ def test_actor_model_factory_loads_the_audio_side_at_a_precision(tiny_model_dir)
 
 
 class RecordThreads:
-    """Embedding-actor hook: writes the actor's torch thread count to ``path``."""
+    """Embedding-actor hook: writes the actor's torch thread count and niceness to ``path``."""
 
     def __init__(self, path: str):
         self.path = path
@@ -145,7 +146,7 @@ class RecordThreads:
     def __call__(self, done: int) -> None:
         import torch
 
-        Path(self.path).write_text(str(torch.get_num_threads()))
+        Path(self.path).write_text(f"{torch.get_num_threads()} {os.nice(0)}")
 
 
 class DieOnce:
