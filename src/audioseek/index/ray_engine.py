@@ -357,7 +357,8 @@ def embed_on_ray(
 def worker_env(options: RayOptions) -> dict:
     """Ray remote arguments that start the workers at ``options.niceness`` (a runtime
     environment variable Ray reads when it starts a worker; Ray's job supervisor sets it the
-    same way for a job's driver)."""
+    same way for a job's driver). Ray merges a task's runtime environment with the job's,
+    so a job's own ``pip``, ``working_dir`` or variables still apply."""
     if options.niceness is None:
         return {}
     return {"runtime_env": {"env_vars": {"RAY_worker_niceness": str(int(options.niceness))}}}
