@@ -112,6 +112,7 @@ LAYER_PARTS = {  # name -> (start, end) in the vectors of ``audio_layer_features
 def pooled_layers(encoder, waves):
     """(batch, 1792): aisfx conv blocks 4, 3 and 2, each averaged over frequency, then max-
     and mean-pooled over time (``b4max`` is the encoder's own output)."""
+    import torch
     import torch.nn.functional as F
 
     from audioseek.models.audio_encoders import AISFX_BLOCK_FRAMES
@@ -128,8 +129,6 @@ def pooled_layers(encoder, waves):
     for t in (x4, x3, x2):
         f = t.mean(dim=3)  # (batch, channels, frames)
         parts += [f.amax(dim=2), f.mean(dim=2)]
-    import torch
-
     return torch.cat(parts, dim=1)
 
 

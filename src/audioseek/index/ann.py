@@ -351,9 +351,7 @@ class AnnIndex:
         self.fold_delta()
         # a crash from here until the final stamp leaves a stamp no upkeep can extend
         _write_stamp(db_dir, {**self._stamp(), "generation": -1, "max_id": None})
-        tmp = db_dir / (ANN_FILE + f".{os.getpid()}.tmp")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, db_dir / ANN_FILE)
+        _write_index(self.index, db_dir / ANN_FILE)
         if self.template is None and not (db_dir / EMPTY_FILE).is_file():
             empty = faiss.clone_index(self.index)  # an index from before delta files
             empty.reset()
@@ -370,9 +368,7 @@ class AnnIndex:
         """Write only the delta (a new file) and the stamp that names it."""
         db_dir = Path(db_dir)
         name = f"ann.delta.{os.getpid()}.{time.time_ns():x}.faiss"
-        tmp = db_dir / (name + ".tmp")
-        _faiss().write_index(self.delta, str(tmp))
-        os.replace(tmp, db_dir / name)
+        _write_index(self.delta, db_dir / name)
         _write_stamp(db_dir, self._stamp(delta=name))
         _remove_deltas(db_dir, keep=name)
 
@@ -419,6 +415,13 @@ def _list_ids(index) -> np.ndarray:
             parts.append(faiss.rev_swig_ptr(ptr, size).copy())
             invlists.release_ids(lst, ptr)
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def _write_index(index, path: Path) -> None:
+    """``index`` to ``path`` through a temporary name (a reader never sees a torn file)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    _faiss().write_index(index, str(tmp))
+    os.replace(tmp, path)
 
 
 def _write_stamp(db_dir: Path, stamp: dict) -> None:

@@ -163,13 +163,7 @@ def _concat(batches: list[dict]) -> dict:
         return batches[0]
     width = max(b["samples"].shape[1] for b in batches)
     out = {k: np.concatenate([b[k] for b in batches]) for k in batches[0] if k != "samples"}
-    samples = np.zeros((len(out["order"]), width), np.float32)
-    row = 0
-    for b in batches:
-        n, w = b["samples"].shape
-        samples[row : row + n, :w] = b["samples"]
-        row += n
-    out["samples"] = samples
+    out["samples"] = np.concatenate([_padded(b["samples"], width) for b in batches])
     return out
 
 

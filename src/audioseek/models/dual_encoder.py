@@ -62,8 +62,6 @@ class NoTextTower(nn.Module):
     offline model's MiniLM on a 2-core CPU). Any use of it is one clear error."""
 
     name = "no-text"
-    output_dim = 0
-    out_dim = 0
 
     def tokenize(self, texts):
         raise ModelLoadError(self._why())
