@@ -73,3 +73,16 @@ def test_read_stage_sends_blocks_of_whole_batches_with_every_row_bit_exact(tmp_p
     assert np.array_equal(sent, np.concatenate([_padded(p["samples"], size) for p in parts])[ok])
     errors = [e for b in blocks for e in b["error"] if e]
     assert len(errors) == 1  # the undecodable file, in its place
+
+
+def test_a_bad_worker_niceness_is_one_config_error():
+    import pytest
+
+    from audioseek.errors import ConfigError
+    from audioseek.index.ray_engine import RayOptions, worker_env
+
+    assert worker_env(RayOptions()) == {"runtime_env": {"env_vars": {"RAY_worker_niceness": "0"}}}
+    assert worker_env(RayOptions(niceness=None)) == {}
+    for bad in ("high", 25, 1.5, True):
+        with pytest.raises(ConfigError, match="niceness"):
+            worker_env(RayOptions(niceness=bad))

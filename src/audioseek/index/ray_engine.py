@@ -270,6 +270,7 @@ def embed_on_ray(
     jobs = list(jobs)
     if not jobs:
         return
+    env = worker_env(options)  # a bad option fails before a cluster is started
     ray = init_ray(options)
     cpus = float(ray.cluster_resources().get("CPU", 0))
     reserved = max(1, int(options.actors)) * float(options.actor_cpus)
@@ -285,7 +286,6 @@ def embed_on_ray(
     per_task = max(1, int(options.files_per_task))
     blocks = max(1, min(200, -(-len(items) // per_task)))
     ds = ray.data.from_items(items, override_num_blocks=blocks)
-    env = worker_env(options)
     ds = ds.map_batches(
         _read_parts,
         fn_kwargs={
@@ -353,9 +353,12 @@ def worker_env(options: RayOptions) -> dict:
     environment variable Ray reads when it starts a worker; Ray's job supervisor sets it the
     same way for a job's driver). Ray merges a task's runtime environment with the job's,
     so a job's own ``pip``, ``working_dir`` or variables still apply."""
-    if options.niceness is None:
+    nice = options.niceness
+    if nice is None:
         return {}
-    return {"runtime_env": {"env_vars": {"RAY_worker_niceness": str(int(options.niceness))}}}
+    if isinstance(nice, bool) or not isinstance(nice, int) or not -20 <= nice <= 19:
+        raise ConfigError(f"Ray worker niceness must be an integer from -20 to 19, got {nice!r}")
+    return {"runtime_env": {"env_vars": {"RAY_worker_niceness": str(nice)}}}
 
 
 def actor_threads(options: RayOptions) -> int | None:
