@@ -246,6 +246,11 @@ class Embedder:
     """
 
     def __init__(self, model, spec: str | None = None):
+        if getattr(model, "has_text", True) is False:
+            raise ConfigError(
+                "this model was loaded for audio only (text=False): an index records the "
+                "whole model's fingerprint and searches with its text side; load it whole"
+            )
         self.model = model
         self.spec = spec or spec_id(None, model)
         self.fingerprint = model_fingerprint(model)
