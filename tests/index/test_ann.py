@@ -304,3 +304,43 @@ def test_a_stamp_naming_a_file_outside_the_index_is_a_broken_index(grown, band_m
         rebuilt = ensure_ann(store, threshold=10)
         assert sorted(rebuilt.ids().tolist()) == store.window_ids().tolist()
     assert ann_mod._read_stamp(db)["delta"] is None and foreign.exists()
+
+
+def test_two_processes_needing_the_ann_index_build_it_once(grown, monkeypatch):
+    """A search server and an ``audioseek search`` (or the indexer) that open an index with
+    no ANN index at the same time: the second waits for the first one's build and loads
+    it, instead of building it a second time over the same files. Threads with their own
+    store and lock file descriptor stand for the processes (flock excludes them alike)."""
+    import threading
+    import time
+
+    db, _ = grown
+    real_build = AnnIndex.build_from_store.__func__
+    calls = []
+
+    def slow_build(cls, *a, **kw):
+        calls.append(threading.get_ident())
+        time.sleep(0.5)  # long enough for the other one to arrive while it builds
+        return real_build(cls, *a, **kw)
+
+    monkeypatch.setattr(AnnIndex, "build_from_store", classmethod(slow_build))
+    results, errors = [], []
+
+    def need_ann():
+        try:
+            with Store.open(db) as store:
+                results.append(ensure_ann(store, threshold=10).ntotal)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=need_ann) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert len(calls) == 1
+    with Store.open(db) as store:
+        n = store.counts()["windows"]
+        assert results == [n, n]
+        assert not ann_status(store)["stale"]

@@ -57,6 +57,7 @@ ANN_THRESHOLD = 200_000
 DISK_THRESHOLD = 5_000_000
 ANN_FILE = "ann.faiss"
 STAMP_FILE = "ann.json"
+BUILD_LOCK = "ann.lock"  # one process builds or updates the ANN index at a time
 EMPTY_FILE = "ann.empty.faiss"  # the trained, empty index: where a delta starts
 DELTA_GLOB = "ann.delta.*.faiss"
 DELTA_MAX_FRACTION = 0.25  # fold the delta into ann.faiss past this share of it
@@ -518,6 +519,41 @@ def ensure_ann(
     if n < threshold:
         remove_ann_files(db)
         return None
+    with _build_lock(db):  # a reader and the indexer never build it twice at once
+        return _ensure_locked(store, n, disk_threshold)
+
+
+class _build_lock:
+    """Exclusive, *blocking* ``flock`` on :data:`BUILD_LOCK`: a second process that needs
+    the ANN index waits for the first one's build, then finds it current and loads it.
+    Separate from the indexer's write lock, so a search never stops an index run from
+    starting. Without a writable folder there is no lock (nor any build to protect)."""
+
+    def __init__(self, db: Path):
+        self.path = Path(db) / BUILD_LOCK
+        self.fd: int | None = None
+
+    def __enter__(self):
+        import fcntl
+
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return self
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _ensure_locked(store: Store, n: int, disk_threshold: int | None) -> AnnIndex:
+    db = store.db_dir
     stamp = _read_stamp(db) if (db / ANN_FILE).is_file() else None
     if stamp is not None and int(stamp.get("generation", -1)) == store.generation:
         current = AnnIndex.load(db)

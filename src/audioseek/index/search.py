@@ -38,7 +38,8 @@ class Snapshot:
             # The indexer rebuilds a stale ANN index at the end of each run; a reader uses
             # the persisted one (windows it lacks are found after that rebuild, windows it
             # has that were deleted are dropped below) and builds one only if none exists
-            # (and it may write: a read-only index is searched exactly).
+            # (and it may write: a read-only index is searched exactly). Builds are serialised
+            # by the ANN build lock: a second reader waits, then loads the first one's.
             self.ann = AnnIndex.load(store.db_dir, mmap=True)
             if self.ann is None and not store.read_only:
                 self.ann = ensure_ann(store, ann_threshold)
