@@ -11,6 +11,7 @@ import pytest
 
 from audioseek import Index
 from audioseek.errors import QueryError
+from audioseek.index.hybrid import file_score_stats
 
 SONIC_PI = Path("/usr/share/sonic-pi/samples")
 
@@ -173,3 +174,48 @@ def test_hybrid_beats_audio_only_on_real_samples_and_equals_it_with_opaque_names
         h = index2.search(q, k=20)
         a = index2.search(q, k=20, mode="audio")
         assert [(x.file_id, x.score) for x in h] == [(x.file_id, x.score) for x in a]
+
+
+def test_weak_flags_past_the_ann_threshold_match_exact_search(tmp_path, band_model, kit):
+    """Past the ANN threshold no vector matrix is in RAM; the score spread that flags weak
+    hits comes from a sample of files read from the store (every file here: fewer files
+    than the sample), so the flags are those of exact search, not missing."""
+    lib = tmp_path / "lib"
+    for i, hz in enumerate([300, 500, 700, 900, 1100, 1300]):
+        kit.write_wav(lib / f"{i:04d}.wav", kit.tone(hz, 2.0) + kit.noise(2.0, seed=i))
+    exact = _index(lib, tmp_path / "db", band_model)
+    ann = Index(tmp_path / "db", model=band_model, ann_threshold=1)
+    for q in ("tone 700", "nothing like it"):
+        want = exact.search(q, k=6, mode="audio")
+        got = ann.search(q, k=6, mode="audio")
+        assert ann._snapshot.ann is not None and ann._snapshot.matrix is None
+        assert [(h.file_id, h.weak) for h in got] == [(h.file_id, h.weak) for h in want]
+    assert [h.weak for h in ann.search("tone 700", k=3, mode="audio")] == [False, True, True]
+
+
+def test_weak_flags_from_a_sample_of_files(tmp_path, band_model, kit, monkeypatch):
+    """More files than the sample: the spread comes from a fixed sample (the same files
+    for every query of a snapshot), read from the store once."""
+    from audioseek.index import search as search_mod
+
+    lib = tmp_path / "lib"
+    for i, hz in enumerate([300, 500, 700, 900, 1100, 1300, 1500, 1700]):
+        kit.write_wav(lib / f"{i:04d}.wav", kit.tone(hz, 2.0) + kit.noise(2.0, seed=i))
+    _index(lib, tmp_path / "db", band_model)
+    monkeypatch.setattr(search_mod, "STATS_SAMPLE", 5)
+    ann = Index(tmp_path / "db", model=band_model, ann_threshold=1)
+    ann.search("tone 700", k=3, mode="audio")
+    files, vecs, offsets = ann._snapshot.score_sample(ann.store)
+    assert len(set(files.tolist())) == 5 and set(files.tolist()) <= set(ann._snapshot.records)
+    assert len(offsets) == 6 and offsets[-1] == len(vecs) > 0
+    assert ann._snapshot.score_sample(ann.store)[1] is vecs  # read once per snapshot
+    again = Index(tmp_path / "db", model=band_model, ann_threshold=1)
+    again.search("tone 700", k=3, mode="audio")
+    assert again._snapshot.score_sample(again.store)[0].tolist() == files.tolist()
+    # the spread is that of the sampled files' best windows
+    q = band_model.encode_text(["nothing like it"]).detach().numpy().astype(np.float32)
+    best = [float((q @ ann.store.file_vectors(int(f))[0].T).max()) for f in files]
+    mean, std = file_score_stats(ann._snapshot, q, ann.store)
+    assert mean == pytest.approx(np.mean(best), abs=1e-6)
+    assert std == pytest.approx(np.std(best), abs=1e-6)
+    assert all(h.weak for h in ann.search("nothing like it", k=3, mode="audio"))

@@ -99,14 +99,27 @@ def _best_window(st, store, file_id: int, qvec) -> tuple[int, float] | None:
     return a + i, float(scores[i])
 
 
-def file_score_stats(st, qvec) -> tuple[float, float] | None:
-    """Mean and std of every file's best-window score for ``qvec`` (exact search only:
-    ``None`` past the ANN threshold)."""
+def file_score_stats(st, qvec, store=None) -> tuple[float, float] | None:
+    """Mean and std of the files' best-window scores for ``qvec``: over every file when the
+    vectors are in RAM (exact search), else over a fixed sample of files read from ``store``
+    (:meth:`Snapshot.score_sample`; every file when there are few). ``None`` with fewer than
+    5 files, or past the ANN threshold without a store."""
     import numpy as np
 
-    if st.matrix is None or len(st.matrix) == 0 or len(st.file_ids) < 5:
+    if len(st.file_ids) < 5:
         return None
-    fmax = np.maximum.reduceat(st.window_scores(qvec), st.offsets[:-1])
+    if st.matrix is not None:
+        if len(st.matrix) == 0:
+            return None
+        fmax = np.maximum.reduceat(st.window_scores(qvec), st.offsets[:-1])
+    elif store is not None:
+        _, vecs, offsets = st.score_sample(store)
+        if len(vecs) == 0:
+            return None
+        q = np.ascontiguousarray(qvec, dtype=np.float32).reshape(-1, vecs.shape[1])
+        fmax = np.maximum.reduceat((q @ vecs.T).max(axis=0), offsets[:-1])
+    else:
+        return None
     return float(fmax.mean()), float(fmax.std())
 
 
@@ -176,7 +189,7 @@ def search_one(
                 h = st.hit(f.file_id, best[0], best[1])
                 hits.append(replace(h, audio_score=best[1], **extra))
     if qvec is not None and hits:
-        stats = file_score_stats(st, qvec)
+        stats = file_score_stats(st, qvec, store)
         if stats is not None:
             mean, std = stats
             cut = mean + WEAK_Z * std

@@ -24,6 +24,7 @@ from audioseek.index.store import Store, WindowTable
 from audioseek.index.types import Hit
 
 ANN_CANDIDATES = 512
+STATS_SAMPLE = 2000  # files whose scores estimate a query's score spread past the ANN threshold
 
 
 class Snapshot:
@@ -52,6 +53,26 @@ class Snapshot:
         self.id_order = np.argsort(table.window_ids, kind="stable")
         self.sorted_ids = table.window_ids[self.id_order]
         self._last_scores: tuple[bytes, np.ndarray] | None = None
+        self._sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def score_sample(self, store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(file ids, vectors (n, dim) float32, offsets (files + 1,))`` of a fixed sample of at most
+        :data:`STATS_SAMPLE` files (every file when there are fewer), read once from the
+        store: what estimates a query's spread of file scores when no matrix is in RAM."""
+        if self._sample is None:
+            n = len(self.file_ids)
+            pick = np.arange(n)
+            if n > STATS_SAMPLE:
+                pick = np.sort(np.random.default_rng(0).choice(n, STATS_SAMPLE, replace=False))
+            ids = [int(self.file_ids[i]) for i in pick]
+            parts = [store.file_vectors(f)[0] for f in ids]
+            kept = [i for i, p in enumerate(parts) if len(p)]  # a file deleted since: none
+            parts = [parts[i] for i in kept]
+            offsets = np.cumsum([0, *(len(p) for p in parts)])
+            vecs = np.concatenate(parts) if parts else np.zeros((0, store.dim), np.float32)
+            files = np.array([ids[i] for i in kept], np.int64)
+            self._sample = (files, vecs.astype(np.float32, copy=False), offsets)
+        return self._sample
 
     def window_scores(self, qvecs: np.ndarray) -> np.ndarray:
         """Exact search: every window's best similarity to any row of ``qvecs``. The last
