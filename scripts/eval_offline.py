@@ -14,9 +14,11 @@ in training). Two measurements:
   ensemble, :func:`audioseek.index.tagging.label_vectors`); a clip is assigned the class of
   highest cosine. Accuracy over clips (and balanced: mean of per-class accuracies).
 
-The encoders are frozen in every offline model, so their outputs are computed once
+The encoders are frozen in the offline models, so their outputs are computed once
 (scripts/offline_features.py, 5-s centre crops as in training) and each model only applies
-its heads: evaluating another model costs milliseconds.
+its heads: evaluating another model costs milliseconds. A model that stores a trained text
+layer (``stored_prefixes``) has its held-out captions and prompts encoded by its own text
+encoder.
 
     python scripts/eval_offline.py --manifest data/offline_v2/manifest.csv \\
         --model offline --model runs/offline_v2/model --json benchmarks/results/x.json
@@ -374,16 +376,54 @@ def evaluate_heads(held: HeldOut, audio_head, text_head) -> dict:
     }
 
 
-def load_heads(spec: str):
-    """(audio_head, text_head) of a model id (``offline``) or a DualEncoder directory."""
+def load_spec(spec: str):
+    """The model of an id (``offline``) or a DualEncoder directory, in eval mode."""
     from audioseek.models.dual_encoder import DualEncoder
     from audioseek.models.hub import load_model
 
     model = (
         load_model(spec, device="cpu") if spec == "offline" else DualEncoder.from_pretrained(spec)
     )
-    model.eval()
-    return model.audio_head, model.text_head
+    return model.eval()
+
+
+def stored_encoders(spec: str) -> set[str]:
+    """Which encoders a heads-only model folder stores weights of (``stored_prefixes``):
+    their outputs differ from the frozen ones of the feature cache."""
+    from audioseek.models.hub import offline_model_dir
+
+    folder = offline_model_dir() if spec == "offline" else Path(spec)
+    cfg = json.loads((folder / "config.json").read_text())
+    if not cfg.get("heads_only"):
+        return {"audio_encoder", "text_encoder"}
+    return {p.split(".")[0] for p in cfg.get("stored_prefixes", ())} & {
+        "audio_encoder",
+        "text_encoder",
+    }
+
+
+def evaluate_spec(held: HeldOut, spec: str) -> dict:
+    """:func:`evaluate_heads` of a model; its own text encoder's outputs when it stores
+    text encoder weights (a trained last MiniLM layer), the cached ones otherwise."""
+    import dataclasses
+    import tempfile
+
+    import torch
+
+    model = load_spec(spec)
+    stored = stored_encoders(spec)
+    if "audio_encoder" in stored:
+        raise SystemExit(f"{spec}: stores audio encoder weights; the audio cache does not apply")
+    if "text_encoder" in stored:
+        prompts = list(held.prompt_text)
+        with tempfile.TemporaryDirectory() as tmp:
+            t = text_features(held.captions + prompts, Path(tmp) / "text.pt", model=model)
+        held = dataclasses.replace(
+            held,
+            text=torch.stack([t[c] for c in held.captions]),
+            prompt_text={x: t[x] for x in prompts},
+        )
+    return evaluate_heads(held, model.audio_head, model.text_head)
 
 
 def summary_row(name: str, res: dict) -> str:
@@ -431,7 +471,7 @@ def main(argv=None) -> int:
     }
     print(summary_row("random", report["random"]))
     for spec in args.model:
-        res = evaluate_heads(held, *load_heads(spec))
+        res = evaluate_spec(held, spec)
         report["models"][spec] = res
         print(summary_row(spec, res))
     if args.json:

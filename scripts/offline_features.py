@@ -170,6 +170,38 @@ def text_features(strings: list[str], out: Path, model=None, batch: int = 128) -
     return feats
 
 
+def text_states(strings: list[str], out: Path, layers: int, model=None, batch: int = 128) -> dict:
+    """``{string: (tokens, 384) float16 tensor}``: MiniLM's hidden states *before* its last
+    ``layers`` transformer layers (padding dropped), cached in ``out``; what a candidate
+    that trains those layers starts from (:class:`offline_heads.TextTail`)."""
+    import torch
+
+    feats = _load(out)
+    todo = [s for s in dict.fromkeys(strings) if s not in feats]
+    if not todo:
+        return feats
+    model = model or _encoders()
+    body = model.text_encoder.model
+    index = body.config.num_hidden_layers - layers  # hidden_states[0] is the embeddings
+    todo.sort(key=len)
+    t0 = time.time()
+    with torch.inference_mode():
+        for i in range(0, len(todo), batch):
+            chunk = todo[i : i + batch]
+            tok = model.text_encoder.tokenize(chunk)
+            width = int(tok["attention_mask"].sum(dim=1).max())
+            ids, mask = tok["input_ids"][:, :width], tok["attention_mask"][:, :width]
+            hidden = body(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            h = hidden.hidden_states[index]
+            for s, row, n in zip(chunk, h, mask.sum(dim=1).tolist(), strict=True):
+                feats[s] = row[:n].to(torch.float16).clone()
+            if (i // batch) % 40 == 39 or i + batch >= len(todo):
+                _save(feats, out)
+                n = min(i + batch, len(todo))
+                print(f"states {n}/{len(todo)} ({n / (time.time() - t0):.0f}/s)", file=sys.stderr)
+    return feats
+
+
 def interleaved(paths: list[str]) -> list[str]:
     """Held-out sources first, then round-robin over sources (each in a fixed shuffled
     order), so that any prefix of the work is a balanced sample of every source."""

@@ -24,7 +24,11 @@ loop seconds. Candidates (``--set``-like keyword arguments of :class:`Recipe`):
   ``offline_features.LAYER_PARTS`` (``b4max`` = the encoder's own output; ``b3mean`` = conv
   block 3, mean over time, ...), from the ``layers`` cache; ``audio_norm``: ``standard``
   standardises each input dimension with the training clips' mean and spread (foldable
-  into a linear head).
+  into a linear head);
+- ``text_layers``: MiniLM's last ``text_layers`` transformer layers are trained too (at
+  ``text_lr``), from hidden states cached before them (``offline_features.text_states``,
+  computed on first use): :class:`TextTail`. A saved model then stores those layers beside
+  the heads (``save_pretrained(..., also_store=...)``).
 
     python scripts/offline_heads.py --manifest data/offline_v2/manifest.csv --seeds 0 1 2 \\
         --recipe head=mlp text_prob=0.2 --json benchmarks/results/offline_v2_heads.json
@@ -42,6 +46,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+import torch
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -75,6 +82,8 @@ class Recipe:
     text_anchor: float = 1.0
     audio_parts: str = "b4max"
     audio_norm: str = "none"
+    text_layers: int = 0
+    text_lr: float = 3e-5
 
     @classmethod
     def parse(cls, pairs) -> Recipe:
@@ -96,6 +105,47 @@ class Split:
     clip_captions: list[list[int]]  # clip -> caption rows of ``text``
     paraphrases: list[list[int]]  # caption row -> paraphrase rows of ``text``
     text: object  # (M, Dt): captions then paraphrases
+    strings: list = dataclasses.field(default_factory=list)  # row -> the string
+    states: list | None = None  # row -> MiniLM states before the tail (text_layers > 0)
+
+
+class TextTail(nn.Module):
+    """MiniLM's last ``text_layers`` transformer layers, trained: cached hidden states of
+    the layer before them (``offline_features.text_states``) -> those layers -> mean over
+    the tokens -> L2 norm, i.e. exactly the frozen encoder's output at initialisation."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    @classmethod
+    def from_minilm(cls, n: int) -> TextTail:
+        import copy
+
+        from offline_features import _encoders
+
+        body = _encoders().text_encoder.model
+        return cls([copy.deepcopy(x) for x in body.encoder.layer[-n:]])
+
+    def forward(self, states: list) -> torch.Tensor:
+        lengths = torch.tensor([len(x) for x in states])
+        h = nn.utils.rnn.pad_sequence([x.float() for x in states], batch_first=True)
+        mask = (torch.arange(h.shape[1])[None, :] < lengths[:, None]).float()
+        additive = (1.0 - mask[:, None, None, :]) * torch.finfo(torch.float32).min
+        for layer in self.layers:
+            h = layer(h, attention_mask=additive)
+            h = h[0] if isinstance(h, tuple) else h
+        pooled = (h * mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True)
+        return nn.functional.normalize(pooled, dim=-1)
+
+    def encode(self, states: list, batch: int = 256) -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.cat([self(states[i : i + batch]) for i in range(0, len(states), batch)])
+
+
+def text_of(split: Split, rows: list[int], tail=None):
+    """Text-head inputs of ``split``'s string rows: cached features, or the tail's output."""
+    return split.text[rows] if tail is None else tail([split.states[k] for k in rows])
 
 
 def audio_inputs(features: Path, parts: str) -> dict:
@@ -162,6 +212,7 @@ def load_split(rows, audio_feats: dict, text_cache: Path, views: int, cached_onl
         clip_captions=clip_captions,
         paraphrases=paraphrases,
         text=torch.stack([t[s] for s in strings]).float(),
+        strings=list(strings),
     )
 
 
@@ -202,7 +253,7 @@ def _batches(split: Split, recipe: Recipe, rng: random.Random) -> list[list[tupl
     return batches
 
 
-def val_map10(audio_head, text_head, split: Split) -> float:
+def val_map10(audio_head, text_head, split: Split, tail=None) -> float:
     import torch
     import torch.nn.functional as F
 
@@ -212,12 +263,13 @@ def val_map10(audio_head, text_head, split: Split) -> float:
         a = F.normalize(audio_head(split.audio), dim=-1)
         rows = [k for ks in split.clip_captions for k in ks]
         owner = [c for c, ks in enumerate(split.clip_captions) for _ in ks]
-        t = F.normalize(text_head(split.text[rows]), dim=-1)
+        t = F.normalize(text_head(text_of(split, rows, tail)), dim=-1)
         return retrieval_metrics(t @ a.T, [[o] for o in owner])["map@10"]
 
 
-def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -> dict:
-    """Returns {audio_head, text_head, logit_scale, best_epoch, val_map10}."""
+def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None, tail=None) -> dict:
+    """Returns {audio_head, text_head, logit_scale, best_epoch, val_map10} (and ``tail``, a
+    trained copy of ``tail``, with ``recipe.text_layers``)."""
     import copy
 
     import torch
@@ -227,6 +279,9 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
+    if recipe.text_layers and tail is None:
+        raise SystemExit("text_layers needs the MiniLM tail (TextTail.from_minilm)")
+    tail = copy.deepcopy(tail) if recipe.text_layers else None
     if recipe.text_head not in ("train", "identity", "anchored"):
         raise SystemExit(f"unknown text_head {recipe.text_head!r}")
     dim = recipe.embed_dim if recipe.text_head == "train" else int(train.text.shape[1])
@@ -250,6 +305,9 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -
     if text_params:  # the anchored head decays towards the identity, not towards zero
         decay = 0.0 if recipe.text_head == "anchored" else recipe.weight_decay
         groups.append({"params": text_params, "weight_decay": decay})
+    if tail is not None:
+        params += list(tail.parameters())
+        groups.append({"params": list(tail.parameters()), "lr": recipe.text_lr})
     opt = torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = len(_batches(train, recipe, random.Random(0)))
     total = steps_per_epoch * recipe.epochs
@@ -260,11 +318,13 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -
         p = (step - recipe.warmup_steps) / max(1, total - recipe.warmup_steps)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, [lr_at] * len(groups))
     best = {"val_map10": -1.0}
     for epoch in range(recipe.epochs):
         ah.train()
         th.train()
+        if tail is not None:
+            tail.train()
         for batch in _batches(train, recipe, rng):
             clips = [c for c, _ in batch]
             caps = []
@@ -272,7 +332,7 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -
                 alts = train.paraphrases[k]
                 caps.append(rng.choice(alts) if alts and rng.random() < recipe.text_prob else k)
             a = F.normalize(ah(train.audio[clips]), dim=-1)
-            t = F.normalize(th(train.text[caps]), dim=-1)
+            t = F.normalize(th(text_of(train, caps, tail)), dim=-1)
             logits = scale.clamp(max=math.log(100)).exp() * a @ t.T
             # rows of the same clip (captions="all") are not negatives of each other
             same = torch.tensor(clips)[:, None] == torch.tensor(clips)[None, :]
@@ -288,7 +348,9 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -
             sched.step()
         ah.eval()
         th.eval()
-        m = val_map10(ah, th, val)
+        if tail is not None:
+            tail.eval()
+        m = val_map10(ah, th, val, tail)
         if m > best["val_map10"]:
             best = {
                 "val_map10": m,
@@ -296,6 +358,7 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None) -
                 "audio_head": copy.deepcopy(ah),
                 "text_head": copy.deepcopy(th),
                 "logit_scale": scale.detach().clone(),
+                "tail": copy.deepcopy(tail),
             }
         if log:
             log(f"epoch {epoch + 1} loss {loss.item():.3f} val mAP@10 {m:.3f}")
@@ -324,9 +387,18 @@ def save_model(result: dict, recipe: Recipe, out: Path) -> Path:
     model.text_head.load_state_dict(result["text_head"].state_dict())
     with torch.no_grad():
         model.logit_scale.copy_(result["logit_scale"])
+    also = []
+    if result.get("tail") is not None:  # the trained last MiniLM layer(s) replace the wheel's
+        layers = model.text_encoder.model.encoder.layer
+        n = len(result["tail"].layers)
+        for i, trained in zip(
+            range(len(layers) - n, len(layers)), result["tail"].layers, strict=True
+        ):
+            layers[i].load_state_dict(trained.state_dict())
+            also.append(f"text_encoder.model.encoder.layer.{i}.")
     model.model_id = "offline"
     model.eval()
-    return model.save_pretrained(out, heads_only=True)
+    return model.save_pretrained(out, heads_only=True, also_store=also)
 
 
 def summarize(path: Path) -> str:
@@ -431,6 +503,21 @@ def main(argv=None) -> int:
         held = dataclasses.replace(held, audio=(held.audio - mean) / std)
     elif recipe.audio_norm != "none":
         raise SystemExit(f"unknown audio_norm {recipe.audio_norm!r}")
+    tail = None
+    if recipe.text_layers:
+        from offline_features import text_states
+
+        tail = TextTail.from_minilm(recipe.text_layers)
+        prompts = list(held.prompt_text)
+        states = text_states(
+            train.strings + val.strings + held.captions + prompts,
+            args.features / f"text_states_{recipe.text_layers}.pt",
+            recipe.text_layers,
+        )
+        train.states = [states[x] for x in train.strings]
+        val.states = [states[x] for x in val.strings]
+        held_states = [states[x] for x in held.captions]
+        prompt_states = [states[x] for x in prompts]
     print(
         f"train {train.audio.shape[0]} clips, val {val.audio.shape[0]}, held-out "
         f"{len(held.paths)}; features {time.time() - t0:.0f} s",
@@ -438,8 +525,17 @@ def main(argv=None) -> int:
     )
     for seed in args.seeds:
         t1 = time.time()
-        res = train_heads(train, val, recipe, seed, log=print if args.verbose else None)
-        ev = evaluate_heads(held, res["audio_head"], res["text_head"])
+        res = train_heads(train, val, recipe, seed, log=print if args.verbose else None, tail=tail)
+        seen = held
+        if tail is not None:  # the held-out captions and prompts through the trained layers
+            res["tail"].eval()
+            p = res["tail"].encode(prompt_states)
+            seen = dataclasses.replace(
+                held,
+                text=res["tail"].encode(held_states),
+                prompt_text={x: p[i] for i, x in enumerate(held.prompt_text)},
+            )
+        ev = evaluate_heads(seen, res["audio_head"], res["text_head"])
         line = {
             "name": args.name or " ".join(args.recipe) or "default",
             "recipe": asdict(recipe),
