@@ -39,6 +39,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# .venv is ~7.5 GB (torch and its CUDA libraries); say so up front rather than let pip fail
+# half-way with "No space left on device".
+if [ ! -f .venv/.audioseek-installed ]; then
+  free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+  if [ "${free_kb:-0}" -lt $((9 * 1024 * 1024)) ]; then
+    echo "setup: warning: $((free_kb / 1024 / 1024)) GB free in $(pwd); a fresh .venv needs about 9 GB" >&2
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 fi
