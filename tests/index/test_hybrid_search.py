@@ -219,3 +219,18 @@ def test_weak_flags_from_a_sample_of_files(tmp_path, band_model, kit, monkeypatc
     assert mean == pytest.approx(np.mean(best), abs=1e-6)
     assert std == pytest.approx(np.std(best), abs=1e-6)
     assert all(h.weak for h in ann.search("nothing like it", k=3, mode="audio"))
+
+
+def test_long_files_are_sampled_by_evenly_spaced_windows(tmp_path, band_model, kit):
+    lib = tmp_path / "lib"
+    kit.write_wav(lib / "long.wav", kit.tone(500, 20.0) + kit.noise(20.0, seed=1))
+    index = Index(tmp_path / "db", model=band_model)
+    index.add([lib], window=1.0, hop=0.5, workers=0, batch_size=8, progress=False)
+    (rec,) = index.store.files(complete_only=True)
+    every = index.store.file_vectors(rec.id)[0]
+    assert len(every) > 30
+    got = index.store.file_vector_sample(rec.id, 8)
+    step = -(-len(every) // 8)
+    assert len(got) <= 8
+    np.testing.assert_array_equal(got, every[::step])
+    np.testing.assert_array_equal(index.store.file_vector_sample(rec.id, 1000), every)

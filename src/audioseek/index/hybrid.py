@@ -102,8 +102,9 @@ def _best_window(st, store, file_id: int, qvec) -> tuple[int, float] | None:
 def file_score_stats(st, qvec, store=None) -> tuple[float, float] | None:
     """Mean and std of the files' best-window scores for ``qvec``: over every file when the
     vectors are in RAM (exact search), else over a fixed sample of files read from ``store``
-    (:meth:`Snapshot.score_sample`; every file when there are few). ``None`` with fewer than
-    5 files, or past the ANN threshold without a store."""
+    (:meth:`Snapshot.score_sample`: every file when there are few, long files by a sample
+    of their windows). ``None`` with fewer than 5 files, or past the ANN threshold without
+    a store."""
     import numpy as np
 
     if len(st.file_ids) < 5:

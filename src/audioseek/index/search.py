@@ -24,7 +24,10 @@ from audioseek.index.store import Store, WindowTable
 from audioseek.index.types import Hit
 
 ANN_CANDIDATES = 512
-STATS_SAMPLE = 2000  # files whose scores estimate a query's score spread past the ANN threshold
+# past the ANN threshold, a query's spread of file scores (weak-match flags) is estimated on
+# this many files, each by at most STATS_WINDOWS of its windows: <= 64 MB of vectors
+STATS_SAMPLE = 1000
+STATS_WINDOWS = 32
 
 
 class Snapshot:
@@ -56,16 +59,17 @@ class Snapshot:
         self._sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def score_sample(self, store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(file ids, vectors (n, dim) float32, offsets (files + 1,))`` of a fixed sample of at most
-        :data:`STATS_SAMPLE` files (every file when there are fewer), read once from the
-        store: what estimates a query's spread of file scores when no matrix is in RAM."""
+        """``(file ids, vectors (n, dim) float32, offsets (files + 1,))`` of a fixed sample
+        of at most :data:`STATS_SAMPLE` files (every file when there are fewer), each by at
+        most :data:`STATS_WINDOWS` evenly spaced windows, read once from the store: what
+        estimates a query's spread of file scores when no matrix is in RAM."""
         if self._sample is None:
             n = len(self.file_ids)
             pick = np.arange(n)
             if n > STATS_SAMPLE:
                 pick = np.sort(np.random.default_rng(0).choice(n, STATS_SAMPLE, replace=False))
             ids = [int(self.file_ids[i]) for i in pick]
-            parts = [store.file_vectors(f)[0] for f in ids]
+            parts = [store.file_vector_sample(f, STATS_WINDOWS) for f in ids]
             kept = [i for i, p in enumerate(parts) if len(p)]  # a file deleted since: none
             parts = [parts[i] for i in kept]
             offsets = np.cumsum([0, *(len(p) for p in parts)])

@@ -698,6 +698,17 @@ class Store:
         ends = np.array([r[1] for r in rows], np.float32)
         return vecs, starts, ends
 
+    def file_vector_sample(self, file_id: int, limit: int) -> np.ndarray:
+        """At most ``limit`` window vectors of one file (float32), evenly spaced over it
+        (every ``ceil(n / limit)``-th window): only those rows are read."""
+        n = int(self._query("SELECT count(*) FROM windows WHERE file_id=?", (file_id,))[0][0])
+        step = max(1, -(-n // max(1, int(limit))))
+        rows = self._query(
+            "SELECT vector FROM windows WHERE file_id=? AND idx % ? = 0 ORDER BY idx",
+            (file_id, step),
+        )
+        return decode_vectors([r[0] for r in rows], self.dim).astype(np.float32)
+
     def window_table(self, with_vectors: bool = True, batch: int = 50_000) -> WindowTable:
         """Every window of complete files, ordered by (file id, window index)."""
         dim = self.dim
