@@ -29,10 +29,17 @@ HELD_OUT = ("tuxpaint", "widelands")
 
 
 def _encoders():
-    from audioseek.models.hub import load_model
+    """The frozen encoders from their wheels (aisfx, MiniLM), not the shipped model: since
+    version 3 it stores a trained MiniLM layer, and the caches hold the frozen outputs."""
+    from audioseek.models.factory import ModelConfig, build_model
 
-    model = load_model("offline", device="cpu")
-    return model.eval()
+    cfg = ModelConfig(
+        audio_encoder="aisfx",
+        text_encoder="minilm",
+        audio_encoder_args={"pretrained": True},
+        text_encoder_args={"max_length": 30},
+    )
+    return build_model(cfg).eval()
 
 
 def _load(path: Path) -> dict:
@@ -140,8 +147,10 @@ def audio_layer_features(root: Path, rel_paths: list[str], out: Path, batch: int
     )
 
 
-def text_features(strings: list[str], out: Path, model=None, batch: int = 128) -> dict:
-    """``{string: (384,) tensor}`` of the frozen MiniLM encoder (cached in ``out``)."""
+def _encode_strings(strings: list[str], out: Path, encode, label: str, model, batch: int) -> dict:
+    """``{string: tensor}`` cached in ``out``: the strings not there yet, sorted by length
+    (similar lengths per batch: less padding), tokenised by the model's MiniLM and given to
+    ``encode(model, ids, mask)`` (one tensor per row); saved every 20 batches."""
     import torch
 
     feats = _load(out)
@@ -149,25 +158,33 @@ def text_features(strings: list[str], out: Path, model=None, batch: int = 128) -
     if not todo:
         return feats
     model = model or _encoders()
-    todo.sort(key=len)  # similar lengths per batch: less padding
+    todo.sort(key=len)
     t0 = time.time()
     with torch.inference_mode():
         for i in range(0, len(todo), batch):
             chunk = todo[i : i + batch]
             tok = model.text_encoder.tokenize(chunk)
-            # the tokenizer pads to max_length; masked padding does not change the mean-pooled
-            # output, so drop the all-padding columns (2-3x less work for short captions)
+            # the tokenizer pads to max_length; masked padding does not change the output,
+            # so drop the all-padding columns (2-3x less work for short captions)
             width = int(tok["attention_mask"].sum(dim=1).max())
             ids, mask = tok["input_ids"][:, :width], tok["attention_mask"][:, :width]
-            emb = model.text_encoder(ids, mask).float()
-            for s, e in zip(chunk, emb, strict=True):
+            for s, e in zip(chunk, encode(model, ids, mask), strict=True):
                 feats[s] = e.clone()
             if (i // batch) % 20 == 19 or i + batch >= len(todo):
                 _save(feats, out)
                 n = min(i + batch, len(todo))
                 rate = n / (time.time() - t0)
-                print(f"text {n}/{len(todo)} ({rate:.0f}/s)", file=sys.stderr, flush=True)
+                print(f"{label} {n}/{len(todo)} ({rate:.0f}/s)", file=sys.stderr, flush=True)
     return feats
+
+
+def text_features(strings: list[str], out: Path, model=None, batch: int = 128) -> dict:
+    """``{string: (384,) tensor}`` of the frozen MiniLM encoder (cached in ``out``)."""
+
+    def encode(model, ids, mask):
+        return model.text_encoder(ids, mask).float()
+
+    return _encode_strings(strings, out, encode, "text", model, batch)
 
 
 def text_states(strings: list[str], out: Path, layers: int, model=None, batch: int = 128) -> dict:
@@ -176,30 +193,14 @@ def text_states(strings: list[str], out: Path, layers: int, model=None, batch: i
     that trains those layers starts from (:class:`offline_heads.TextTail`)."""
     import torch
 
-    feats = _load(out)
-    todo = [s for s in dict.fromkeys(strings) if s not in feats]
-    if not todo:
-        return feats
-    model = model or _encoders()
-    body = model.text_encoder.model
-    index = body.config.num_hidden_layers - layers  # hidden_states[0] is the embeddings
-    todo.sort(key=len)
-    t0 = time.time()
-    with torch.inference_mode():
-        for i in range(0, len(todo), batch):
-            chunk = todo[i : i + batch]
-            tok = model.text_encoder.tokenize(chunk)
-            width = int(tok["attention_mask"].sum(dim=1).max())
-            ids, mask = tok["input_ids"][:, :width], tok["attention_mask"][:, :width]
-            hidden = body(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-            h = hidden.hidden_states[index]
-            for s, row, n in zip(chunk, h, mask.sum(dim=1).tolist(), strict=True):
-                feats[s] = row[:n].to(torch.float16).clone()
-            if (i // batch) % 40 == 39 or i + batch >= len(todo):
-                _save(feats, out)
-                n = min(i + batch, len(todo))
-                print(f"states {n}/{len(todo)} ({n / (time.time() - t0):.0f}/s)", file=sys.stderr)
-    return feats
+    def encode(model, ids, mask):
+        body = model.text_encoder.model
+        index = body.config.num_hidden_layers - layers  # hidden_states[0]: the embeddings
+        h = body(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        lengths = mask.sum(dim=1).tolist()
+        return [row[:n].to(torch.float16) for row, n in zip(h[index], lengths, strict=True)]
+
+    return _encode_strings(strings, out, encode, "states", model, batch)
 
 
 def interleaved(paths: list[str]) -> list[str]:
