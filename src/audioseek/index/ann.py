@@ -537,7 +537,8 @@ class _build_lock:
         import fcntl
 
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # read-only and never through a symlink: the lock file is only ever flock-ed
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError:
             return self
         fcntl.flock(self.fd, fcntl.LOCK_EX)
