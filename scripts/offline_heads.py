@@ -25,6 +25,8 @@ loop seconds. Candidates (``--set``-like keyword arguments of :class:`Recipe`):
   block 3, mean over time, ...), from the ``layers`` cache; ``audio_norm``: ``standard``
   standardises each input dimension with the training clips' mean and spread (foldable
   into a linear head);
+- ``category_cap``: at most this many clips of one ``category`` per epoch (a new random
+  draw each epoch), so music (1,900 training clips) and speech do not dominate the batches;
 - ``text_layers``: MiniLM's last ``text_layers`` transformer layers are trained too (at
   ``text_lr``), from hidden states cached before them (``offline_features.text_states``,
   computed on first use): :class:`TextTail`. A saved model then stores those layers beside
@@ -84,6 +86,7 @@ class Recipe:
     audio_norm: str = "none"
     text_layers: int = 0
     text_lr: float = 3e-5
+    category_cap: int = 0
 
     @classmethod
     def parse(cls, pairs) -> Recipe:
@@ -153,6 +156,18 @@ def audio_inputs(features: Path, parts: str) -> dict:
     import torch
 
     names = parts.split("+")
+    if any(n in UCS_PARTS for n in names):  # functions of the encoder's output (b4max)
+        base = _load(features / "audio.pt")
+        extra = [n for n in names if n not in UCS_PARTS]
+        if extra and extra != ["b4max"]:
+            raise SystemExit(f"UCS parts combine with b4max only, not {extra}")
+        fc = ucs_classifiers()
+        keys = list(base)
+        emb = torch.stack([base[k] for k in keys]).float()
+        with torch.inference_mode():
+            cols = [emb if n == "b4max" else ucs_features(fc, emb, n) for n in names]
+        out = torch.cat(cols, dim=1)
+        return {k: out[i] for i, k in enumerate(keys)}
     unknown = [n for n in names if n not in LAYER_PARTS]
     if unknown:
         raise SystemExit(f"unknown audio_parts {unknown}; expected {sorted(LAYER_PARTS)}")
@@ -161,6 +176,41 @@ def audio_inputs(features: Path, parts: str) -> dict:
     layers = _load(features / "layers.pt")
     cols = torch.cat([torch.arange(*LAYER_PARTS[n]) for n in names])
     return {p: v[cols] for p, v in layers.items()}
+
+
+UCS_PARTS = ("ucs_h1", "ucs_h2", "ucs_logits", "ucs_prob")
+
+
+def ucs_classifiers() -> nn.ModuleList:
+    """The aisfx wheel's 9 frozen classifiers (one per training library of the aisfx paper:
+    Pro Sound Effects, Soundly, UCS Mixed, ... with 3-81 UCS categories each), each
+    Linear(512, 256)-ReLU-Linear(256, 128)-ReLU-Linear(128, classes), as in the checkpoint."""
+    from audioseek.models.audio_encoders import aisfx_checkpoint_path
+
+    weights, ds = torch.load(aisfx_checkpoint_path(), map_location="cpu", weights_only=False)
+    heads = nn.ModuleList()
+    for _name, (idx, n) in sorted(ds.items(), key=lambda kv: int(kv[1][0])):
+        h = nn.Sequential(
+            nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, int(n))
+        )
+        h.load_state_dict(
+            {
+                k[len(f"fc.{int(idx)}.") :]: v
+                for k, v in weights.items()
+                if k.startswith(f"fc.{int(idx)}.")
+            }
+        )
+        heads.append(h.eval())
+    return heads
+
+
+def ucs_features(heads: nn.ModuleList, emb: torch.Tensor, part: str) -> torch.Tensor:
+    """The classifiers' first / second hidden layer, logits or softmax, concatenated."""
+    stop = {"ucs_h1": 2, "ucs_h2": 4, "ucs_logits": 5, "ucs_prob": 5}[part]
+    out = [h[:stop](emb) for h in heads]
+    if part == "ucs_prob":
+        out = [x.softmax(-1) for x in out]
+    return torch.cat(out, dim=1)
 
 
 def paraphrase(captions: list[str], views: int, seed: int = 0) -> list[list[str]]:
@@ -218,10 +268,20 @@ def load_split(rows, audio_feats: dict, text_cache: Path, views: int, cached_onl
 
 def _batches(split: Split, recipe: Recipe, rng: random.Random) -> list[list[tuple[int, int]]]:
     """One epoch of (clip, caption row) batches."""
+    clips = list(range(len(split.clip_captions)))
+    if recipe.category_cap:  # at most category_cap clips of a category per epoch, drawn anew
+        by: dict[str, list[int]] = {}
+        for c in clips:
+            by.setdefault(split.categories[c], []).append(c)
+        clips = sorted(
+            c
+            for v in by.values()
+            for c in (v if len(v) <= recipe.category_cap else rng.sample(v, recipe.category_cap))
+        )
     if recipe.captions == "all":
-        pairs = [(c, k) for c, ks in enumerate(split.clip_captions) for k in ks]
+        pairs = [(c, k) for c in clips for k in split.clip_captions[c]]
     else:
-        pairs = [(c, rng.choice(ks)) for c, ks in enumerate(split.clip_captions)]
+        pairs = [(c, rng.choice(split.clip_captions[c])) for c in clips]
     bs = recipe.batch_size
     if not recipe.hard_negatives:
         rng.shuffle(pairs)
