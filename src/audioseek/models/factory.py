@@ -31,6 +31,10 @@ class ModelConfig:
         head_dropout: dropout inside the heads.
         temperature_init: initial temperature (CLIP: 0.07, i.e. logit scale 1/0.07).
         learn_temperature: train the temperature (clamped so the scale stays <= 100).
+        memory: ``None``, or a caption memory beside the heads (``{size, k, tau, alpha,
+            text_dim}`` and optionally ``reverse_k``, ``reverse_tau``, ``beta``;
+            :mod:`audioseek.models.memory`): the shared space is then ``embed_dim +
+            text_dim`` wide.
     """
 
     audio_encoder: str
@@ -42,11 +46,14 @@ class ModelConfig:
     head_dropout: float = 0.0
     temperature_init: float = 0.07
     learn_temperature: bool = True
+    memory: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, d: dict | ModelConfig) -> ModelConfig:
         if isinstance(d, ModelConfig):
-            return copy.deepcopy(d)
+            cfg = copy.deepcopy(d)
+            cfg.validate()  # built directly, not through here: check and complete it now
+            return cfg
         if not isinstance(d, dict):
             raise ConfigError(f"model config must be a mapping, got {type(d).__name__}")
         names = [f.name for f in fields(cls)]
@@ -75,8 +82,18 @@ class ModelConfig:
                 f"model.temperature_init must be a positive number, got {self.temperature_init!r}"
             )
 
+        if self.memory is not None:
+            from audioseek.models.memory import check_memory
+
+            if self.embed_dim is None:
+                raise ConfigError("model.memory needs model.embed_dim (the heads' size)")
+            self.memory = check_memory(self.memory)
+
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(asdict(self))
+        d = copy.deepcopy(asdict(self))
+        if d["memory"] is None:  # configs saved before the memory existed stay identical
+            del d["memory"]
+        return d
 
 
 def build_model(cfg: ModelConfig | dict, text: bool = True):
@@ -92,10 +109,44 @@ def build_model(cfg: ModelConfig | dict, text: bool = True):
     cfg = ModelConfig.from_dict(cfg)
     audio = build_audio_encoder(cfg.audio_encoder, **cfg.audio_encoder_args)
     dim = cfg.embed_dim if cfg.embed_dim is not None else audio.output_dim
-    audio_head = ProjectionHead(audio.output_dim, dim, cfg.head, cfg.head_dropout)
+    mem = cfg.memory
+    if mem is None:
+        audio_head = ProjectionHead(audio.output_dim, dim, cfg.head, cfg.head_dropout)
+    else:
+        from audioseek.models.memory import CaptionMemoryHead, MemoryTextHead
+
+        audio_head = CaptionMemoryHead(
+            audio.output_dim,
+            dim,
+            mem["text_dim"],
+            mem["size"],
+            mem["k"],
+            mem["tau"],
+            mem["alpha"],
+            cfg.head,
+            cfg.head_dropout,
+        )
     if text:
         text_tower = build_text_encoder(cfg.text_encoder, **cfg.text_encoder_args)
-        text_head = ProjectionHead(text_tower.output_dim, dim, cfg.head, cfg.head_dropout)
+        if mem is None:
+            text_head = ProjectionHead(text_tower.output_dim, dim, cfg.head, cfg.head_dropout)
+        elif text_tower.output_dim != mem["text_dim"]:
+            raise ConfigError(
+                f"model.memory.text_dim is {mem['text_dim']}, the text encoder gives "
+                f"{text_tower.output_dim}"
+            )
+        else:
+            text_head = MemoryTextHead(
+                mem["text_dim"],
+                dim,
+                mem["alpha"],
+                cfg.head,
+                cfg.head_dropout,
+                audio_head=audio_head,
+                reverse_k=mem["reverse_k"],
+                reverse_tau=mem["reverse_tau"],
+                beta=mem["beta"],
+            )
     else:
         text_tower, text_head = NoTextTower(), NoTextTower()
     return DualEncoder(
