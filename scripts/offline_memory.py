@@ -1,0 +1,273 @@
+"""Add a caption memory to a heads-only offline model (offline model v4).
+
+The memory (:mod:`audioseek.models.memory`) is the training split of the corpus: per clip
+the frozen aisfx output (from the feature cache, i.e. the model's own audio encoder) and
+the mean of its captions' vectors from the model's own text encoder (with v3's trained
+MiniLM layer). Nothing is trained: ``k`` and ``tau`` are chosen on the validation split
+with each validation clip's own source removed from the bank (``--select``), so that the
+choice favours describing recordings of sources the bank does not hold (what the held-out
+test measures); ``alpha`` (how much the heads count against the memory) is fixed at 0.5
+beforehand rather than chosen. The text side's path through the bank (``reverse_k``,
+``reverse_tau``: :class:`audioseek.models.memory.MemoryTextHead`) is chosen the same way,
+its weight ``beta`` fixed at 0.5 beforehand.
+
+    python scripts/offline_memory.py --model runs/offline_v3_model --select \\
+        --out runs/offline_v4_model --json benchmarks/results/offline_v4_memory_select.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from offline_features import (  # noqa: E402
+    DEFAULT_DIR,
+    audio_features,
+    captions_of,
+    read_manifest,
+    text_features,
+)
+
+GRID_K = (10, 20, 50, 100)
+GRID_TAU = (0.02, 0.05, 0.1)
+GRID_REVERSE_K = (5, 20, 50)
+GRID_REVERSE_TAU = (0.02, 0.05)
+
+
+def caption_bank(rows, audio: dict, text: dict):
+    """(keys, values, sources): per clip its audio vector and its mean caption vector."""
+    import torch
+    import torch.nn.functional as F
+
+    keys = torch.stack([audio[r["path"]] for r in rows]).float()
+    values = torch.stack(
+        [
+            F.normalize(torch.stack([text[c] for c in captions_of(r)]).float().mean(0), dim=0)
+            for r in rows
+        ]
+    )
+    return keys, values, [r["source"] for r in rows]
+
+
+def select(bank, val_rows, audio: dict, text: dict, grid_k=GRID_K, grid_tau=GRID_TAU) -> list:
+    """Validation mAP@10 (text -> audio, the memory alone) for every (k, tau), each
+    validation clip described by bank clips of other sources only."""
+    import torch
+    import torch.nn.functional as F
+
+    from audioseek.eval.metrics import retrieval_metrics
+
+    keys, values, sources = bank
+    names = sorted(set(sources) | {r["source"] for r in val_rows})
+    bank_src = torch.tensor([names.index(s) for s in sources])
+    val_src = torch.tensor([names.index(r["source"]) for r in val_rows])
+    q = F.normalize(torch.stack([audio[r["path"]] for r in val_rows]).float(), dim=-1)
+    sims = q @ F.normalize(keys, dim=-1).T
+    sims = sims.masked_fill(val_src[:, None] == bank_src[None, :], -2.0)
+    queries, owner = [], []
+    for j, r in enumerate(val_rows):
+        for c in captions_of(r):
+            queries.append(F.normalize(text[c].float(), dim=0))
+            owner.append([j])
+    queries = torch.stack(queries)
+    out = []
+    for k in grid_k:
+        top, idx = sims.topk(k, dim=-1)
+        for tau in grid_tau:
+            w = torch.softmax(top / tau, dim=-1)
+            emb = F.normalize((w[..., None] * values[idx]).sum(1), dim=-1)
+            m = retrieval_metrics(queries @ emb.T, owner)
+            out.append({"k": k, "tau": tau, "val_map10": m["map@10"], "val_r10": m["r@10"]})
+            print(
+                f"k {k:>3} tau {tau:<5}: val (own source left out) mAP@10 "
+                f"{m['map@10']:.3f} R@10 {m['r@10']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return out
+
+
+def select_reverse(
+    bank,
+    val_rows,
+    audio: dict,
+    text: dict,
+    audio_head,
+    grid_k=GRID_REVERSE_K,
+    grid_tau=GRID_REVERSE_TAU,
+) -> list:
+    """Validation mAP@10 of the text side's path alone (query -> nearest bank captions ->
+    their clips' audio through ``audio_head`` -> validation clips' audio through it), for
+    every (reverse_k, reverse_tau), bank clips of the query's own source left out."""
+    import torch
+    import torch.nn.functional as F
+
+    from audioseek.eval.metrics import retrieval_metrics
+
+    keys, values, sources = bank
+    names = sorted(set(sources) | {r["source"] for r in val_rows})
+    bank_src = torch.tensor([names.index(s) for s in sources])
+    with torch.inference_mode():
+        bank_audio = F.normalize(audio_head(keys), dim=-1)
+        val_audio = F.normalize(
+            audio_head(torch.stack([audio[r["path"]] for r in val_rows]).float()), dim=-1
+        )
+    queries, owner, q_src = [], [], []
+    for j, r in enumerate(val_rows):
+        for c in captions_of(r):
+            queries.append(F.normalize(text[c].float(), dim=0))
+            owner.append([j])
+            q_src.append(names.index(r["source"]))
+    sims = torch.stack(queries) @ F.normalize(values, dim=-1).T
+    sims = sims.masked_fill(torch.tensor(q_src)[:, None] == bank_src[None, :], -2.0)
+    out = []
+    for k in grid_k:
+        top, idx = sims.topk(k, dim=-1)
+        for tau in grid_tau:
+            w = torch.softmax(top / tau, dim=-1)
+            rev = F.normalize((w[..., None] * bank_audio[idx]).sum(1), dim=-1)
+            m = retrieval_metrics(rev @ val_audio.T, owner)
+            out.append(
+                {"reverse_k": k, "reverse_tau": tau, "val_map10": m["map@10"], "val_r10": m["r@10"]}
+            )
+            print(
+                f"reverse k {k:>3} tau {tau:<5}: val (own source left out) mAP@10 "
+                f"{m['map@10']:.3f} R@10 {m['r@10']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return out
+
+
+def with_memory(
+    base,
+    bank,
+    k: int,
+    tau: float,
+    alpha: float,
+    reverse_k: int = 20,
+    reverse_tau: float = 0.05,
+    beta: float = 1.0,
+    model_id: str = "offline",
+):
+    """A copy of ``base`` (a DualEncoder) with a caption memory of ``bank``, named
+    ``model_id`` (the bundled model's id: ``offline``)."""
+    import torch
+
+    from audioseek.models.factory import build_model
+
+    keys, values, _ = bank
+    cfg = dict(base.config)
+    cfg["memory"] = {
+        "size": int(keys.shape[0]),
+        "k": int(k),
+        "tau": float(tau),
+        "alpha": float(alpha),
+        "text_dim": int(values.shape[1]),
+        "reverse_k": int(reverse_k),
+        "reverse_tau": float(reverse_tau),
+        "beta": float(beta),
+    }
+    model = build_model(cfg)
+    model.audio_head.proj.load_state_dict(base.audio_head.state_dict())
+    model.text_head.proj.load_state_dict(base.text_head.state_dict())
+    model.audio_encoder.load_state_dict(base.audio_encoder.state_dict())
+    model.text_encoder.load_state_dict(base.text_encoder.state_dict())
+    with torch.no_grad():
+        model.logit_scale.copy_(base.logit_scale)
+    model.audio_head.fill(keys, values)
+    model.model_id = model_id
+    return model.eval()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="a heads-only DualEncoder folder")
+    ap.add_argument("--manifest", type=Path, default=Path("data/offline_v2/manifest.csv"))
+    ap.add_argument("--features", type=Path, default=DEFAULT_DIR)
+    ap.add_argument("--out", type=Path, default=None, help="save the model with its memory")
+    ap.add_argument("--k", type=int, default=None, help="default: chosen by --select")
+    ap.add_argument("--tau", type=float, default=None)
+    ap.add_argument("--alpha", type=float, default=0.5)
+    ap.add_argument("--beta", type=float, default=0.5, help="1 = no text-side path")
+    ap.add_argument("--reverse-k", type=int, default=None, help="default: chosen by --select")
+    ap.add_argument("--reverse-tau", type=float, default=None)
+    ap.add_argument("--select", action="store_true", help="choose k and tau on validation")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    given = (args.k, args.tau, args.reverse_k, args.reverse_tau)
+    if not args.select and any(x is None for x in given):
+        ap.error("give --k, --tau, --reverse-k and --reverse-tau, or --select")
+    import torch
+
+    from audioseek.models.dual_encoder import DualEncoder
+
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    base = DualEncoder.from_pretrained(args.model).eval()
+    base_cfg = json.loads((Path(args.model) / "config.json").read_text())
+    rows = read_manifest(args.manifest)
+    train = [r for r in rows if r["split"] == "train"]
+    val = [r for r in rows if r["split"] == "val"]
+    root = args.manifest.parent
+    audio = audio_features(root, [r["path"] for r in train + val], args.features / "audio.pt")
+    strings = list(dict.fromkeys(c for r in train + val for c in captions_of(r)))
+    with tempfile.TemporaryDirectory() as tmp:  # the model's own text tower, not the cache
+        text = text_features(strings, Path(tmp) / "text.pt", model=base)
+    bank = caption_bank(train, audio, text)
+    report = {
+        "model": args.model,
+        "bank_clips": len(train),
+        "alpha": args.alpha,
+        "load_average": os.getloadavg(),
+    }
+    k, tau, rk, rt = given
+    if args.select:
+        grid = select(bank, val, audio, text)
+        best = max(grid, key=lambda g: g["val_map10"])
+        k = best["k"] if k is None else k
+        tau = best["tau"] if tau is None else tau
+        rgrid = select_reverse(bank, val, audio, text, base.audio_head)
+        rbest = max(rgrid, key=lambda g: g["val_map10"])
+        rk = rbest["reverse_k"] if rk is None else rk
+        rt = rbest["reverse_tau"] if rt is None else rt
+        report["grid"], report["reverse_grid"] = grid, rgrid
+    report.update(
+        k=k,
+        tau=tau,
+        reverse_k=rk,
+        reverse_tau=rt,
+        beta=args.beta,
+        seconds=round(time.time() - t0, 1),
+    )
+    print(
+        f"bank {len(train)} clips, k {k}, tau {tau}, alpha {args.alpha}, reverse_k {rk}, "
+        f"reverse_tau {rt}, beta {args.beta}",
+        file=sys.stderr,
+    )
+    if args.out:
+        model = with_memory(base, bank, k, tau, args.alpha, rk, rt, args.beta)
+        also = [
+            p
+            for p in base_cfg.get("stored_prefixes", ())
+            if p.startswith(("audio_encoder.", "text_encoder."))
+        ]
+        model.save_pretrained(args.out, heads_only=True, also_store=also)
+        report["out"] = str(args.out)
+        report["fingerprint"] = model.fingerprint
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
