@@ -22,7 +22,13 @@ step "1/5 preparing a sample library of real sounds in $LIB"
 "$PY" scripts/prepare_demo_library.py --out "$LIB"
 
 step "2/5 indexing $LIB (default model; offline here -> bundled offline model)"
-"${AS[@]}" index "$LIB" --db "$DB"
+if ! "${AS[@]}" index "$LIB" --db "$DB"; then
+  # the demo's own index, e.g. built by an earlier version of the bundled model (an index
+  # always keeps the model that built it): build it again from scratch
+  printf 'demo: rebuilding %s from scratch\n' "$DB"
+  rm -rf "$DB"
+  "${AS[@]}" index "$LIB" --db "$DB"
+fi
 "${AS[@]}" info --db "$DB"
 
 step "3/5 searching by description (ranked files, best window start-end)"
