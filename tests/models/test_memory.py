@@ -92,6 +92,7 @@ def test_fill_refuses_a_bank_of_another_shape():
         ({"size": 10, "k": 3, "tau": 0.1, "alpha": 0.5, "text_dim": 8, "x": 1}, "unknown"),
         ({"size": 0, "k": 3, "tau": 0.1, "alpha": 0.5, "text_dim": 8}, "positive integers"),
         ({"size": 10, "k": 3, "tau": 0, "alpha": 0.5, "text_dim": 8}, "tau"),
+        ({"size": 10, "k": 3, "tau": 1e-40, "alpha": 0.5, "text_dim": 8}, "tau"),
         ({"size": 10, "k": 3, "tau": 0.1, "alpha": 1.5, "text_dim": 8}, "alpha"),
         ({"size": 10, "k": 3, "tau": 0.1, "alpha": 0.5, "text_dim": 8, "beta": -1}, "beta"),
         (
@@ -225,3 +226,20 @@ def test_the_cached_bank_audio_follows_new_head_weights():
 def test_the_reverse_path_needs_the_bank():
     with pytest.raises(ConfigError, match="needs the memory's audio head"):
         MemoryTextHead(8, 6, 0.5, beta=0.5)
+
+
+def test_a_config_claiming_another_bank_size_is_refused_before_building(tiny_roberta_dir, tmp_path):
+    import json
+
+    from audioseek.errors import ModelLoadError
+
+    model = _memory_model(tiny_roberta_dir, size=8)
+    model.save_pretrained(tmp_path / "m")
+    cfg_file = tmp_path / "m" / "config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["model_config"]["memory"]["size"] = 10**12  # would allocate 16 TB of bank rows
+    cfg_file.write_text(json.dumps(cfg))
+    with pytest.raises(
+        ModelLoadError, match="memory.size is 1000000000000 but the stored bank has 8 rows"
+    ):
+        DualEncoder.from_pretrained(tmp_path / "m")

@@ -449,6 +449,10 @@ def _load_audioseek_dir(root: Path, cfg: dict, model_id: str, text: bool = True)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise ModelLoadError(f"cannot read weights {str(weights)!r}: {e}") from None
     heads_only = bool(cfg.get("heads_only", False))
+    if mcfg.memory is not None:
+        from audioseek.models.memory import check_bank_shape
+
+        check_bank_shape(mcfg.memory, state, str(weights))
     build_cfg = mcfg
     if not heads_only:
         restore = cfg.get("restore") or {}

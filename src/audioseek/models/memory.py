@@ -50,9 +50,9 @@ def check_memory(memory: dict) -> dict:
             f"model.memory size, k, text_dim and reverse_k must be positive integers, got "
             f"{memory!r}"
         )
-    for x in ("tau", "reverse_tau"):
-        if not (isinstance(m[x], int | float) and not isinstance(m[x], bool) and m[x] > 0):
-            raise ConfigError(f"model.memory.{x} must be a positive number, got {m[x]!r}")
+    for x in ("tau", "reverse_tau"):  # similarities / tau must stay finite in float32
+        if not (isinstance(m[x], int | float) and not isinstance(m[x], bool) and m[x] >= 1e-4):
+            raise ConfigError(f"model.memory.{x} must be a number >= 1e-4, got {m[x]!r}")
     for x in ("alpha", "beta"):
         if not (isinstance(m[x], int | float) and not isinstance(m[x], bool) and 0 <= m[x] <= 1):
             raise ConfigError(f"model.memory.{x} must be in [0, 1], got {m[x]!r}")
@@ -60,6 +60,21 @@ def check_memory(memory: dict) -> dict:
         **{x: m[x] for x in ints},
         **{x: float(m[x]) for x in ("tau", "reverse_tau", "alpha", "beta")},
     }
+
+
+def check_bank_shape(memory: dict, state: dict, where: str) -> None:
+    """Before a model with ``memory`` is built (which allocates ``size`` rows): the stored
+    bank ``audio_head.keys`` must have ``size`` rows, so a config that claims a huge bank
+    fails here, naming ``where``, and allocates nothing."""
+    from audioseek.errors import ModelLoadError
+
+    keys = state.get("audio_head.keys")
+    rows = None if keys is None else int(keys.shape[0])
+    if rows != memory.get("size"):
+        raise ModelLoadError(
+            f"{where}: model.memory.size is {memory.get('size')!r} but the stored bank has "
+            f"{'no rows' if rows is None else f'{rows} rows'}"
+        )
 
 
 def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
