@@ -45,5 +45,5 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
         ["Heavy_Kick.wav", "Heavy_Kick_copy.flac"]
     ]
     assert len(namespace["points"]) == 4
-    assert tuple(namespace["text_vecs"].shape) == (2, 256)
-    assert tuple(namespace["file_vecs"].shape) == (1, 256)
+    assert tuple(namespace["text_vecs"].shape) == (2, 640)
+    assert tuple(namespace["file_vecs"].shape) == (1, 640)
