@@ -10,8 +10,11 @@ query's text vector. The heads' embedding and this one are concatenated, scaled 
 every index, ANN and search path handles unchanged (the shared space is
 ``head_dim + text_dim`` wide).
 
-The bank is stored as int8 rows with one scale each (unit vectors: the cosine error is
-about 1e-3), so 5,185 clips of 512 + 384 numbers take 4.7 MB.
+The text side can also go through the bank the other way (:class:`MemoryTextHead`,
+``beta < 1``): a query recalls the audio of the clips whose captions are nearest.
+
+The bank is stored as int8 rows with one scale each (cosine error about 1e-3), so 5,185
+clips of 512 + 384 numbers take 4.7 MB.
 """
 
 from __future__ import annotations
