@@ -56,6 +56,46 @@ def caption_bank(rows, audio: dict, text: dict):
     return keys, values, [r["source"] for r in rows]
 
 
+def _queries(val_rows, text: dict):
+    """Every caption of the validation clips as a query: (unit vectors, the clip each one
+    belongs to as relevance lists, its clip's source)."""
+    import torch
+    import torch.nn.functional as F
+
+    rows = [(j, r, c) for j, r in enumerate(val_rows) for c in captions_of(r)]
+    queries = F.normalize(torch.stack([text[c].float() for _, _, c in rows]), dim=-1)
+    return queries, [[j] for j, _, _ in rows], [r["source"] for _, r, _ in rows]
+
+
+def _own_source_left_out(sims, query_sources: list[str], bank_sources: list[str]):
+    """``sims`` (queries x bank) with each query's own source's bank rows pushed below
+    every other row (cosines are >= -1), so no query is described by its own source."""
+    import torch
+
+    names = {s: i for i, s in enumerate(sorted(set(bank_sources) | set(query_sources)))}
+    q = torch.tensor([names[s] for s in query_sources])
+    b = torch.tensor([names[s] for s in bank_sources])
+    return sims.masked_fill(q[:, None] == b[None, :], -2.0)
+
+
+def _grid(name: str, grid_k, grid_tau, score) -> list:
+    """``score(k, tau)`` -> retrieval metrics, for every pair, logged and listed."""
+    out = []
+    for k in grid_k:
+        for tau in grid_tau:
+            m = score(k, tau)
+            out.append(
+                {f"{name}k": k, f"{name}tau": tau, "val_map10": m["map@10"], "val_r10": m["r@10"]}
+            )
+            print(
+                f"{name.replace('_', ' ')}k {k:>3} tau {tau:<5}: val (own source left out) "
+                f"mAP@10 {m['map@10']:.3f} R@10 {m['r@10']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return out
+
+
 def select(bank, val_rows, audio: dict, text: dict, grid_k=GRID_K, grid_tau=GRID_TAU) -> list:
     """Validation mAP@10 (text -> audio, the memory alone) for every (k, tau), each
     validation clip described by bank clips of other sources only."""
@@ -63,35 +103,19 @@ def select(bank, val_rows, audio: dict, text: dict, grid_k=GRID_K, grid_tau=GRID
     import torch.nn.functional as F
 
     from audioseek.eval.metrics import retrieval_metrics
+    from audioseek.models.memory import soft_recall
 
     keys, values, sources = bank
-    names = sorted(set(sources) | {r["source"] for r in val_rows})
-    bank_src = torch.tensor([names.index(s) for s in sources])
-    val_src = torch.tensor([names.index(r["source"]) for r in val_rows])
     q = F.normalize(torch.stack([audio[r["path"]] for r in val_rows]).float(), dim=-1)
-    sims = q @ F.normalize(keys, dim=-1).T
-    sims = sims.masked_fill(val_src[:, None] == bank_src[None, :], -2.0)
-    queries, owner = [], []
-    for j, r in enumerate(val_rows):
-        for c in captions_of(r):
-            queries.append(F.normalize(text[c].float(), dim=0))
-            owner.append([j])
-    queries = torch.stack(queries)
-    out = []
-    for k in grid_k:
-        top, idx = sims.topk(k, dim=-1)
-        for tau in grid_tau:
-            w = torch.softmax(top / tau, dim=-1)
-            emb = F.normalize((w[..., None] * values[idx]).sum(1), dim=-1)
-            m = retrieval_metrics(queries @ emb.T, owner)
-            out.append({"k": k, "tau": tau, "val_map10": m["map@10"], "val_r10": m["r@10"]})
-            print(
-                f"k {k:>3} tau {tau:<5}: val (own source left out) mAP@10 "
-                f"{m['map@10']:.3f} R@10 {m['r@10']:.3f}",
-                file=sys.stderr,
-                flush=True,
-            )
-    return out
+    sims = _own_source_left_out(
+        q @ F.normalize(keys, dim=-1).T, [r["source"] for r in val_rows], sources
+    )
+    queries, owner, _ = _queries(val_rows, text)
+
+    def score(k, tau):
+        return retrieval_metrics(queries @ soft_recall(sims, values, k, tau).T, owner)
+
+    return _grid("", grid_k, grid_tau, score)
 
 
 def select_reverse(
@@ -110,40 +134,21 @@ def select_reverse(
     import torch.nn.functional as F
 
     from audioseek.eval.metrics import retrieval_metrics
+    from audioseek.models.memory import soft_recall
 
     keys, values, sources = bank
-    names = sorted(set(sources) | {r["source"] for r in val_rows})
-    bank_src = torch.tensor([names.index(s) for s in sources])
     with torch.inference_mode():
         bank_audio = F.normalize(audio_head(keys), dim=-1)
         val_audio = F.normalize(
             audio_head(torch.stack([audio[r["path"]] for r in val_rows]).float()), dim=-1
         )
-    queries, owner, q_src = [], [], []
-    for j, r in enumerate(val_rows):
-        for c in captions_of(r):
-            queries.append(F.normalize(text[c].float(), dim=0))
-            owner.append([j])
-            q_src.append(names.index(r["source"]))
-    sims = torch.stack(queries) @ F.normalize(values, dim=-1).T
-    sims = sims.masked_fill(torch.tensor(q_src)[:, None] == bank_src[None, :], -2.0)
-    out = []
-    for k in grid_k:
-        top, idx = sims.topk(k, dim=-1)
-        for tau in grid_tau:
-            w = torch.softmax(top / tau, dim=-1)
-            rev = F.normalize((w[..., None] * bank_audio[idx]).sum(1), dim=-1)
-            m = retrieval_metrics(rev @ val_audio.T, owner)
-            out.append(
-                {"reverse_k": k, "reverse_tau": tau, "val_map10": m["map@10"], "val_r10": m["r@10"]}
-            )
-            print(
-                f"reverse k {k:>3} tau {tau:<5}: val (own source left out) mAP@10 "
-                f"{m['map@10']:.3f} R@10 {m['r@10']:.3f}",
-                file=sys.stderr,
-                flush=True,
-            )
-    return out
+    queries, owner, q_src = _queries(val_rows, text)
+    sims = _own_source_left_out(queries @ F.normalize(values, dim=-1).T, q_src, sources)
+
+    def score(k, tau):
+        return retrieval_metrics(soft_recall(sims, bank_audio, k, tau) @ val_audio.T, owner)
+
+    return _grid("reverse_", grid_k, grid_tau, score)
 
 
 def with_memory(

@@ -65,6 +65,15 @@ def check_memory(memory: dict) -> dict:
     }
 
 
+def soft_recall(sims: torch.Tensor, values: torch.Tensor, k: int, tau: float) -> torch.Tensor:
+    """The memory's read: for each row of ``sims`` (similarities to the bank's rows), the
+    ``k`` most similar bank rows, softmax of their similarities at ``tau``, weighted mean of
+    their ``values``, L2-normalised. Both heads read the bank this way, in either direction."""
+    top, idx = sims.topk(min(k, sims.shape[-1]), dim=-1)
+    w = torch.softmax(top / tau, dim=-1)
+    return F.normalize((w.unsqueeze(-1) * values[idx]).sum(dim=-2), dim=-1)
+
+
 def check_bank_shape(memory: dict, state: dict, where: str) -> None:
     """Before a model with ``memory`` is built (which allocates ``size`` rows): the stored
     bank ``audio_head.keys`` must have ``size`` rows, so a config that claims a huge bank
@@ -140,10 +149,8 @@ class CaptionMemoryHead(nn.Module):
         """The memory's unit vector (text space) for encoder outputs ``x``."""
         keys = F.normalize(self.keys.float() * self.key_scale[:, None], dim=-1)
         sims = F.normalize(x.float(), dim=-1) @ keys.T
-        top, idx = sims.topk(min(self.k, self.size), dim=-1)
-        w = torch.softmax(top / self.tau, dim=-1)
         values = self.values.float() * self.value_scale[:, None]
-        return F.normalize((w.unsqueeze(-1) * values[idx]).sum(dim=-2), dim=-1)
+        return soft_recall(sims, values, self.k, self.tau)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.normalize(self.proj(x).float(), dim=-1)
@@ -207,9 +214,7 @@ class MemoryTextHead(nn.Module):
         a = self._bank[0]
         values = F.normalize(a.values.float() * a.value_scale[:, None], dim=-1)
         sims = F.normalize(t.float(), dim=-1) @ values.T
-        top, idx = sims.topk(min(self.reverse_k, a.size), dim=-1)
-        w = torch.softmax(top / self.reverse_tau, dim=-1)
-        return F.normalize((w.unsqueeze(-1) * self._bank_audio()[idx]).sum(dim=-2), dim=-1)
+        return soft_recall(sims, self._bank_audio(), self.reverse_k, self.reverse_tau)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         h = F.normalize(self.proj(t).float(), dim=-1)
