@@ -243,3 +243,18 @@ def test_a_config_claiming_another_bank_size_is_refused_before_building(tiny_rob
         ModelLoadError, match="memory.size is 1000000000000 but the stored bank has 8 rows"
     ):
         DualEncoder.from_pretrained(tmp_path / "m")
+
+
+def test_a_bank_stored_as_floats_is_refused_not_cast_to_zeros(tiny_roberta_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from audioseek.errors import ModelLoadError
+
+    model = _memory_model(tiny_roberta_dir, size=8)
+    model.save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    state = load_file(str(weights))
+    state["audio_head.keys"] = torch.rand(8, 16)  # int8 buffer: would load as all zeros
+    save_file(state, str(weights))
+    with pytest.raises(ModelLoadError, match="bank's keys are float32, not int8"):
+        DualEncoder.from_pretrained(tmp_path / "m")

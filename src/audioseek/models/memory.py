@@ -77,7 +77,7 @@ def soft_recall(sims: torch.Tensor, values: torch.Tensor, k: int, tau: float) ->
 def check_bank_shape(memory: dict, state: dict, where: str) -> None:
     """Before a model with ``memory`` is built (which allocates ``size`` rows): the stored
     bank ``audio_head.keys`` must have ``size`` rows, so a config that claims a huge bank
-    fails here, naming ``where``, and allocates nothing."""
+    fails here, naming ``where``, and allocates nothing; and its rows must be int8."""
     from audioseek.errors import ModelLoadError
 
     keys = state.get("audio_head.keys")
@@ -87,6 +87,14 @@ def check_bank_shape(memory: dict, state: dict, where: str) -> None:
             f"{where}: model.memory.size is {memory.get('size')!r} but the stored bank has "
             f"{'no rows' if rows is None else f'{rows} rows'}"
         )
+    # loading would cast silently: float rows into the int8 bank become zeros
+    for name in ("keys", "values"):
+        t = state.get(f"audio_head.{name}")
+        if t is not None and t.dtype != torch.int8:
+            raise ModelLoadError(
+                f"{where}: the memory bank's {name} are {str(t.dtype).replace('torch.', '')}, "
+                "not int8 rows (save the bank with CaptionMemoryHead.fill)"
+            )
 
 
 def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
