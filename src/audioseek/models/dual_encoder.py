@@ -450,9 +450,9 @@ def _load_audioseek_dir(root: Path, cfg: dict, model_id: str, text: bool = True)
         raise ModelLoadError(f"cannot read weights {str(weights)!r}: {e}") from None
     heads_only = bool(cfg.get("heads_only", False))
     if mcfg.memory is not None:
-        from audioseek.models.memory import check_bank_shape
+        from audioseek.models.memory import check_stored_bank
 
-        check_bank_shape(mcfg.memory, state, str(weights))
+        check_stored_bank(mcfg.memory, state, str(weights))
     build_cfg = mcfg
     if not heads_only:
         restore = cfg.get("restore") or {}

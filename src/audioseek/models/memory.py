@@ -74,7 +74,7 @@ def soft_recall(sims: torch.Tensor, values: torch.Tensor, k: int, tau: float) ->
     return F.normalize((w.unsqueeze(-1) * values[idx]).sum(dim=-2), dim=-1)
 
 
-def check_bank_shape(memory: dict, state: dict, where: str) -> None:
+def check_stored_bank(memory: dict, state: dict, where: str) -> None:
     """Before a model with ``memory`` is built (which allocates ``size`` rows): the stored
     bank ``audio_head.keys`` must have ``size`` rows, so a config that claims a huge bank
     fails here, naming ``where``, and allocates nothing; and its rows must be int8."""
