@@ -9,6 +9,13 @@ hand each part its own section: the LightningModule gets the model, the paramete
 sync_batchnorm for several devices). Fit with Lightning (checkpoints: best by validation
 text->audio mAP@10, and last; exact resume), then export the best weights with
 ``DualEncoder.save_pretrained(out_dir / "model")``: the model never held the augmentation.
+
+Several processes (``trainer.strategy: ddp``): every rank runs this function (Lightning's
+launcher re-runs the whole command in each rank). Global rank 0 alone writes the export
+and ``metrics.json``; then every rank waits at the strategy's barrier, so no rank returns
+(and no caller reads ``model_dir``) before the export is complete. :class:`TrainResult`
+says which rank a process is (``global_rank``, ``is_global_zero``), so callers can leave
+rank-0-only work (evaluation, reports) to rank 0 without knowing Lightning.
 """
 
 from __future__ import annotations
@@ -30,6 +37,22 @@ class TrainResult:
     best_ckpt: Path | None
     last_ckpt: Path | None
     metrics: dict = field(default_factory=dict)  # validation metrics of the best model
+    global_rank: int = 0  # this process's rank among the training's processes
+    world_size: int = 1  # how many processes trained (DDP: one per device and node)
+
+    @property
+    def is_global_zero(self) -> bool:
+        """True in the process that wrote the export (the only one with several ranks)."""
+        return self.global_rank == 0
+
+
+def process_rank() -> int:
+    """This process's global rank: the training strategy's once a training ran in this
+    process, else the one its launcher set (torchrun ``RANK``, SLURM ``SLURM_PROCID``,
+    ``LOCAL_RANK`` of the processes Lightning re-launches); 0 for a single process."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
 def default_out_dir(cfg) -> Path:
@@ -307,8 +330,17 @@ def run_training(config, out_dir=None, overrides=(), device="auto", resume=None)
     if trainer.is_global_zero:
         _export(model, model_dir, heads_only=cfg.freeze.policy == "baseline")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    log.info("exported %s; validation %s", model_dir, metrics)
-    return TrainResult(model_dir=model_dir, best_ckpt=best, last_ckpt=last, metrics=metrics)
+        log.info("exported %s; validation %s", model_dir, metrics)
+    # no rank returns before rank 0's export is complete (a caller may read model_dir next)
+    trainer.strategy.barrier("audioseek-export")
+    return TrainResult(
+        model_dir=model_dir,
+        best_ckpt=best,
+        last_ckpt=last,
+        metrics=metrics,
+        global_rank=int(trainer.global_rank),
+        world_size=int(trainer.world_size),
+    )
 
 
 def _export(model, path: Path, heads_only: bool) -> None:
