@@ -86,7 +86,10 @@ def run_experiments(args: argparse.Namespace) -> int:
     from audioseek.eval.report import markdown_table, table5_comparison_rows
     from audioseek.experiments import run_grid
 
-    runs, paths = run_grid(args.config_dir, args.out, overrides=args.overrides, device=args.device)
+    grid = run_grid(args.config_dir, args.out, overrides=args.overrides, device=args.device)
+    if grid is None:  # a rank other than 0 of a multi-process run: rank 0 reports
+        return 0
+    runs, paths = grid
     print(markdown_table(table5_comparison_rows(runs)), end="")
     for kind, p in paths.items():
         print(f"wrote {kind}: {p}")
