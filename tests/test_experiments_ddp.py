@@ -49,7 +49,7 @@ def _tiny_config(folder: Path, name: str, data: Path, seed: int = 0) -> Path:
 def as_rank_one(monkeypatch):
     """Training faked as global rank 1 of 2 (rank 0 writes the export, so the fake leaves
     a model folder); evaluating or loading a model on this rank fails the test. Returns
-    the trained run folders in order and a hook called at each training."""
+    (the run folders trained, in order; a list of hooks called with each run folder)."""
     import audioseek.eval.retrieval as retrieval
     import audioseek.models.hub as hub
     import audioseek.train.run as run
