@@ -109,3 +109,33 @@ def test_with_memory_keeps_the_heads_and_adds_the_bank(om, tiny_roberta_dir):
     assert torch.allclose(a[:, :24] / 0.5**0.5, a_base, atol=1e-5)
     assert torch.allclose(t[:, :24] / 0.5**0.5, t_base, atol=1e-5)
     assert model.embed_dim == 24 + 32
+
+
+def test_the_variants_scripts_v4_row_is_the_shipped_memory(om, tiny_roberta_dir):
+    # scripts/offline_memory_variants.py scores "v4 with one change": its unchanged variant
+    # must give the vectors of a model built by with_memory (up to the int8 bank)
+    import offline_memory_variants as mv
+
+    from audioseek.models.factory import build_model
+
+    torch.manual_seed(0)
+    base = build_model(
+        {
+            "audio_encoder": "small_cnn",
+            "audio_encoder_args": {"channels": [8, 8, 16, 16], "clip_seconds": 1.0},
+            "text_encoder": str(tiny_roberta_dir),
+            "text_encoder_args": {"pooling": "mean"},
+            "embed_dim": 24,
+        }
+    ).eval()
+    g = torch.Generator().manual_seed(4)
+    bank = (torch.randn(40, 16, generator=g), torch.randn(40, 32, generator=g), ["s"] * 40)
+    model = om.with_memory(base, bank, 20, 0.05, 0.5, reverse_k=5, reverse_tau=0.05, beta=0.5)
+    var = mv.Variant(model, bank, keys="raw")
+    x, t = torch.randn(6, 16, generator=g), torch.randn(3, 32, generator=g)
+    with torch.inference_mode():
+        want_a, want_t = model.audio_head(x), model.text_head(t)
+    assert torch.allclose(var.audio(x), want_a, atol=5e-3)
+    assert torch.allclose(var.text(t), want_t, atol=5e-3)
+    # and a changed variant is a different read
+    assert not torch.allclose(mv.Variant(model, bank, keys="head").audio(x), want_a, atol=5e-3)
