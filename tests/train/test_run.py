@@ -141,3 +141,37 @@ def test_all_captions_per_epoch_trains_on_every_pair(tmp_path):
     assert pairs > len(load_manifest(manifest, split="train"))  # several captions per clip
     assert len(steps) == pairs // cfg.data.batch_size  # one epoch = every pair once
     assert result.metrics["val/loss"] > 0
+
+
+def test_a_failed_write_of_the_run_config_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    # every DDP rank writes config.yaml, and a kill or a full disk can stop any write: the
+    # run folder keeps the previous config (a --resume reads the folder), and no temp file
+    import audioseek.eval.report as report
+    from audioseek.train.run import run_training
+
+    out = tmp_path / "run"
+    out.mkdir()
+    before = "seed: 0\n# written by an earlier start of this run\n"
+    (out / "config.yaml").write_text(before)
+
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report.os, "replace", disk_full)
+    config = tmp_path / "c.yaml"
+    config.write_text("model: {audio_encoder: small_cnn, text_encoder: minilm}\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml.*No space left on device") as e:
+        run_training(config, out_dir=out, device="cpu")
+    assert "\n" not in str(e.value)
+    assert (out / "config.yaml").read_text() == before
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]
+
+
+def test_json_that_cannot_be_encoded_leaves_no_temp_file(tmp_path):
+    from audioseek.eval.report import write_json
+
+    (tmp_path / "r.json").write_text('{"old": 1}\n')
+    with pytest.raises(TypeError):
+        write_json(tmp_path / "r.json", {"x": object()})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    assert (tmp_path / "r.json").read_text() == '{"old": 1}\n'

@@ -200,28 +200,30 @@ def write_json(path: str | Path, data) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
         raise ConfigError(f"JSON output {str(path)!r} is a directory; give a file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise ConfigError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
-    return path
+    return _write_atomic(path, lambda f: (json.dump(data, f, indent=2), f.write("\n")))
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    path = Path(path).expanduser()
+    """Write ``text`` atomically (temp file + rename); parents created."""
+    return _write_atomic(Path(path).expanduser(), lambda f: f.write(text))
+
+
+def _write_atomic(path: Path, write) -> Path:
+    """``write(file)`` into a temp file beside ``path``, then rename it over ``path``: a
+    failure (full disk, a kill) leaves the previous file whole, and no temp file behind."""
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            write(f)
         os.replace(tmp, path)
+        tmp = None
     except OSError as e:
         raise ConfigError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+    finally:  # whatever stopped the write (also data json cannot encode)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -267,6 +267,7 @@ def run_training(config, out_dir=None, overrides=(), device="auto", resume=None)
     import yaml
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
+    from audioseek.eval.report import write_text
     from audioseek.train.config import load_config
     from audioseek.train.module import MONITOR
     from audioseek.utils.device import resolve_device
@@ -274,7 +275,9 @@ def run_training(config, out_dir=None, overrides=(), device="auto", resume=None)
 
     cfg = load_config(config, overrides)
     out = make_dir(out_dir if out_dir is not None else default_out_dir(cfg), "run folder")
-    (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    # atomic (temp file + rename): every DDP rank writes it, and a kill mid-write must not
+    # leave a torn config beside the checkpoints a --resume reads
+    write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     ckpt_dir = out / "checkpoints"
     resume_path = _resolve_resume(resume, ckpt_dir)
     dev = resolve_device(device)
@@ -329,7 +332,7 @@ def run_training(config, out_dir=None, overrides=(), device="auto", resume=None)
     model_dir = out / "model"
     if trainer.is_global_zero:
         _export(model, model_dir, heads_only=cfg.freeze.policy == "baseline")
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        write_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
         log.info("exported %s; validation %s", model_dir, metrics)
     # no rank returns before rank 0's export is complete (a caller may read model_dir next)
     trainer.strategy.barrier("audioseek-export")
