@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import sys
 
 from audioseek.cli.common import add_device
 
@@ -36,14 +39,29 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
     )
-    print(
-        json.dumps(
-            {
-                "model_dir": str(result.model_dir),
-                "best_ckpt": str(result.best_ckpt) if result.best_ckpt else None,
-                "last_ckpt": str(result.last_ckpt) if result.last_ckpt else None,
-                "metrics": result.metrics,
-            }
-        )
+    line = json.dumps(
+        {
+            "model_dir": str(result.model_dir),
+            "best_ckpt": str(result.best_ckpt) if result.best_ckpt else None,
+            "last_ckpt": str(result.last_ckpt) if result.last_ckpt else None,
+            "metrics": result.metrics,
+        }
     )
+    _write_line(line)
     return 0
+
+
+def _write_line(line: str) -> None:
+    """``line`` and its newline in one write: every DDP rank prints its result to the same
+    stdout at the same moment (they leave training together, after the export barrier), and
+    a pipe write this short is atomic, so two ranks' lines never interleave."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, io.UnsupportedOperation, ValueError):  # captured, not a file
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        return
+    data = (line + "\n").encode()
+    while data:  # a pipe takes a short line whole; a file or a long line may need more calls
+        data = data[os.write(fd, data) :]
