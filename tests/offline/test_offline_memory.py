@@ -75,11 +75,12 @@ def test_selection_never_describes_a_clip_by_its_own_source(om):
     assert leak[0]["val_map10"] > 0.9 > grid[0]["val_map10"]
 
 
-def test_with_memory_keeps_the_heads_and_adds_the_bank(om, tiny_roberta_dir):
+def _tiny_base(tiny_roberta_dir):
+    """A small DualEncoder (24-d heads) standing in for v3."""
     from audioseek.models.factory import build_model
 
     torch.manual_seed(0)
-    base = build_model(
+    return build_model(
         {
             "audio_encoder": "small_cnn",
             "audio_encoder_args": {"channels": [8, 8, 16, 16], "clip_seconds": 1.0},
@@ -88,6 +89,10 @@ def test_with_memory_keeps_the_heads_and_adds_the_bank(om, tiny_roberta_dir):
             "embed_dim": 24,
         }
     ).eval()
+
+
+def test_with_memory_keeps_the_heads_and_adds_the_bank(om, tiny_roberta_dir):
+    base = _tiny_base(tiny_roberta_dir)
     g = torch.Generator().manual_seed(3)
     bank = (torch.randn(10, 16, generator=g), torch.randn(10, 32, generator=g), ["s"] * 10)
     model = om.with_memory(base, bank, k=3, tau=0.05, alpha=0.5)
@@ -116,18 +121,7 @@ def test_the_variants_scripts_v4_row_is_the_shipped_memory(om, tiny_roberta_dir)
     # must give the vectors of a model built by with_memory (up to the int8 bank)
     import offline_memory_variants as mv
 
-    from audioseek.models.factory import build_model
-
-    torch.manual_seed(0)
-    base = build_model(
-        {
-            "audio_encoder": "small_cnn",
-            "audio_encoder_args": {"channels": [8, 8, 16, 16], "clip_seconds": 1.0},
-            "text_encoder": str(tiny_roberta_dir),
-            "text_encoder_args": {"pooling": "mean"},
-            "embed_dim": 24,
-        }
-    ).eval()
+    base = _tiny_base(tiny_roberta_dir)
     g = torch.Generator().manual_seed(4)
     bank = (torch.randn(40, 16, generator=g), torch.randn(40, 32, generator=g), ["s"] * 40)
     model = om.with_memory(base, bank, 20, 0.05, 0.5, reverse_k=5, reverse_tau=0.05, beta=0.5)
