@@ -19,6 +19,7 @@ CORPUS_PACKAGES=(
   redeclipse-data supertuxkart-data hedgewars-data megaglest-data warmux-data
   supertux-data scorched3d-data freeciv-data colobot-common-sounds extremetuxracer-data
   openttd-opensfx gcompris-qt-data
+  flare-game simutrans-pak64 torcs-data unknown-horizons lmms-common btanks-data freedink-data
 )
 WITH_CORPUS=0
 for arg in "$@"; do

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioseek.data.offline_sources import debian, games, packed, renders
+from audioseek.data.offline_sources import debian, games, games_v3, packed, renders
 from audioseek.data.offline_sources.base import Clip, Source
 from audioseek.data.offline_sources.captions import (
     N_CAPTIONS,
@@ -102,6 +102,7 @@ SOURCES: dict[str, Source | Callable[[int], list[Clip]]] = {
     ),
     **games.SOURCES_V2,
     **packed.SOURCES_PACKED,
+    **games_v3.SOURCES_V3,
 }
 
 MANIFEST_COLUMNS = (

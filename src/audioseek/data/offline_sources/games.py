@@ -1598,6 +1598,10 @@ MUSIC_DIRS = (
     ("colobot-common-sounds", "colobot/music", "*.ogg"),
     ("extremetuxracer-data", "etr/music", "*.ogg"),
     ("lugaru-data", "lugaru/Sounds", "Music*.ogg"),
+    # added in corpus v3 (offline_sources/games_v3.py reads their effects)
+    ("flare-game", "flare/mods/fantasycore/music", "*_theme.ogg"),
+    ("btanks-data", "btanks/data/tunes", "*.ogg"),
+    ("torcs-data", "torcs/data/music", "*.ogg"),
 )
 _MUSIC_RULE = R(
     r".*",
