@@ -3,6 +3,8 @@ caption next to what the package says (the file's origin path) and measurements 
 as a listening proxy, and flag measurable mismatches.
 
     python scripts/spotcheck_offline_captions.py data/offline_v2 --n 100 --seed 0 > spot.tsv
+    python scripts/spotcheck_offline_captions.py data/offline_v3 --n 60 \
+        --sources flare simutrans torcs unknown_horizons lmms btanks freedink  # v3's new ones
 
 Flags (a flag is a reason to look closer, not a verdict):
 ``short-ambience``  an ambience / music caption on a clip under 2 s
@@ -65,9 +67,12 @@ def main() -> None:
     ap.add_argument("corpus", type=Path)
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sources", nargs="+", default=None, help="draw only from these sources")
     args = ap.parse_args()
     with (args.corpus / "manifest.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
+    if args.sources:
+        rows = [r for r in rows if r["source"] in args.sources]
     sample = random.Random(args.seed).sample(rows, min(args.n, len(rows)))
     cols = ["i", "source", "category", "caption_1", "origin", "duration", "centroid_hz"]
     cols += ["flatness", "loudness_sd_db", "flags"]

@@ -391,6 +391,28 @@ def test_game_music_cuts_tracks_into_pieces(tmp_path):
     assert clips[0].category == "music" and clips[0].max_segments == games.MUSIC_SEGMENTS
 
 
+def test_corpus_versions_keep_the_sources_their_models_were_trained_on(tmp_path):
+    v3, v2, v1 = (oc.version_sources(v) for v in (3, 2, 1))
+    assert v3 == oc.SOURCES and set(v3) == set(v2) | set(games_v3.SOURCES_V3)
+    assert not set(v2) & set(games_v3.SOURCES_V3) and len(v2) == 24 and len(v1) == 8
+    assert oc.version_holdout(1) == ("tuxpaint",) and oc.version_holdout(2) == oc.DEFAULT_HOLDOUT
+    # v2's soundtracks are v2's packages' only: a v3 package's track is not read
+    assert "flare-game" in v3["game_music"].packages
+    assert "flare-game" not in v2["game_music"].packages
+    _tone(tmp_path / "etr/music/race1-jt.ogg", seconds=1.0)
+    _tone(tmp_path / "flare/mods/fantasycore/music/cave_theme.ogg", seconds=1.0)
+    nozip = tmp_path / "no.zip"
+    v3_tracks = games.read_game_music(games=tmp_path, zeroad_zip=nozip)
+    v2_tracks = games.read_game_music(games=tmp_path, zeroad_zip=nozip, dirs=games.MUSIC_DIRS_V2)
+    assert len(v3_tracks) == 2 and [c.key for c in v2_tracks] == [
+        "game_music/extremetuxracer-data/race1-jt"
+    ]
+    with pytest.raises(DatasetError, match="'flare' \\(corpus v2\\)"):
+        oc.collect_clips(sources=["flare"], version=2)
+    with pytest.raises(DatasetError, match="version 4"):
+        oc.collect_clips(version=4)
+
+
 def test_segment_audio_cuts_long_recordings_into_capped_pieces():
     sr = 1000
     wave = (0.5 * np.sin(np.arange(35 * sr) * 0.3)).astype(np.float32)

@@ -29,6 +29,13 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (audio + manifest.csv)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-per-source", type=int, default=None)
+    p.add_argument(
+        "--corpus-version",
+        type=int,
+        choices=[1, 2, 3],
+        default=3,
+        help="3 (default: 31 sources), 2 (24: the bundled model's versions 2-4) or 1",
+    )
     p.set_defaults(func=run_prepare)
 
 
@@ -54,7 +61,12 @@ def run_download(args: argparse.Namespace) -> int:
 def run_prepare(args: argparse.Namespace) -> int:
     from audioseek.data.offline_corpus import SPLITS, build_offline_corpus
 
-    manifest = build_offline_corpus(args.out, seed=args.seed, max_per_source=args.max_per_source)
+    manifest = build_offline_corpus(
+        args.out,
+        seed=args.seed,
+        max_per_source=args.max_per_source,
+        version=args.corpus_version,
+    )
     stats = json.loads((manifest.parent / "corpus_stats.json").read_text(encoding="utf-8"))
     print(
         f"{manifest}: {stats['clips']} clips, {stats['hours']:.2f} h, "

@@ -62,8 +62,8 @@ SPLIT_FRACTIONS = {"test": 0.1, "val": 0.1}
 SPLITS = ("train", "val", "test", "heldout")
 
 
-def _licence(source: str) -> str:
-    s = SOURCES.get(source)
+def _licence(source: str, registry: dict | None = None) -> str:
+    s = (SOURCES if registry is None else registry).get(source)
     return s.licence if isinstance(s, Source) else "unknown"
 
 
@@ -104,6 +104,41 @@ SOURCES: dict[str, Source | Callable[[int], list[Clip]]] = {
     **packed.SOURCES_PACKED,
     **games_v3.SOURCES_V3,
 }
+
+#: the corpus ``build_offline_corpus(version=...)`` builds by default
+LATEST_VERSION = 3
+#: corpus v1's sources (the bundled model's version 1 was trained on it; tuxpaint held out)
+V1_SOURCES = (
+    "sonic_pi",
+    "tuxpaint",
+    "hydrogen",
+    "freedesktop",
+    "minetest",
+    "wesnoth",
+    "fluidsynth",
+    "espeak",
+)
+
+
+def version_sources(version: int = LATEST_VERSION) -> dict[str, Source]:
+    """The sources of corpus ``version``: 1 (8 sources), 2 (24: what versions 2-4 of the
+    bundled model were trained on), 3 (31: v2 plus :mod:`games_v3` and their soundtracks).
+    Every source reads the same files in every version; only v2's ``game_music`` leaves
+    out the soundtracks of v3's packages."""
+    if version == 3:
+        return dict(SOURCES)
+    if version == 2:
+        out = {n: s for n, s in SOURCES.items() if n not in games_v3.SOURCES_V3}
+        return out | {"game_music": games.GAME_MUSIC_V2}
+    if version == 1:
+        return {n: SOURCES[n] for n in V1_SOURCES}
+    raise DatasetError(f"unknown offline corpus version {version!r}; expected 1, 2 or 3")
+
+
+def version_holdout(version: int = LATEST_VERSION) -> tuple[str, ...]:
+    """The sources held out of corpus ``version`` (v1 held out tuxpaint only)."""
+    return ("tuxpaint",) if version == 1 else DEFAULT_HOLDOUT
+
 
 MANIFEST_COLUMNS = (
     ["path"]
@@ -187,19 +222,23 @@ def collect_clips(
     seed: int = 0,
     sources: Sequence[str] | None = None,
     max_per_source: int | None = None,
+    version: int = LATEST_VERSION,
 ) -> list[Clip]:
-    """All clips of the chosen sources (deterministic subset of at most ``max_per_source``)."""
-    names = list(SOURCES) if sources is None else list(sources)
-    unknown = [s for s in names if s not in SOURCES]
+    """All clips of the chosen sources of corpus ``version`` (default: all of them;
+    a deterministic subset of at most ``max_per_source`` each)."""
+    registry = version_sources(version)
+    names = list(registry) if sources is None else list(sources)
+    unknown = [s for s in names if s not in registry]
     if unknown:
         raise DatasetError(
-            f"unknown offline corpus source {unknown[0]!r}; expected one of {sorted(SOURCES)}"
+            f"unknown offline corpus source {unknown[0]!r} (corpus v{version}); "
+            f"expected one of {sorted(registry)}"
         )
     if max_per_source is not None and max_per_source < 1:
         raise DatasetError(f"max_per_source must be >= 1, got {max_per_source!r}")
     clips: list[Clip] = []
     for name in names:
-        found = sorted(SOURCES[name](seed), key=lambda c: c.key)
+        found = sorted(registry[name](seed), key=lambda c: c.key)
         keys = [c.key for c in found]
         dup = [k for k, n in Counter(keys).items() if n > 1]
         if dup:
@@ -368,12 +407,15 @@ def build_offline_corpus(
     seed: int = 0,
     max_per_source: int | None = None,
     sources: Sequence[str] | None = None,
-    holdout: Sequence[str] = DEFAULT_HOLDOUT,
+    holdout: Sequence[str] | None = None,
     sr: int = SAMPLE_RATE,
     max_seconds: float = MAX_SECONDS,
     workers: int = 2,
+    version: int = LATEST_VERSION,
 ) -> Path:
-    """Build the corpus in ``out``; returns the path of ``manifest.csv``.
+    """Build corpus ``version`` (:func:`version_sources`; ``sources`` picks some of its
+    sources) in ``out``; returns the path of ``manifest.csv``. ``holdout`` defaults to the
+    version's held-out sources.
 
     Duplicates (:func:`find_duplicates`) are removed, keeping held-out sources' copies.
     The manifest is written last and atomically, so an interrupted run never leaves a
@@ -384,15 +426,17 @@ def build_offline_corpus(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DatasetError(f"output path {str(out)!r} exists and is not a folder")
+    registry = version_sources(version)
+    holdout = version_holdout(version) if holdout is None else tuple(holdout)
     out.mkdir(parents=True, exist_ok=True)
-    missing = missing_packages(sources)
+    missing = missing_packages(sources, registry)
     if missing:
         logger.warning(
             "Debian packages not installed, their sources are skipped: %s "
             "(install them with: scripts/setup.sh --corpus)",
             " ".join(missing),
         )
-    clips = collect_clips(seed, sources, max_per_source)
+    clips = collect_clips(seed, sources, max_per_source, version)
     if not clips:
         raise DatasetError(
             "no offline corpus source produced any clip; install the Debian "
@@ -426,12 +470,12 @@ def build_offline_corpus(
                         "split": split_for(clip.key, clip.source, seed, holdout),
                         "duration": f"{rec['duration']:.3f}",
                         "origin": clip.origin,
-                        "licence": _licence(clip.source),
+                        "licence": _licence(clip.source, registry),
                         "sha1": rec["sha1"],
                     }
                 )
                 fps.append(rec["fp"])
-    order = list(holdout) + [s for s in SOURCES if s not in holdout]
+    order = list(holdout) + [s for s in registry if s not in holdout]
     drop = find_duplicates(rows, fps, order)
     duplicates = []
     for i, (kept, how) in sorted(drop.items()):
@@ -454,8 +498,9 @@ def build_offline_corpus(
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, manifest)
-    stats = corpus_stats(rows)
+    stats = corpus_stats(rows, registry)
     stats.update(
+        version=version,
         seed=seed,
         holdout=list(holdout),
         skipped=skipped,
@@ -469,8 +514,9 @@ def build_offline_corpus(
     return manifest
 
 
-def corpus_stats(rows: list[dict]) -> dict:
+def corpus_stats(rows: list[dict], registry: dict | None = None) -> dict:
     """Totals plus a per-source table: clips, seconds, minutes, licence, clips per split."""
+    registry = SOURCES if registry is None else registry
     by_source: dict[str, dict] = {}
     for r in rows:
         s = by_source.setdefault(
@@ -479,8 +525,8 @@ def corpus_stats(rows: list[dict]) -> dict:
                 "clips": 0,
                 "seconds": 0.0,
                 "minutes": 0.0,
-                "licence": r.get("licence") or _licence(r["source"]),
-                "packages": list(getattr(SOURCES.get(r["source"]), "packages", ())),
+                "licence": r.get("licence") or _licence(r["source"], registry),
+                "packages": list(getattr(registry.get(r["source"]), "packages", ())),
                 **{k: 0 for k in SPLITS},
             },
         )
@@ -498,13 +544,17 @@ def corpus_stats(rows: list[dict]) -> dict:
     }
 
 
-def missing_packages(sources: Sequence[str] | None = None) -> list[str]:
-    """Debian packages of ``sources`` (default: all) that are not installed."""
+def missing_packages(
+    sources: Sequence[str] | None = None, registry: dict | None = None
+) -> list[str]:
+    """Debian packages of ``sources`` (default: all of ``registry``, default
+    :data:`SOURCES`) that are not installed."""
     import shutil
     import subprocess
 
-    names = list(SOURCES) if sources is None else list(sources)
-    wanted = sorted({p for n in names for p in getattr(SOURCES.get(n), "packages", ())})
+    registry = SOURCES if registry is None else registry
+    names = list(registry) if sources is None else list(sources)
+    wanted = sorted({p for n in names for p in getattr(registry.get(n), "packages", ())})
     if not wanted or shutil.which("dpkg-query") is None:
         return []
     res = subprocess.run(

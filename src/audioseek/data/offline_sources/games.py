@@ -1585,8 +1585,8 @@ def read_freeciv(root: Path = FREECIV_ROOT) -> list[Clip]:
 
 # ---- soundtracks of the packages above (game_music) ----------------------------------------
 
-#: (package, folder below /usr/share/games, file glob)
-MUSIC_DIRS = (
+#: (package, folder below /usr/share/games, file glob) of corpus v2's soundtracks
+MUSIC_DIRS_V2 = (
     ("widelands-data", "widelands/data/music", "*.ogg"),
     ("supertuxkart-data", "supertuxkart/data/music", "*.ogg"),
     ("supertux-data", "supertux2/music", "**/*.ogg"),
@@ -1598,7 +1598,10 @@ MUSIC_DIRS = (
     ("colobot-common-sounds", "colobot/music", "*.ogg"),
     ("extremetuxracer-data", "etr/music", "*.ogg"),
     ("lugaru-data", "lugaru/Sounds", "Music*.ogg"),
-    # added in corpus v3 (offline_sources/games_v3.py reads their effects)
+)
+#: ... and corpus v3's: v2's plus the games of offline_sources/games_v3.py
+MUSIC_DIRS = (
+    *MUSIC_DIRS_V2,
     ("flare-game", "flare/mods/fantasycore/music", "*_theme.ogg"),
     ("btanks-data", "btanks/data/tunes", "*.ogg"),
     ("torcs-data", "torcs/data/music", "*.ogg"),
@@ -1628,10 +1631,14 @@ def _music_clip(package: str, rel: str, stem: str, **where) -> Clip:
     return clip
 
 
-def read_game_music(games: Path = GAMES, zeroad_zip: Path = ZEROAD_ZIP) -> list[Clip]:
+def read_game_music(
+    games: Path = GAMES,
+    zeroad_zip: Path = ZEROAD_ZIP,
+    dirs: tuple[tuple[str, str, str], ...] = MUSIC_DIRS,
+) -> list[Clip]:
     """Instrumental soundtracks: at most :data:`MUSIC_SEGMENTS` pieces of each track."""
     clips = []
-    for package, folder, pattern in MUSIC_DIRS:
+    for package, folder, pattern in dirs:
         root = games / folder
         if not root.is_dir():
             continue
@@ -1657,6 +1664,8 @@ def read_game_music(games: Path = GAMES, zeroad_zip: Path = ZEROAD_ZIP) -> list[
         logger.warning("no game soundtrack found (install the packages of MUSIC_DIRS); skipping")
     return clips
 
+
+_MUSIC_LICENCE = "per package: CC-BY-SA-3.0 (0ad, megaglest, flare), GPL-2+ / GPL-3+ (the others)"
 
 SOURCES_V2: dict[str, Source] = {
     "zeroad": Source(lambda seed: read_zeroad(), "CC-BY-SA-3.0", ("0ad-data",)),
@@ -1688,7 +1697,14 @@ SOURCES_V2: dict[str, Source] = {
     "freeciv": Source(lambda seed: read_freeciv(), "GPL-2+ / public domain", ("freeciv-data",)),
     "game_music": Source(
         lambda seed: read_game_music(),
-        "per package: CC-BY-SA-3.0 (0ad, megaglest), GPL-2+ / GPL-3+ (the others)",
+        _MUSIC_LICENCE,
         tuple(sorted({p for p, _, _ in MUSIC_DIRS} | {"0ad-data"})),
     ),
 }
+
+#: ``game_music`` as corpus v2 had it (the soundtracks of v2's packages only)
+GAME_MUSIC_V2 = Source(
+    lambda seed: read_game_music(dirs=MUSIC_DIRS_V2),
+    "per package: CC-BY-SA-3.0 (0ad, megaglest), GPL-2+ / GPL-3+ (the others)",
+    tuple(sorted({p for p, _, _ in MUSIC_DIRS_V2} | {"0ad-data"})),
+)
