@@ -1,4 +1,4 @@
-"""Caption memory: a non-parametric second path into the shared space (offline model v4).
+"""Caption memory: a non-parametric second path into the shared space (offline model v4 and later).
 
 A bank of training clips holds, per clip, its audio encoder output (the *key*) and the
 mean of its captions' text-encoder vectors (the *value*). A new clip is described by the
@@ -13,8 +13,8 @@ every index, ANN and search path handles unchanged (the shared space is
 The text side can also go through the bank the other way (:class:`MemoryTextHead`,
 ``beta < 1``): a query recalls the audio of the clips whose captions are nearest.
 
-The bank is stored as int8 rows with one scale each (cosine error about 1e-3), so 5,185
-clips of 512 + 384 numbers take 4.7 MB.
+The bank is stored as int8 rows with one scale each (cosine error about 1e-3), so 5,608
+clips (version 5) of 512 + 384 numbers take 5.0 MB.
 """
 
 from __future__ import annotations
