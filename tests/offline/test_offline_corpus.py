@@ -17,7 +17,12 @@ import soundfile as sf
 from audioseek.data import offline_corpus as oc
 from audioseek.data.offline_sources import debian, games, games_v3, packed, renders
 from audioseek.data.offline_sources.base import Clip, Source
-from audioseek.data.offline_sources.captions import CATEGORIES, categorize, make_captions
+from audioseek.data.offline_sources.captions import (
+    CATEGORIES,
+    categorize,
+    make_captions,
+    wordnet_available,
+)
 from audioseek.errors import DatasetError
 
 SR = oc.SAMPLE_RATE
@@ -512,6 +517,36 @@ def test_setup_installs_every_package_a_source_reads():
     for name, source in oc.SOURCES.items():
         missing = [p for p in source.packages if p not in listed]
         assert not missing, (name, missing)
+
+
+@pytest.mark.slow
+def test_captions_are_the_same_whatever_the_process_hash_seed():
+    """WordNet gives a synset's hypernyms in set order: "a dog" (canine, domestic animal)
+    was captioned "the sound of a canine" or "... a domestic animal" depending on the
+    process's PYTHONHASHSEED, so two builds of one corpus differed."""
+    import os
+    import subprocess
+    import sys
+
+    if not wordnet_available():
+        pytest.skip("WordNet not installed (scripts/setup.sh installs it)")
+    code = (
+        "from audioseek.data.offline_sources.captions import wordnet_terms\n"
+        "print([wordnet_terms(n) for n in ('dog', 'piano', 'rain', 'horse', 'bell')])\n"
+    )
+    outs = set()
+    for seed in ("0", "1", "2"):  # 0 and 1 gave different hypernyms for "dog"
+        r = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stderr
+        outs.add(r.stdout)
+    assert len(outs) == 1, outs
+    assert "'canine'" in next(iter(outs))
 
 
 def test_categorize_uses_kind_then_words():

@@ -268,9 +268,11 @@ def wordnet_terms(noun: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
     own = noun.replace(" ", "_")
     syn = tuple(n.replace("_", " ") for n in first.lemma_names()[:3] if ok(n) and n != own)
+    # WordNet returns some relations in set order (it varied with PYTHONHASHSEED: "a dog"
+    # got "a canine" in one process and "a domestic animal" in another): sort by name
     hyper = tuple(
         h.lemma_names()[0].replace("_", " ")
-        for h in first.hypernyms()[:1]
+        for h in sorted(first.hypernyms(), key=lambda h: h.name())[:1]
         if ok(h.lemma_names()[0])
     )
     return syn, hyper
