@@ -20,6 +20,10 @@ pieces of one file share a split. Exact and near duplicates are removed, keeping
 held-out copy (:func:`find_duplicates`). The sources' Debian packages are installed by
 ``scripts/setup.sh --corpus``; missing ones are skipped with a warning. Everything is
 deterministic for a given ``seed`` and set of installed packages.
+
+Versions (``--corpus-version``, :func:`version_sources`): 3 (default, 31 sources), 2 (24
+sources: the corpus of the bundled model's versions 2-4) and 1 (8 sources, tuxpaint alone
+held out). A clip of an older version has the same path, audio and captions in a newer one.
 """
 
 from __future__ import annotations
