@@ -148,6 +148,12 @@ def test_bad_arguments_raise_clear_errors(tmp_path):
     f.write_text("x")
     with pytest.raises(DatasetError, match="not a folder"):
         oc.build_offline_corpus(f, sources=["espeak"], max_per_source=1)
+    with pytest.raises(DatasetError, match="max_per_source"):  # and no folder is left
+        oc.build_offline_corpus(tmp_path / "new", sources=["espeak"], max_per_source=0)
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(DatasetError, match="version 7"):
+        oc.build_offline_corpus(tmp_path / "new", version=7)
+    assert not (tmp_path / "new").exists()
 
 
 def test_readers_describe_real_package_sounds():

@@ -432,6 +432,8 @@ def build_offline_corpus(
         raise DatasetError(f"output path {str(out)!r} exists and is not a folder")
     registry = version_sources(version)
     holdout = version_holdout(version) if holdout is None else tuple(holdout)
+    if max_per_source is not None and max_per_source < 1:  # before anything is written
+        raise DatasetError(f"max_per_source must be >= 1, got {max_per_source!r}")
     out.mkdir(parents=True, exist_ok=True)
     missing = missing_packages(sources, registry)
     if missing:
