@@ -222,6 +222,11 @@ def _file_name(key: str) -> str:
 # ---- builder -----------------------------------------------------------------------------
 
 
+def _check_max_per_source(max_per_source: int | None) -> None:
+    if max_per_source is not None and max_per_source < 1:
+        raise DatasetError(f"max_per_source must be >= 1, got {max_per_source!r}")
+
+
 def collect_clips(
     seed: int = 0,
     sources: Sequence[str] | None = None,
@@ -238,8 +243,7 @@ def collect_clips(
             f"unknown offline corpus source {unknown[0]!r} (corpus v{version}); "
             f"expected one of {sorted(registry)}"
         )
-    if max_per_source is not None and max_per_source < 1:
-        raise DatasetError(f"max_per_source must be >= 1, got {max_per_source!r}")
+    _check_max_per_source(max_per_source)
     clips: list[Clip] = []
     for name in names:
         found = sorted(registry[name](seed), key=lambda c: c.key)
@@ -432,8 +436,7 @@ def build_offline_corpus(
         raise DatasetError(f"output path {str(out)!r} exists and is not a folder")
     registry = version_sources(version)
     holdout = version_holdout(version) if holdout is None else tuple(holdout)
-    if max_per_source is not None and max_per_source < 1:  # before anything is written
-        raise DatasetError(f"max_per_source must be >= 1, got {max_per_source!r}")
+    _check_max_per_source(max_per_source)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     missing = missing_packages(sources, registry)
     if missing:

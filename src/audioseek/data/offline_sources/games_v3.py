@@ -240,12 +240,8 @@ _TORCS_ENGINE = R(
 def read_torcs(root: Path = TORCS_ROOT) -> list[Clip]:
     """Effects by rule, and the engine recordings by their raw file stem: the names are
     models (``f360``, ``935``) that the rules' normalisation (trailing numbers off) would
-    erase."""
-    clips = [
-        c
-        for c in read_rules("torcs", root, TORCS_RULES, "torcs-data")
-        if Path(c.path).stem.lower() not in _TORCS_CARS
-    ]
+    erase (no effect rule matches an engine's normalised name)."""
+    clips = read_rules("torcs", root, TORCS_RULES, "torcs-data")
     if not root.is_dir():
         return clips
     for path in sorted(root.glob("*.wav")):
