@@ -262,14 +262,20 @@ def label_sets(rows, min_per_class: int = 5) -> dict[str, LabelSet]:
 def load_heldout(
     manifest: Path,
     feature_dir: Path = DEFAULT_DIR,
-    split: str = "heldout",
+    split: str | None = "heldout",
     min_per_class: int = 5,
+    sources: set[str] | None = None,
 ) -> HeldOut:
+    """The clips of ``split`` (None: every split) of ``sources`` (None: every source)."""
     import torch
 
-    rows = [r for r in read_manifest(manifest) if r["split"] == split]
+    rows = [
+        r
+        for r in read_manifest(manifest)
+        if (split is None or r["split"] == split) and (sources is None or r["source"] in sources)
+    ]
     if not rows:
-        raise SystemExit(f"no {split!r} rows in {str(manifest)!r}")
+        raise SystemExit(f"no {split!r} rows of sources {sources} in {str(manifest)!r}")
     root = manifest.parent
     paths = [r["path"] for r in rows]
     a = audio_features(root, paths, feature_dir / "audio.pt")
@@ -366,14 +372,27 @@ def zero_shot(held: HeldOut, audio_emb, text_head, name: str = "labelled") -> di
     }
 
 
+def source_macro(ret: dict, min_clips: int = 10) -> dict:
+    """Mean over sources with at least ``min_clips`` clips of each source's metrics (its own
+    gallery): every source counts alike, however many clips it has."""
+    per = {k: v for k, v in ret.items() if k != "all held-out" and v["clips"] >= min_clips}
+    if not per:
+        return {"sources": []}
+    keys = [k for k in next(iter(per.values())) if k not in ("clips", "captions")]
+    return {"sources": sorted(per), **{k: sum(v[k] for v in per.values()) / len(per) for k in keys}}
+
+
 def evaluate_heads(held: HeldOut, audio_head, text_head) -> dict:
+    """Retrieval per source, over all clips and macro-averaged over sources; the zero-shot
+    label sets that score at least one clip (the labelled set names held-out clips only)."""
     a = _embed(audio_head, held.audio)
     t = _embed(text_head, held.text)
-    return {
-        "retrieval": retrieval(held, a, t),
-        "zero_shot": zero_shot(held, a, text_head, "labelled"),
-        "zero_shot_category": zero_shot(held, a, text_head, "category"),
-    }
+    ret = retrieval(held, a, t)
+    out = {"retrieval": ret, "source_macro": source_macro(ret)}
+    for key, name in (("zero_shot", "labelled"), ("zero_shot_category", "category")):
+        if any(c is not None for c in held.label_sets[name].clip_class):
+            out[key] = zero_shot(held, a, text_head, name)
+    return out
 
 
 def load_spec(spec: str):
@@ -433,6 +452,12 @@ def summary_row(name: str, res: dict) -> str:
             f"{group}: R@1 {m['r@1']:.3f} R@10 {m['r@10']:.3f} mAP@10 {m['map@10']:.3f} "
             f"MRR {m['mrr']:.3f}"
         )
+    sm = res.get("source_macro") or {}
+    if sm.get("sources"):
+        cells.append(
+            f"source-macro ({len(sm['sources'])} sources): R@10 {sm['r@10']:.3f} "
+            f"mAP@10 {sm['map@10']:.3f} MRR {sm['mrr']:.3f}"
+        )
     for key in ("zero_shot", "zero_shot_category"):
         z = res.get(key)
         if z:
@@ -454,17 +479,25 @@ def main(argv=None) -> int:
     ap.add_argument("--min-per-class", type=int, default=5)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--split",
+        default="heldout",
+        help="manifest split to evaluate (heldout: the test; val: for choosing between models)",
+    )
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
-    held = load_heldout(args.manifest, args.features, min_per_class=args.min_per_class)
+    held = load_heldout(
+        args.manifest, args.features, split=args.split, min_per_class=args.min_per_class
+    )
     print(
-        f"held-out: {len(held.paths)} clips, {len(held.captions)} captions, sources "
+        f"{args.split}: {len(held.paths)} clips, {len(held.captions)} captions, sources "
         f"{dict(Counter(held.sources))}"
     )
     report = {
         "manifest": str(args.manifest),
+        "split": args.split,
         "load_average": os.getloadavg(),
         "random": {"retrieval": retrieval(held, None, None, random_draws=20)},
         "models": {},

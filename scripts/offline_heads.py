@@ -516,6 +516,12 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--cached-only", action="store_true", help="train on clips whose features are cached"
     )
+    ap.add_argument(
+        "--dev-sources",
+        default="",
+        help="comma-separated sources taken out of train and val and measured like the "
+        "held-out ones (a development set of unseen sources, for choosing recipes)",
+    )
     args = ap.parse_args(argv)
     if args.summarize:
         print(summarize(args.summarize))
@@ -526,6 +532,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     recipe = Recipe.parse(args.recipe)
     rows = read_manifest(args.manifest)
+    dev_sources = {x for x in args.dev_sources.split(",") if x}
+    unknown = dev_sources - {r["source"] for r in rows}
+    if unknown:
+        raise SystemExit(f"--dev-sources: no such source in {args.manifest}: {sorted(unknown)}")
+    if any(r["split"] == "heldout" and r["source"] in dev_sources for r in rows):
+        raise SystemExit("--dev-sources: a held-out source cannot be a development source")
+    rows = [r for r in rows if r["source"] not in dev_sources or r["split"] not in ("train", "val")]
     audio = audio_inputs(args.features, recipe.audio_parts)
     text_cache = args.features / "text.pt"
     t0 = time.time()
@@ -553,14 +566,19 @@ def main(argv=None) -> int:
     val = load_split(
         [r for r in rows if r["split"] == "val"], audio, text_cache, 0, args.cached_only
     )
-    held = load_heldout(args.manifest, args.features)
+    sets = {"held": load_heldout(args.manifest, args.features)}
+    if dev_sources:
+        sets["dev"] = load_heldout(args.manifest, args.features, None, sources=dev_sources)
     if recipe.audio_parts != "b4max":
-        held = dataclasses.replace(held, audio=torch.stack([audio[p] for p in held.paths]))
+        sets = {
+            k: dataclasses.replace(h, audio=torch.stack([audio[p] for p in h.paths]))
+            for k, h in sets.items()
+        }
     if recipe.audio_norm == "standard":
         mean, std = train.audio.mean(0), train.audio.std(0).clamp_min(1e-6)
         train.audio = (train.audio - mean) / std
         val.audio = (val.audio - mean) / std
-        held = dataclasses.replace(held, audio=(held.audio - mean) / std)
+        sets = {k: dataclasses.replace(h, audio=(h.audio - mean) / std) for k, h in sets.items()}
     elif recipe.audio_norm != "none":
         raise SystemExit(f"unknown audio_norm {recipe.audio_norm!r}")
     tail = None
@@ -568,38 +586,41 @@ def main(argv=None) -> int:
         from offline_features import text_states
 
         tail = TextTail.from_minilm(recipe.text_layers)
-        prompts = list(held.prompt_text)
+        extra = [x for h in sets.values() for x in h.captions + list(h.prompt_text)]
         states = text_states(
-            train.strings + val.strings + held.captions + prompts,
+            train.strings + val.strings + extra,
             args.features / f"text_states_{recipe.text_layers}.pt",
             recipe.text_layers,
         )
         train.states = [states[x] for x in train.strings]
         val.states = [states[x] for x in val.strings]
-        held_states = [states[x] for x in held.captions]
-        prompt_states = [states[x] for x in prompts]
     print(
-        f"train {train.audio.shape[0]} clips, val {val.audio.shape[0]}, held-out "
-        f"{len(held.paths)}; features {time.time() - t0:.0f} s",
+        f"train {train.audio.shape[0]} clips, val {val.audio.shape[0]}, "
+        + ", ".join(f"{k} {len(h.paths)}" for k, h in sets.items())
+        + f"; features {time.time() - t0:.0f} s",
         file=sys.stderr,
     )
     for seed in args.seeds:
         t1 = time.time()
         res = train_heads(train, val, recipe, seed, log=print if args.verbose else None, tail=tail)
-        seen = held
-        if tail is not None:  # the held-out captions and prompts through the trained layers
+        seen = dict(sets)
+        if tail is not None:  # the captions and prompts through the trained layers
             res["tail"].eval()
-            p = res["tail"].encode(prompt_states)
-            seen = dataclasses.replace(
-                held,
-                text=res["tail"].encode(held_states),
-                prompt_text={x: p[i] for i, x in enumerate(held.prompt_text)},
-            )
-        ev = evaluate_heads(seen, res["audio_head"], res["text_head"])
+            for k, h in sets.items():
+                p = res["tail"].encode([states[x] for x in h.prompt_text])
+                seen[k] = dataclasses.replace(
+                    h,
+                    text=res["tail"].encode([states[x] for x in h.captions]),
+                    prompt_text={x: p[i] for i, x in enumerate(h.prompt_text)},
+                )
+        ev = evaluate_heads(seen["held"], res["audio_head"], res["text_head"])
+        if "dev" in seen:
+            ev["dev"] = evaluate_heads(seen["dev"], res["audio_head"], res["text_head"])
         line = {
             "name": args.name or " ".join(args.recipe) or "default",
             "recipe": asdict(recipe),
             "seed": seed,
+            "dev_sources": sorted(dev_sources),
             "train_clips": int(train.audio.shape[0]),
             "val_clips": int(val.audio.shape[0]),
             "best_epoch": res["best_epoch"],
@@ -614,6 +635,11 @@ def main(argv=None) -> int:
             f"{line['name']} seed {seed}: val {res['val_map10']:.3f} (epoch {res['best_epoch']}) "
             f"held-out mAP@10 {r['map@10']:.3f} R@10 {r['r@10']:.3f} "
             + " ".join(f"{k} {v['map@10']:.3f}" for k, v in ev["retrieval"].items())
+            + (
+                f" | dev mAP@10 {ev['dev']['retrieval']['all held-out']['map@10']:.3f}"
+                if "dev" in ev
+                else ""
+            )
             + f" | zero-shot ens {z['ensemble']['accuracy']:.3f} "
             f"'{{}}' {z['{}']['accuracy']:.3f} ({line['seconds']} s)",
             flush=True,

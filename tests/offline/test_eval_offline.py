@@ -1,0 +1,124 @@
+"""scripts/eval_offline.py's measures for choosing between offline models without the test
+set (the validation split, macro-averaged over sources) and scripts/offline_heads.py's
+development set of unseen sources (``--dev-sources``)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import eval_offline
+        import offline_heads
+
+        yield eval_offline, offline_heads
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def _rows(n, source, split, category="animal"):
+    return [
+        {
+            "path": f"{source}/{i}.flac",
+            "source": source,
+            "split": split,
+            "label": f"thing {i}",
+            "category": category,
+            **{f"caption_{j}": f"{source} sound {i} take {j}" for j in range(1, 4)},
+        }
+        for i in range(n)
+    ]
+
+
+def _held(ev, rows, dim=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    captions, owner = [], []
+    for i, r in enumerate(rows):
+        caps = [r[f"caption_{j}"] for j in range(1, 4)]
+        captions += caps
+        owner += [i] * len(caps)
+    sets = ev.label_sets(rows, min_per_class=5)
+    prompts = [p for ls in sets.values() for p in ls.prompts()]
+    return ev.HeldOut(
+        paths=[r["path"] for r in rows],
+        sources=[r["source"] for r in rows],
+        audio=torch.randn(len(rows), dim, generator=g),
+        captions=captions,
+        caption_clip=owner,
+        text=torch.randn(len(captions), dim, generator=g),
+        label_sets=sets,
+        prompt_text={p: torch.randn(dim, generator=g) for p in prompts},
+    )
+
+
+def test_source_macro_weighs_every_source_alike(scripts):
+    ev, _ = scripts
+    ret = {
+        "big": {"clips": 300, "captions": 900, "map@10": 0.1, "r@10": 0.2, "mrr": 0.1},
+        "small": {"clips": 10, "captions": 30, "map@10": 0.9, "r@10": 1.0, "mrr": 0.9},
+        "tiny": {"clips": 3, "captions": 9, "map@10": 0.0, "r@10": 0.0, "mrr": 0.0},
+        "all held-out": {"clips": 313, "captions": 939, "map@10": 0.12, "r@10": 0.2, "mrr": 0.1},
+    }
+    m = ev.source_macro(ret, min_clips=10)
+    assert m["sources"] == ["big", "small"]  # tiny has too few clips, "all" is not a source
+    assert m["map@10"] == pytest.approx(0.5) and m["r@10"] == pytest.approx(0.6)
+    assert ev.source_macro({"all held-out": ret["all held-out"]}) == {"sources": []}
+
+
+def test_evaluate_heads_on_validation_clips(scripts):
+    # validation clips are in no labelled set: the report has retrieval, the macro mean and
+    # the category zero-shot, and no labelled zero-shot (which would be a mean of nothing)
+    ev, _ = scripts
+    rows = _rows(12, "a", "val") + _rows(10, "b", "val", category="water")
+    held = _held(ev, rows)
+    out = ev.evaluate_heads(held, nn.Identity(), nn.Identity())
+    assert "zero_shot" not in out and out["zero_shot_category"]["n_clips"] == 22
+    assert set(out["retrieval"]) == {"a", "b", "all held-out"}
+    per = [out["retrieval"][s]["map@10"] for s in ("a", "b")]
+    assert out["source_macro"]["map@10"] == pytest.approx(sum(per) / 2)
+    # a perfect model: every caption's vector is its clip's vector
+    perfect = ev.HeldOut(**{**held.__dict__, "text": held.audio[held.caption_clip]})
+    assert ev.evaluate_heads(perfect, nn.Identity(), nn.Identity())["source_macro"][
+        "map@10"
+    ] == pytest.approx(1.0)
+
+
+def _manifest(tmp_path, rows):
+    path = tmp_path / "manifest.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_load_heldout_names_what_matched_nothing(scripts, tmp_path):
+    ev, _ = scripts
+    m = _manifest(tmp_path, _rows(3, "a", "train") + _rows(2, "h", "heldout"))
+    with pytest.raises(SystemExit, match="'val'.*manifest.csv"):
+        ev.load_heldout(m, tmp_path, split="val")
+    with pytest.raises(SystemExit, match="zz"):
+        ev.load_heldout(m, tmp_path, split=None, sources={"zz"})
+
+
+@pytest.mark.parametrize(
+    ("dev", "message"),
+    [("a,nope", r"no such source.*\['nope'\]"), ("h", "held-out source cannot")],
+)
+def test_dev_sources_are_checked_before_any_work(scripts, tmp_path, dev, message):
+    _, oh = scripts
+    m = _manifest(tmp_path, _rows(3, "a", "train") + _rows(2, "h", "heldout"))
+    with pytest.raises(SystemExit, match=message):
+        oh.main(["--manifest", str(m), "--features", str(tmp_path / "f"), "--dev-sources", dev])
+    assert not (tmp_path / "f").exists()
