@@ -403,8 +403,9 @@ def test_game_music_cuts_tracks_into_pieces(tmp_path):
 
 
 def test_corpus_versions_keep_the_sources_their_models_were_trained_on(tmp_path):
-    v3, v2, v1 = (oc.version_sources(v) for v in (3, 2, 1))
-    assert v3 == oc.SOURCES and set(v3) == set(v2) | set(games_v3.SOURCES_V3)
+    v4, v3, v2, v1 = (oc.version_sources(v) for v in (4, 3, 2, 1))
+    assert v4 == oc.SOURCES and set(v4) == set(v3) | {"openclonk"} and len(v3) == 31
+    assert set(v3) == set(v2) | set(games_v3.SOURCES_V3)
     assert not set(v2) & set(games_v3.SOURCES_V3) and len(v2) == 24 and len(v1) == 8
     assert oc.version_holdout(1) == ("tuxpaint",) and oc.version_holdout(2) == oc.DEFAULT_HOLDOUT
     # v2's soundtracks are v2's packages' only: a v3 package's track is not read
@@ -420,8 +421,10 @@ def test_corpus_versions_keep_the_sources_their_models_were_trained_on(tmp_path)
     ]
     with pytest.raises(DatasetError, match="'flare' \\(corpus v2\\)"):
         oc.collect_clips(sources=["flare"], version=2)
-    with pytest.raises(DatasetError, match="version 4"):
-        oc.collect_clips(version=4)
+    with pytest.raises(DatasetError, match="'openclonk' \\(corpus v3\\)"):
+        oc.collect_clips(sources=["openclonk"], version=3)
+    with pytest.raises(DatasetError, match="version 5"):
+        oc.collect_clips(version=5)
 
 
 def test_segment_audio_cuts_long_recordings_into_capped_pieces():

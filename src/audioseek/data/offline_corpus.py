@@ -21,9 +21,9 @@ held-out copy (:func:`find_duplicates`). The sources' Debian packages are instal
 ``scripts/setup.sh --corpus``; missing ones are skipped with a warning. Everything is
 deterministic for a given ``seed`` and set of installed packages.
 
-Versions (``--corpus-version``, :func:`version_sources`): 3 (default, 31 sources), 2 (24
-sources: the corpus of the bundled model's versions 2-4) and 1 (8 sources, tuxpaint alone
-held out). A clip of an older version has the same path, audio and captions in a newer one.
+Versions (``--corpus-version``, :func:`version_sources`): 4 (default, 32 sources), 3 (31:
+the corpus of the bundled model's version 5), 2 (24 sources: the corpus of versions 2-4) and
+1 (8 sources, tuxpaint alone held out). A clip of an older version has the same path, audio and captions in a newer one.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioseek.data.offline_sources import debian, games, games_v3, packed, renders
+from audioseek.data.offline_sources import debian, games, games_v3, openclonk, packed, renders
 from audioseek.data.offline_sources.base import Clip, Source
 from audioseek.data.offline_sources.captions import (
     N_CAPTIONS,
@@ -107,10 +107,11 @@ SOURCES: dict[str, Source | Callable[[int], list[Clip]]] = {
     **games.SOURCES_V2,
     **packed.SOURCES_PACKED,
     **games_v3.SOURCES_V3,
+    **openclonk.SOURCES_V4,
 }
 
 #: the corpus ``build_offline_corpus(version=...)`` builds by default
-LATEST_VERSION = 3
+LATEST_VERSION = 4
 #: corpus v1's sources (the bundled model's version 1 was trained on it; tuxpaint held out)
 V1_SOURCES = (
     "sonic_pi",
@@ -126,17 +127,21 @@ V1_SOURCES = (
 
 def version_sources(version: int = LATEST_VERSION) -> dict[str, Source]:
     """The sources of corpus ``version``: 1 (8 sources), 2 (24: what versions 2-4 of the
-    bundled model were trained on), 3 (31: v2 plus :mod:`games_v3` and their soundtracks).
+    bundled model were trained on), 3 (31: v2 plus :mod:`games_v3` and their soundtracks;
+    version 5's), 4 (32: v3 plus OpenClonk's effects, :mod:`openclonk`).
     Every source reads the same files in every version; only v2's ``game_music`` leaves
     out the soundtracks of v3's packages."""
-    if version == 3:
+    if version == 4:
         return dict(SOURCES)
+    v3 = {n: s for n, s in SOURCES.items() if n not in openclonk.SOURCES_V4}
+    if version == 3:
+        return v3
     if version == 2:
-        out = {n: s for n, s in SOURCES.items() if n not in games_v3.SOURCES_V3}
+        out = {n: s for n, s in v3.items() if n not in games_v3.SOURCES_V3}
         return out | {"game_music": games.GAME_MUSIC_V2}
     if version == 1:
         return {n: SOURCES[n] for n in V1_SOURCES}
-    raise DatasetError(f"unknown offline corpus version {version!r}; expected 1, 2 or 3")
+    raise DatasetError(f"unknown offline corpus version {version!r}; expected 1, 2, 3 or 4")
 
 
 def version_holdout(version: int = LATEST_VERSION) -> tuple[str, ...]:

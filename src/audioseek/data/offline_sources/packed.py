@@ -53,6 +53,27 @@ def _decode(data: bytes, origin: str, sr: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def blob_clip(
+    key: str, label: str, found: tuple[Rule, tuple[str, ...]], blob: bytes, origin: str
+) -> Clip:
+    """A clip of audio bytes held in memory (a member of a container file), described by
+    the rule :func:`~audioseek.data.offline_sources.games.match` found (``{g1}``... = its
+    groups); ``origin`` names the container and member in decode errors."""
+    rule, groups = found
+    fmt = {f"g{i + 1}": g for i, g in enumerate(groups)}
+    return Clip(
+        source=key.split("/", 1)[0],
+        key=key,
+        label=label,
+        kind=rule.kind,
+        phrases=[fix_articles(p.format(**fmt)) for p in rule.phrases],
+        category=rule.category,
+        max_segments=rule.segments,
+        render=functools.partial(_decode, blob, origin),
+        origin=origin,
+    )
+
+
 # ---- OpenTTD OpenSFX (openttd-opensfx) ------------------------------------------------------
 
 OPENSFX_CAT = Path("/usr/share/games/openttd/baseset/opensfx/opensfx.cat")
@@ -194,21 +215,10 @@ def read_opensfx(cat: Path = OPENSFX_CAT) -> list[Clip]:
         found = match(OPENSFX_RULES, name)
         if found is None:
             continue
-        rule: Rule = found[0]
         slug = re.sub(r"[^a-z0-9]+", "_", name).strip("_")
-        clips.append(
-            Clip(
-                source="opensfx",
-                key=f"opensfx/{i:02d}_{slug}",
-                label=name,
-                kind=rule.kind,
-                phrases=list(rule.phrases),
-                category=rule.category,
-                max_segments=rule.segments,
-                render=functools.partial(_decode, wav, f"{cat}#{i}"),
-                origin=f"{cat}#{i}: {full}",
-            )
-        )
+        clip = blob_clip(f"opensfx/{i:02d}_{slug}", name, found, wav, f"{cat}#{i}")
+        clip.origin += f": {full}"  # the credit line
+        clips.append(clip)
     return clips
 
 
@@ -411,22 +421,9 @@ def read_gcompris(root: Path = GCOMPRIS_RCC) -> list[Clip]:
             found = match(GCOMPRIS_RULES, path)
             if found is None:
                 continue
-            rule, groups = found
-            fmt = {f"g{i + 1}": g for i, g in enumerate(groups)}
             rel = path.split("/activities/", 1)[-1].split("/src/", 1)[-1]
-            clips.append(
-                Clip(
-                    source="gcompris",
-                    key=f"gcompris/{rel.rsplit('.', 1)[0]}",
-                    label=Path(path).stem.lower(),
-                    kind=rule.kind,
-                    phrases=[fix_articles(p.format(**fmt)) for p in rule.phrases],
-                    category=rule.category,
-                    max_segments=rule.segments,
-                    render=functools.partial(_decode, blob, f"{rcc}:{path}"),
-                    origin=f"{rcc}:{path}",
-                )
-            )
+            key = f"gcompris/{rel.rsplit('.', 1)[0]}"
+            clips.append(blob_clip(key, Path(path).stem.lower(), found, blob, f"{rcc}:{path}"))
     return clips
 
 
