@@ -503,7 +503,11 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", nargs="*", default=[], help="KEY=VALUE of Recipe")
     ap.add_argument("--name", default=None)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--save", type=Path, default=None, help="save the first seed's model here")
+    ap.add_argument(
+        "--save",
+        default=None,
+        help="save the first seed's model here; a path with {seed} saves every seed's",
+    )
     ap.add_argument("--json", type=Path, default=None, help="append results (JSON lines)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--summarize", type=Path, default=None, help="print a results table")
@@ -648,8 +652,8 @@ def main(argv=None) -> int:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             with open(args.json, "a") as f:
                 f.write(json.dumps(line) + "\n")
-        if args.save and seed == args.seeds[0]:
-            save_model(res, recipe, args.save)
+        if args.save and ("{seed}" in args.save or seed == args.seeds[0]):
+            save_model(res, recipe, Path(args.save.replace("{seed}", str(seed))))
     return 0
 
 
