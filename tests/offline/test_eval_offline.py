@@ -5,26 +5,15 @@ development set of unseen sources (``--dev-sources``)."""
 from __future__ import annotations
 
 import csv
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
 
 @pytest.fixture(scope="module")
-def scripts():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import eval_offline
-        import offline_heads
-
-        yield eval_offline, offline_heads
-    finally:
-        sys.path.remove(str(SCRIPTS))
+def scripts(import_script):
+    return import_script("eval_offline"), import_script("offline_heads")
 
 
 def _rows(n, source, split, category="animal"):

@@ -5,7 +5,6 @@ output, so a run that starts from the cache starts from exactly the frozen model
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +13,10 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
 
 @pytest.fixture(scope="module")
-def ft():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import offline_finetune_block4
-
-        yield offline_finetune_block4
-    finally:
-        sys.path.remove(str(SCRIPTS))
+def ft(import_script):
+    return import_script("offline_finetune_block4")
 
 
 def _corpus(root: Path) -> Path:

@@ -4,25 +4,14 @@ saves (v3's heads kept exactly, the memory beside them)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
 
 @pytest.fixture(scope="module")
-def om():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import offline_memory
-
-        yield offline_memory
-    finally:
-        sys.path.remove(str(SCRIPTS))
+def om(import_script):
+    return import_script("offline_memory")
 
 
 def _rows(n, source, split):

@@ -5,26 +5,15 @@ must be trainable (its layers receive gradients)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 TEXTS = ["rain", "a dog barking loudly", "the sound of a helicopter taking off over the sea"]
 
 
 @pytest.fixture(scope="module")
-def scripts():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import offline_features
-        import offline_heads
-
-        yield offline_features, offline_heads
-    finally:
-        sys.path.remove(str(SCRIPTS))
+def scripts(import_script):
+    return import_script("offline_features"), import_script("offline_heads")
 
 
 @pytest.mark.parametrize("layers", [1, 2])
