@@ -27,7 +27,7 @@ from pathlib import Path
 
 from audioseek.data.offline_sources.base import Clip, Source
 from audioseek.data.offline_sources.games import GAMES, R, match
-from audioseek.data.offline_sources.packed import _read_bytes, blob_clip
+from audioseek.data.offline_sources.packed import blob_clip, container_entries
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,11 @@ def group_entries(data: bytes, prefix: str = "", depth: int = 0) -> list[tuple[s
         else:
             out.append((prefix + name, blob))
     return out
+
+
+def read_group(data: bytes) -> list[tuple[str, bytes]]:
+    """``(path, bytes)`` of every file of a packed c4group file's bytes."""
+    return group_entries(gunzip_group(data))
 
 
 def _path(name: str) -> str:
@@ -306,16 +311,8 @@ OPENCLONK_RULES = [
 
 def read_openclonk(group: Path = SOUND_GROUP) -> list[Clip]:
     """Clips of the effects in OpenClonk's ``Sound.ocg`` that a rule describes."""
-    if not group.is_file():
-        logger.warning("%s not found (install the Debian package openclonk-data); skipping", group)
-        return []
-    try:
-        entries = group_entries(gunzip_group(_read_bytes(str(group))))
-    except (ValueError, struct.error, zlib.error) as e:
-        logger.warning("skipping %s: %s", group, e)
-        return []
     clips = []
-    for name, blob in entries:
+    for name, blob in container_entries(group, "openclonk-data", read_group):
         rel = _path(name)
         found = match(OPENCLONK_RULES, rel) if rel.lower().endswith((".ogg", ".wav")) else None
         if found is not None:

@@ -53,6 +53,20 @@ def _decode(data: bytes, origin: str, sr: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def container_entries(path: Path, package: str, parse) -> list[tuple[str, bytes]]:
+    """``parse(bytes)`` of the container file ``path`` (its ``(name, bytes)`` members), or
+    ``[]`` with a one-line warning naming the file when it is missing (``package`` not
+    installed) or broken."""
+    if not path.is_file():
+        logger.warning("%s not found (install the Debian package %s); skipping", path, package)
+        return []
+    try:
+        return parse(_read_bytes(str(path)))
+    except (ValueError, struct.error, zlib.error) as e:
+        logger.warning("skipping %s: %s", path, e)
+        return []
+
+
 def blob_clip(
     key: str, label: str, found: tuple[Rule, tuple[str, ...]], blob: bytes, origin: str
 ) -> Clip:
@@ -206,11 +220,8 @@ def _opensfx_name(full: str) -> str:
 
 def read_opensfx(cat: Path = OPENSFX_CAT) -> list[Clip]:
     """OpenSFX sounds whose name a rule describes; the credit line is kept as origin."""
-    if not cat.is_file():
-        logger.warning("%s not found (install the Debian package openttd-opensfx); skipping", cat)
-        return []
     clips = []
-    for i, (full, wav) in enumerate(cat_entries(_read_bytes(str(cat)))):
+    for i, (full, wav) in enumerate(container_entries(cat, "openttd-opensfx", cat_entries)):
         name = _opensfx_name(full)
         found = match(OPENSFX_RULES, name)
         if found is None:
@@ -410,12 +421,7 @@ def read_gcompris(root: Path = GCOMPRIS_RCC) -> list[Clip]:
         return []
     clips = []
     for rcc in sorted(root.glob("*.rcc")):
-        try:
-            entries = rcc_entries(_read_bytes(str(rcc)))
-        except (ValueError, struct.error, zlib.error) as e:
-            logger.warning("skipping %s: %s", rcc, e)
-            continue
-        for path, blob in entries:
+        for path, blob in container_entries(rcc, "gcompris-qt-data", rcc_entries):
             if not path.lower().endswith((".ogg", ".wav")):
                 continue
             found = match(GCOMPRIS_RULES, path)
