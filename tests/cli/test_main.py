@@ -306,3 +306,17 @@ def test_a_real_ctrl_c_exits_130_without_traceback(tmp_path):
             os.close(writer)
         proc.kill()
     assert proc.returncode == 130 and err == "interrupted\n" and out == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--corpus-version", "5"], "invalid choice: 5 (choose from 1, 2, 3, 4)"),
+        (["--corpus-version", "v4"], "invalid int value: 'v4'"),
+    ],
+)
+def test_unknown_corpus_version_is_a_usage_error(capsys, tmp_path, flags, named):
+    out = tmp_path / "corpus"
+    code, _, err = run(capsys, "data", "prepare", "offline", "--out", str(out), *flags)
+    assert code == 2 and named in err, err
+    assert err.startswith("usage: audioseek data prepare") and not out.exists()
