@@ -20,7 +20,6 @@ A child group is stored as a nested group without the gzip layer.
 
 from __future__ import annotations
 
-import logging
 import struct
 import zlib
 from pathlib import Path
@@ -28,8 +27,6 @@ from pathlib import Path
 from audioseek.data.offline_sources.base import Clip, Source
 from audioseek.data.offline_sources.games import GAMES, R, match
 from audioseek.data.offline_sources.packed import blob_clip, container_entries
-
-logger = logging.getLogger(__name__)
 
 SOUND_GROUP = GAMES / "openclonk/Sound.ocg"
 HEADER_SIZE = 204
