@@ -20,7 +20,7 @@ CORPUS_PACKAGES=(
   supertux-data scorched3d-data freeciv-data colobot-common-sounds extremetuxracer-data
   openttd-opensfx gcompris-qt-data
   flare-game simutrans-pak64 torcs-data unknown-horizons lmms-common btanks-data freedink-data
-  openclonk-data
+  openclonk-data qabcs-data scratch
 )
 WITH_CORPUS=0
 for arg in "$@"; do

@@ -403,8 +403,9 @@ def test_game_music_cuts_tracks_into_pieces(tmp_path):
 
 
 def test_corpus_versions_keep_the_sources_their_models_were_trained_on(tmp_path):
-    v4, v3, v2, v1 = (oc.version_sources(v) for v in (4, 3, 2, 1))
-    assert v4 == oc.SOURCES and set(v4) == set(v3) | {"openclonk"} and len(v3) == 31
+    v5, v4, v3, v2, v1 = (oc.version_sources(v) for v in (5, 4, 3, 2, 1))
+    assert v5 == oc.SOURCES and set(v5) == set(v4) | {"qabcs", "scratch"}
+    assert set(v4) == set(v3) | {"openclonk"} and len(v3) == 31 and len(v5) == 34
     assert set(v3) == set(v2) | set(games_v3.SOURCES_V3)
     assert not set(v2) & set(games_v3.SOURCES_V3) and len(v2) == 24 and len(v1) == 8
     assert oc.version_holdout(1) == ("tuxpaint",) and oc.version_holdout(2) == oc.DEFAULT_HOLDOUT
@@ -423,8 +424,10 @@ def test_corpus_versions_keep_the_sources_their_models_were_trained_on(tmp_path)
         oc.collect_clips(sources=["flare"], version=2)
     with pytest.raises(DatasetError, match="'openclonk' \\(corpus v3\\)"):
         oc.collect_clips(sources=["openclonk"], version=3)
-    with pytest.raises(DatasetError, match="version 5"):
-        oc.collect_clips(version=5)
+    with pytest.raises(DatasetError, match="'scratch' \\(corpus v4\\)"):
+        oc.collect_clips(sources=["scratch"], version=4)
+    with pytest.raises(DatasetError, match="version 6"):
+        oc.collect_clips(version=6)
 
 
 def test_segment_audio_cuts_long_recordings_into_capped_pieces():
