@@ -87,6 +87,7 @@ class Recipe:
     text_layers: int = 0
     text_lr: float = 3e-5
     category_cap: int = 0
+    ema: float = 0.0
 
     @classmethod
     def parse(cls, pairs) -> Recipe:
@@ -379,6 +380,12 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None, t
         return 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, [lr_at] * len(groups))
+    # ``ema`` > 0: validation, the best epoch and the result use an exponential moving
+    # average of the weights (heads and MiniLM's layers) updated after every step
+    live = [m for m in (ah, th, tail) if m is not None]
+    shadow = [copy.deepcopy(m) for m in live] if recipe.ema else live
+    if not 0.0 <= recipe.ema < 1.0:
+        raise SystemExit(f"ema must be in [0, 1), got {recipe.ema!r}")
     best = {"val_map10": -1.0}
     for epoch in range(recipe.epochs):
         ah.train()
@@ -406,19 +413,26 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None, t
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
-        ah.eval()
-        th.eval()
-        if tail is not None:
-            tail.eval()
-        m = val_map10(ah, th, val, tail)
+            if recipe.ema:
+                with torch.no_grad():
+                    for m_live, m_ema in zip(live, shadow, strict=True):
+                        for p_live, p_ema in zip(
+                            m_live.parameters(), m_ema.parameters(), strict=True
+                        ):
+                            p_ema.lerp_(p_live, 1.0 - recipe.ema)
+        for m in (*live, *shadow):
+            m.eval()
+        e_ah, e_th = shadow[0], shadow[1]
+        e_tail = shadow[2] if tail is not None else None
+        m = val_map10(e_ah, e_th, val, e_tail)
         if m > best["val_map10"]:
             best = {
                 "val_map10": m,
                 "best_epoch": epoch + 1,
-                "audio_head": copy.deepcopy(ah),
-                "text_head": copy.deepcopy(th),
+                "audio_head": copy.deepcopy(e_ah),
+                "text_head": copy.deepcopy(e_th),
                 "logit_scale": scale.detach().clone(),
-                "tail": copy.deepcopy(tail),
+                "tail": copy.deepcopy(e_tail),
             }
         if log:
             log(f"epoch {epoch + 1} loss {loss.item():.3f} val mAP@10 {m:.3f}")

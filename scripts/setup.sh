@@ -11,7 +11,7 @@ APT_PACKAGES=(
   chromium chromium-driver                           # browser tests of the web page
 )
 # --corpus: the sound packages of the offline training corpus (docs/offline_model.md),
-# about 5.8 GB of .debs (8.8 GB installed); only `audioseek data prepare offline` needs
+# about 5.9 GB of .debs (8.9 GB installed); only `audioseek data prepare offline` needs
 # them, so CI (`make test`) does not download them.
 CORPUS_PACKAGES=(
   hydrogen-drumkits minetest-data wesnoth-1.16-data

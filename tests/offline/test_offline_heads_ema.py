@@ -1,0 +1,62 @@
+"""``Recipe.ema`` of scripts/offline_heads.py: validation, the best epoch and the returned
+heads use an exponential moving average of the weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def heads(import_script):
+    return import_script("offline_heads")
+
+
+def _split(heads, n: int = 48, seed: int = 0):
+    # two captions per clip, each a noisy linear function (the same for every split) of
+    # the clip's audio
+    mix = torch.randn(12, 10, generator=torch.Generator().manual_seed(99))
+    g = torch.Generator().manual_seed(seed)
+    audio = torch.randn(n, 12, generator=g)
+    text = torch.cat([audio @ mix + 0.1 * torch.randn(n, 10, generator=g) for _ in range(2)])
+    return heads.Split(
+        audio=audio,
+        categories=["a" if i % 2 else "b" for i in range(n)],
+        clip_captions=[[i, n + i] for i in range(n)],
+        paraphrases=[[] for _ in range(2 * n)],
+        text=text,
+    )
+
+
+def _recipe(heads, **kw):
+    base = {"embed_dim": 8, "epochs": 3, "batch_size": 16, "warmup_steps": 2, "text_prob": 0.0}
+    base["lr"] = 0.05
+    return heads.Recipe(**(base | kw))
+
+
+def test_ema_near_one_keeps_the_initial_weights_and_zero_trains(heads):
+    from audioseek.models.heads import ProjectionHead
+
+    train, val = _split(heads, seed=0), _split(heads, seed=1)
+    torch.manual_seed(3)  # train_heads builds the audio head first from the seed
+    init = ProjectionHead(12, 8, "linear", 0.0)
+    slow = heads.train_heads(train, val, _recipe(heads, ema=0.999999), seed=3)
+    plain = heads.train_heads(train, val, _recipe(heads), seed=3)
+    w_init = init.state_dict()
+    w_slow = slow["audio_head"].state_dict()
+    w_plain = plain["audio_head"].state_dict()
+    for k in w_init:
+        assert torch.allclose(w_slow[k], w_init[k], atol=1e-4), k
+    assert max(float((w_plain[k] - w_init[k]).abs().max()) for k in w_init) > 1e-2
+    # a plain run is reproducible: ema=0 changes nothing about the old recipe
+    again = heads.train_heads(train, val, _recipe(heads), seed=3)
+    assert all(torch.equal(again["audio_head"].state_dict()[k], w_plain[k]) for k in w_plain)
+
+
+def test_ema_learns_and_rejects_out_of_range_values(heads):
+    train, val = _split(heads, seed=0), _split(heads, seed=1)
+    res = heads.train_heads(train, val, _recipe(heads, ema=0.5, epochs=20), seed=0)
+    # chance mAP@10 on 48 clips is about 0.09; the linear relation is easy to learn
+    assert res["val_map10"] > 0.3 and 1 <= res["best_epoch"] <= 20
+    with pytest.raises(SystemExit, match="ema must be in"):
+        heads.train_heads(train, val, _recipe(heads, ema=1.0), seed=0)
