@@ -59,7 +59,8 @@ from audioseek.data.offline_sources.captions import (
     make_captions,
     wordnet_available,
 )
-from audioseek.errors import AudioDecodeError, AudioseekError, DatasetError
+from audioseek.data.offline_sources.decode import decode_mono
+from audioseek.errors import AudioseekError, DatasetError
 
 logger = logging.getLogger(__name__)
 
@@ -174,23 +175,10 @@ MANIFEST_COLUMNS = (
 
 
 def decode_file(path: Path, sr: int) -> np.ndarray:
-    """Decode ``path`` to mono float32 at ``sr``; raises :class:`AudioDecodeError`."""
-    import soundfile as sf
-
-    try:
-        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # noqa: BLE001 - libsndfile raises several types
-        raise AudioDecodeError(
-            path, str(e).splitlines()[0] if str(e) else type(e).__name__
-        ) from None
-    if data.size == 0:
-        raise AudioDecodeError(path, "no audio samples")
-    mono = data.mean(axis=1)
-    if file_sr != sr:
-        import soxr
-
-        mono = soxr.resample(mono, file_sr, sr)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    """Decode ``path`` to mono float32 at ``sr`` (at most
+    :data:`~audioseek.data.offline_sources.decode.MAX_DECODE_SECONDS`); raises
+    :class:`~audioseek.errors.AudioDecodeError`."""
+    return decode_mono(str(path), sr, path)
 
 
 def clean_audio(

@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from audioseek.data.offline_sources.base import Clip, Source
+from audioseek.data.offline_sources.decode import decode_mono
 
 logger = logging.getLogger(__name__)
 
@@ -546,22 +547,13 @@ def _zip(path: str) -> zipfile.ZipFile:
 
 
 def _decode_member(zip_path: Path, member: str, sr: int) -> np.ndarray:
-    import soundfile as sf
-
     from audioseek.errors import AudioDecodeError
 
     try:
-        data, file_sr = sf.read(
-            io.BytesIO(_zip(str(zip_path)).read(member)), dtype="float32", always_2d=True
-        )
-    except Exception as e:  # noqa: BLE001 - libsndfile / zipfile raise several types
+        data = _zip(str(zip_path)).read(member)
+    except Exception as e:  # noqa: BLE001 - zipfile raises several types
         raise AudioDecodeError(f"{zip_path}:{member}", str(e) or type(e).__name__) from None
-    mono = data.mean(axis=1)
-    if file_sr != sr:
-        import soxr
-
-        mono = soxr.resample(mono, file_sr, sr)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return decode_mono(io.BytesIO(data), sr, f"{zip_path}:{member}")
 
 
 def read_zeroad(zip_path: Path = ZEROAD_ZIP) -> list[Clip]:

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from audioseek.data.offline_sources.base import Clip, Source
+from audioseek.data.offline_sources.decode import decode_mono
 from audioseek.data.offline_sources.games import R, Rule, fix_articles, match
-from audioseek.errors import AudioDecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +39,7 @@ def _read_bytes(path: str) -> bytes:
 
 
 def _decode(data: bytes, origin: str, sr: int) -> np.ndarray:
-    import soundfile as sf
-
-    try:
-        wave, file_sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception as e:  # noqa: BLE001 - libsndfile raises several types
-        raise AudioDecodeError(origin, str(e) or type(e).__name__) from None
-    mono = wave.mean(axis=1)
-    if file_sr != sr:
-        import soxr
-
-        mono = soxr.resample(mono, file_sr, sr)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return decode_mono(io.BytesIO(data), sr, origin)
 
 
 def container_entries(path: Path, package: str, parse) -> list[tuple[str, bytes]]:
