@@ -55,7 +55,8 @@ def test_scratch_reads_wav_and_mp3_and_skips_synthesised_and_sung_sounds(tmp_pat
     clips = {c.key: c for c in ed.read_scratch(root)}
     assert set(clips) == {"scratch/Animal/Dog1", "scratch/Animal/WolfHowl", "scratch/Human/BabyCry"}
     assert clips["scratch/Human/BabyCry"].phrases[0] == "a baby crying"
-    assert clips["scratch/Animal/Dog1"].label == "dog1"
+    assert clips["scratch/Animal/Dog1"].label == "dog"
+    assert clips["scratch/Animal/WolfHowl"].label == "wolf howl"
     # the builder decodes every kept file, MP3 included
     for c in clips.values():
         wave = oc.decode_file(c.path, oc.SAMPLE_RATE)

@@ -27,6 +27,7 @@ Clip keys are ``qabcs/<stem>`` and ``scratch/<Folder>/<stem>`` (no suffix).
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from audioseek.data.offline_sources.base import Clip, Source
@@ -346,6 +347,12 @@ CATEGORY: dict[str, str] = {
 _SCRATCH_SUFFIXES = (".wav", ".mp3")
 
 
+def _label(name: str) -> str:
+    """``"Animal/Dog1"`` -> ``"dog"``, ``"guinea_fowl"`` -> ``"guinea fowl"``."""
+    stem = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name.rsplit("/", 1)[-1])
+    return " ".join(re.sub(r"[-_]+|\d+$", " ", stem).lower().split())
+
+
 def _table_clips(
     source: str, root: Path, files: dict[str, Path], table: dict, package: str
 ) -> list[Clip]:
@@ -361,7 +368,7 @@ def _table_clips(
             Clip(
                 source=source,
                 key=f"{source}/{name}",
-                label=name.rsplit("/", 1)[-1].lower().replace("_", " "),
+                label=_label(name),
                 kind=kind,
                 phrases=[p.strip() for p in phrases.split("|")],
                 path=path,
