@@ -382,10 +382,10 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None, t
     sched = torch.optim.lr_scheduler.LambdaLR(opt, [lr_at] * len(groups))
     # ``ema`` > 0: validation, the best epoch and the result use an exponential moving
     # average of the weights (heads and MiniLM's layers) updated after every step
-    live = [m for m in (ah, th, tail) if m is not None]
-    shadow = [copy.deepcopy(m) for m in live] if recipe.ema else live
     if not 0.0 <= recipe.ema < 1.0:
         raise SystemExit(f"ema must be in [0, 1), got {recipe.ema!r}")
+    live = [net for net in (ah, th, tail) if net is not None]
+    shadow = [copy.deepcopy(net) for net in live] if recipe.ema else live
     best = {"val_map10": -1.0}
     for epoch in range(recipe.epochs):
         ah.train()
@@ -420,8 +420,8 @@ def train_heads(train: Split, val: Split, recipe: Recipe, seed: int, log=None, t
                             m_live.parameters(), m_ema.parameters(), strict=True
                         ):
                             p_ema.lerp_(p_live, 1.0 - recipe.ema)
-        for m in (*live, *shadow):
-            m.eval()
+        for net in (*live, *shadow):
+            net.eval()
         e_ah, e_th = shadow[0], shadow[1]
         e_tail = shadow[2] if tail is not None else None
         m = val_map10(e_ah, e_th, val, e_tail)
