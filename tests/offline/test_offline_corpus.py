@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import random
 import re
 import struct
@@ -24,6 +25,7 @@ from audioseek.data.offline_sources.captions import (
     wordnet_available,
 )
 from audioseek.errors import DatasetError
+from audioseek.utils.locks import FolderLock
 
 SR = oc.SAMPLE_RATE
 
@@ -137,6 +139,29 @@ def test_broken_and_silent_files_are_skipped_not_fatal(tmp_path, monkeypatch):
     reasons = {s["key"]: s["reason"] for s in stats["skipped"]}
     assert reasons["fake/silent"] == "silent or too short"
     assert "broken.ogg" in reasons["fake/broken"]
+
+
+def test_a_second_build_into_the_same_folder_is_refused_and_the_first_keeps_its_files(
+    tmp_path, monkeypatch
+):
+    good = tmp_path / "good.wav"
+    sf.write(str(good), 0.3 * np.sin(np.arange(SR) * 0.05).astype(np.float32), SR)
+    monkeypatch.setitem(
+        oc.SOURCES,
+        "fake",
+        lambda seed: [Clip("fake", "fake/good", "good", "sfx", ["a g"], path=good)],
+    )
+    out = tmp_path / "out"
+    manifest = oc.build_offline_corpus(out, sources=["fake"])
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    # another process building there right now holds the folder's lock
+    held = FolderLock(out, oc.PREPARE_LOCK, busy="{pid}", cannot="{reason}", error=OSError)
+    busy = f"another corpus build is writing to .*out.* \\(pid {os.getpid()}\\)"
+    with held, pytest.raises(DatasetError, match=busy):
+        oc.build_offline_corpus(out, sources=["fake"])
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    assert after == before and manifest.is_file()
+    assert oc.build_offline_corpus(out, sources=["fake"]) == manifest  # lock released
 
 
 def test_bad_arguments_raise_clear_errors(tmp_path):

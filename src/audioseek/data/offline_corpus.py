@@ -61,6 +61,7 @@ from audioseek.data.offline_sources.captions import (
 )
 from audioseek.data.offline_sources.decode import decode_mono
 from audioseek.errors import AudioseekError, DatasetError
+from audioseek.utils.locks import FolderLock
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ PEAK_TARGET = 0.89  # -1 dBFS
 DEFAULT_HOLDOUT = ("tuxpaint", "widelands")
 SPLIT_FRACTIONS = {"test": 0.1, "val": 0.1}
 SPLITS = ("train", "val", "test", "heldout")
+#: lock file of a build in its output folder (one build per folder at a time)
+PREPARE_LOCK = "prepare.lock"
 
 
 def _licence(source: str, registry: dict | None = None) -> str:
@@ -434,10 +437,9 @@ def build_offline_corpus(
 
     Duplicates (:func:`find_duplicates`) are removed, keeping held-out sources' copies.
     The manifest is written last and atomically, so an interrupted run never leaves a
-    manifest that points at missing files.
+    manifest that points at missing files; a second build into the same folder while one
+    runs is refused (:class:`~audioseek.utils.locks.FolderLock` on :data:`PREPARE_LOCK`).
     """
-    from tqdm import tqdm
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DatasetError(f"output path {str(out)!r} exists and is not a folder")
@@ -445,6 +447,33 @@ def build_offline_corpus(
     holdout = version_holdout(version) if holdout is None else tuple(holdout)
     _check_max_per_source(max_per_source)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(
+        out,
+        PREPARE_LOCK,
+        busy="another corpus build is writing to {folder} (pid {pid})",
+        cannot="cannot lock {folder} for writing: {reason}",
+        error=DatasetError,
+    )
+    with lock:  # two builds into one folder would race on its files
+        return _build(
+            out, seed, max_per_source, sources, holdout, sr, max_seconds, workers, version, registry
+        )
+
+
+def _build(
+    out: Path,
+    seed: int,
+    max_per_source: int | None,
+    sources: Sequence[str] | None,
+    holdout: tuple[str, ...],
+    sr: int,
+    max_seconds: float,
+    workers: int,
+    version: int,
+    registry: dict[str, Source],
+) -> Path:
+    from tqdm import tqdm
+
     missing = missing_packages(sources, registry)
     if missing:
         logger.warning(

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from audioseek.errors import SearchIndexError
+from audioseek.utils.locks import FolderLock
 
 DB_NAME = "index.sqlite"
 _UNFINISHED_FILES = "SELECT id FROM files WHERE complete = 0"  # files still being indexed
@@ -799,50 +800,18 @@ class Store:
 LOCK_NAME = "index.lock"
 
 
-class WriteLock:
+class WriteLock(FolderLock):
     """One writer per index: an exclusive ``fcntl.flock`` on ``index.lock`` in the index
     folder, holding the writer's pid. A second writer fails at once naming that pid;
     readers never take it. The kernel releases the lock when the process dies
     (``kill -9`` included), so a crash never leaves a stale lock."""
 
     def __init__(self, db_dir: str | os.PathLike):
-        self.db_dir = Path(db_dir)
-        self.path = self.db_dir / LOCK_NAME
-        self._fd: int | None = None
-
-    def acquire(self) -> WriteLock:
-        import fcntl
-
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise SearchIndexError(
-                f"cannot lock index {str(self.db_dir)!r} for writing: {e.strerror or e}"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            os.close(fd)
-            raise SearchIndexError(
-                f"another index run is writing to {str(self.db_dir)!r} (pid {pid})"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is not None:
-            import fcntl
-
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> WriteLock:
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
+        super().__init__(
+            db_dir,
+            LOCK_NAME,
+            busy="another index run is writing to {folder} (pid {pid})",
+            cannot="cannot lock index {folder} for writing: {reason}",
+            error=SearchIndexError,
+        )
+        self.db_dir = self.folder
