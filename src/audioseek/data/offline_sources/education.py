@@ -27,10 +27,10 @@ Clip keys are ``qabcs/<stem>`` and ``scratch/<Folder>/<stem>`` (no suffix).
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from audioseek.data.offline_sources.base import Clip, Source
+from audioseek.data.offline_sources.games import file_words
 
 logger = logging.getLogger(__name__)
 
@@ -347,12 +347,6 @@ CATEGORY: dict[str, str] = {
 _SCRATCH_SUFFIXES = (".wav", ".mp3")
 
 
-def _label(name: str) -> str:
-    """``"Animal/Dog1"`` -> ``"dog"``, ``"guinea_fowl"`` -> ``"guinea fowl"``."""
-    stem = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name.rsplit("/", 1)[-1])
-    return " ".join(re.sub(r"[-_]+|\d+$", " ", stem).lower().split())
-
-
 def _table_clips(
     source: str, root: Path, files: dict[str, Path], table: dict, package: str
 ) -> list[Clip]:
@@ -368,7 +362,7 @@ def _table_clips(
             Clip(
                 source=source,
                 key=f"{source}/{name}",
-                label=_label(name),
+                label=file_words(name.rsplit("/", 1)[-1]),
                 kind=kind,
                 phrases=[p.strip() for p in phrases.split("|")],
                 path=path,
