@@ -21,6 +21,7 @@ CORPUS_PACKAGES=(
   openttd-opensfx gcompris-qt-data
   flare-game simutrans-pak64 torcs-data unknown-horizons lmms-common btanks-data freedink-data
   openclonk-data qabcs-data scratch
+  searchandrescue-data etw-data micropolis-data netpanzer-data
 )
 WITH_CORPUS=0
 for arg in "$@"; do

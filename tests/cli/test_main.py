@@ -311,7 +311,7 @@ def test_a_real_ctrl_c_exits_130_without_traceback(tmp_path):
 @pytest.mark.parametrize(
     ("flags", "named"),
     [
-        (["--corpus-version", "6"], "invalid choice: 6 (choose from 1, 2, 3, 4, 5)"),
+        (["--corpus-version", "7"], "invalid choice: 7 (choose from 1, 2, 3, 4, 5, 6)"),
         (["--corpus-version", "v4"], "invalid int value: 'v4'"),
     ],
 )

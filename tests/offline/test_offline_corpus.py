@@ -428,8 +428,10 @@ def test_game_music_cuts_tracks_into_pieces(tmp_path):
 
 
 def test_corpus_versions_keep_the_sources_their_models_were_trained_on(tmp_path):
-    v5, v4, v3, v2, v1 = (oc.version_sources(v) for v in (5, 4, 3, 2, 1))
-    assert v5 == oc.SOURCES and set(v5) == set(v4) | {"qabcs", "scratch"}
+    v6, v5, v4, v3, v2, v1 = (oc.version_sources(v) for v in (6, 5, 4, 3, 2, 1))
+    assert v6 == oc.SOURCES and len(v6) == 38
+    assert set(v6) == set(v5) | {"searchandrescue", "etw", "micropolis", "netpanzer"}
+    assert set(v5) == set(v4) | {"qabcs", "scratch"}
     assert set(v4) == set(v3) | {"openclonk"} and len(v3) == 31 and len(v5) == 34
     assert set(v3) == set(v2) | set(games_v3.SOURCES_V3)
     assert not set(v2) & set(games_v3.SOURCES_V3) and len(v2) == 24 and len(v1) == 8
@@ -451,8 +453,10 @@ def test_corpus_versions_keep_the_sources_their_models_were_trained_on(tmp_path)
         oc.collect_clips(sources=["openclonk"], version=3)
     with pytest.raises(DatasetError, match="'scratch' \\(corpus v4\\)"):
         oc.collect_clips(sources=["scratch"], version=4)
-    with pytest.raises(DatasetError, match="version 6"):
-        oc.collect_clips(version=6)
+    with pytest.raises(DatasetError, match="'etw' \\(corpus v5\\)"):
+        oc.collect_clips(sources=["etw"], version=5)
+    with pytest.raises(DatasetError, match="version 7"):
+        oc.collect_clips(version=7)
 
 
 def test_segment_audio_cuts_long_recordings_into_capped_pieces():

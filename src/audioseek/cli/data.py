@@ -32,10 +32,10 @@ def register(sub) -> None:
     p.add_argument(
         "--corpus-version",
         type=int,
-        choices=[1, 2, 3, 4, 5],
-        default=5,
-        help="5 (default: 34 sources), 4 (32: the bundled model's version 7), 3 (31: its "
-        "version 5), 2 (24: its versions 2-4) or 1",
+        choices=[1, 2, 3, 4, 5, 6],
+        default=6,
+        help="6 (default: 38 sources), 5 (34: the bundled model's version 8), 4 (32: its "
+        "version 7), 3 (31: its version 5), 2 (24: its versions 2-4) or 1",
     )
     p.set_defaults(func=run_prepare)
 

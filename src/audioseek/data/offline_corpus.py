@@ -21,8 +21,8 @@ held-out copy (:func:`find_duplicates`). The sources' Debian packages are instal
 ``scripts/setup.sh --corpus``; missing ones are skipped with a warning. Everything is
 deterministic for a given ``seed`` and set of installed packages.
 
-Versions (``--corpus-version``, :func:`version_sources`): 5 (default, 34 sources), 4 (32:
-the corpus of the bundled model's version 7), 3 (31: version 5's), 2 (24 sources: versions
+Versions (``--corpus-version``, :func:`version_sources`): 6 (default, 38 sources), 5 (34:
+the corpus of the bundled model's version 8), 4 (32: version 7's), 3 (31: version 5's), 2 (24 sources: versions
 2-4's) and 1 (8 sources, tuxpaint alone held out). A clip of an older version has the same
 path, audio and captions in a newer one.
 """
@@ -51,6 +51,7 @@ from audioseek.data.offline_sources import (
     openclonk,
     packed,
     renders,
+    simulations,
 )
 from audioseek.data.offline_sources.base import Clip, Source
 from audioseek.data.offline_sources.captions import (
@@ -122,10 +123,11 @@ SOURCES: dict[str, Source | Callable[[int], list[Clip]]] = {
     **games_v3.SOURCES_V3,
     **openclonk.SOURCES_V4,
     **education.SOURCES_V5,
+    **simulations.SOURCES_V6,
 }
 
 #: the corpus ``build_offline_corpus(version=...)`` builds by default
-LATEST_VERSION = 5
+LATEST_VERSION = 6
 #: corpus v1's sources (the bundled model's version 1 was trained on it; tuxpaint held out)
 V1_SOURCES = (
     "sonic_pi",
@@ -143,12 +145,16 @@ def version_sources(version: int = LATEST_VERSION) -> dict[str, Source]:
     """The sources of corpus ``version``: 1 (8 sources), 2 (24: what versions 2-4 of the
     bundled model were trained on), 3 (31: v2 plus :mod:`games_v3` and their soundtracks;
     version 5's), 4 (32: v3 plus OpenClonk's effects, :mod:`openclonk`; version 7's), 5 (34:
-    v4 plus two children's sound libraries, :mod:`education`).
+    v4 plus two children's sound libraries, :mod:`education`), 6 (38: v5 plus four
+    simulation games' effects, :mod:`simulations`).
     Every source reads the same files in every version; only v2's ``game_music`` leaves
     out the soundtracks of v3's packages."""
-    if version == 5:
+    if version == 6:
         return dict(SOURCES)
-    v4 = {n: s for n, s in SOURCES.items() if n not in education.SOURCES_V5}
+    v5 = {n: s for n, s in SOURCES.items() if n not in simulations.SOURCES_V6}
+    if version == 5:
+        return v5
+    v4 = {n: s for n, s in v5.items() if n not in education.SOURCES_V5}
     if version == 4:
         return v4
     v3 = {n: s for n, s in v4.items() if n not in openclonk.SOURCES_V4}
@@ -159,7 +165,7 @@ def version_sources(version: int = LATEST_VERSION) -> dict[str, Source]:
         return out | {"game_music": games.GAME_MUSIC_V2}
     if version == 1:
         return {n: SOURCES[n] for n in V1_SOURCES}
-    raise DatasetError(f"unknown offline corpus version {version!r}; expected 1, 2, 3, 4 or 5")
+    raise DatasetError(f"unknown offline corpus version {version!r}; expected 1, 2, 3, 4, 5 or 6")
 
 
 def version_holdout(version: int = LATEST_VERSION) -> tuple[str, ...]:

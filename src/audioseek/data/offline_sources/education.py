@@ -37,12 +37,14 @@ logger = logging.getLogger(__name__)
 QABCS_ROOT = Path("/usr/share/qabcs/abcs/all/noises")
 SCRATCH_ROOT = Path("/usr/share/scratch/Media/Sounds")
 
-# (phrases, kind, WordNet noun or None). The first phrase is the most specific.
+#: file -> (phrases joined by "|", most specific first; kind; WordNet noun or None)
+Table = dict[str, tuple[str, str, str | None]]
+
 _A = "sfx"
 _I = "instrument"
 
 #: qABCs ``noises/<stem>.ogg`` -> what a person would write
-QABCS: dict[str, tuple[str, str, str | None]] = {
+QABCS: Table = {
     # animals
     "adjutant": ("an adjutant stork|a large bird", _A, None),
     "albatross": ("an albatross calling|a seabird", _A, None),
@@ -205,7 +207,7 @@ QABCS: dict[str, tuple[str, str, str | None]] = {
 }
 
 #: Scratch ``Media/Sounds/<Folder>/<stem>`` -> what a person would write
-SCRATCH: dict[str, tuple[str, str, str | None]] = {
+SCRATCH: Table = {
     "Animal/Bird": ("a bird chirping|a bird", _A, "bird"),
     "Animal/Cat": ("a cat meowing|a cat", _A, "cat"),
     "Animal/Cricket": ("a cricket chirping|a cricket", _A, "cricket"),
@@ -347,9 +349,17 @@ CATEGORY: dict[str, str] = {
 _SCRATCH_SUFFIXES = (".wav", ".mp3")
 
 
-def _table_clips(
-    source: str, root: Path, files: dict[str, Path], table: dict, package: str
+def table_clips(
+    source: str,
+    root: Path,
+    files: dict[str, Path],
+    table: Table,
+    package: str,
+    category: dict[str, str] | None = None,
 ) -> list[Clip]:
+    """The clips of ``table`` whose file ``files`` holds (name -> path); ``category``
+    overrides the rule-based category by name (default :data:`CATEGORY`)."""
+    category = CATEGORY if category is None else category
     if not root.is_dir():
         logger.warning("%s not found (install the Debian package %s); skipping", root, package)
         return []
@@ -367,7 +377,7 @@ def _table_clips(
                 phrases=[p.strip() for p in phrases.split("|")],
                 path=path,
                 wordnet_noun=noun,
-                category=CATEGORY.get(name, ""),
+                category=category.get(name, ""),
             )
         )
     return clips
@@ -376,7 +386,7 @@ def _table_clips(
 def read_qabcs(root: Path = QABCS_ROOT) -> list[Clip]:
     """qABCs' picture sounds that :data:`QABCS` describes."""
     files = {p.stem: p for p in sorted(root.glob("*.ogg"))} if root.is_dir() else {}
-    return _table_clips("qabcs", root, files, QABCS, "qabcs-data")
+    return table_clips("qabcs", root, files, QABCS, "qabcs-data")
 
 
 def read_scratch(root: Path = SCRATCH_ROOT) -> list[Clip]:
@@ -386,7 +396,7 @@ def read_scratch(root: Path = SCRATCH_ROOT) -> list[Clip]:
         for p in sorted(root.glob("*/*")):
             if p.suffix.lower() in _SCRATCH_SUFFIXES and p.is_file():
                 files.setdefault(f"{p.parent.name}/{p.stem}", p)
-    return _table_clips("scratch", root, files, SCRATCH, "scratch")
+    return table_clips("scratch", root, files, SCRATCH, "scratch")
 
 
 SOURCES_V5: dict[str, Source] = {
