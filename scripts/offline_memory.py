@@ -192,6 +192,15 @@ def with_memory(
     return model.eval()
 
 
+def bank_splits_of(text: str) -> set[str]:
+    """``"train,val"`` -> ``{"train", "val"}``; only training and validation clips may fill
+    the bank (test and held-out clips measure the model)."""
+    splits = {s.strip() for s in text.split(",") if s.strip()}
+    if not splits or not splits <= {"train", "val"}:
+        raise SystemExit(f"--bank-splits: expected train or train,val, got {text!r}")
+    return splits
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="a heads-only DualEncoder folder")
@@ -205,12 +214,21 @@ def main(argv=None) -> int:
     ap.add_argument("--reverse-k", type=int, default=None, help="default: chosen by --select")
     ap.add_argument("--reverse-tau", type=float, default=None)
     ap.add_argument("--select", action="store_true", help="choose k and tau on validation")
+    ap.add_argument(
+        "--bank-splits",
+        default="train",
+        help="comma-separated splits whose clips fill the bank (train,val for a model "
+        "trained with fold_val)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     given = (args.k, args.tau, args.reverse_k, args.reverse_tau)
     if not args.select and any(x is None for x in given):
         ap.error("give --k, --tau, --reverse-k and --reverse-tau, or --select")
+    bank_splits = bank_splits_of(args.bank_splits)
+    if args.select and "val" in bank_splits:
+        ap.error("--select chooses on the validation split: it cannot also be in the bank")
     import torch
 
     from audioseek.models.dual_encoder import DualEncoder
@@ -220,7 +238,7 @@ def main(argv=None) -> int:
     base = DualEncoder.from_pretrained(args.model).eval()
     base_cfg = json.loads((Path(args.model) / "config.json").read_text())
     rows = read_manifest(args.manifest)
-    train = [r for r in rows if r["split"] == "train"]
+    train = [r for r in rows if r["split"] in bank_splits]
     val = [r for r in rows if r["split"] == "val"]
     root = args.manifest.parent
     audio = audio_features(root, [r["path"] for r in train + val], args.features / "audio.pt")
@@ -231,6 +249,7 @@ def main(argv=None) -> int:
     report = {
         "model": args.model,
         "bank_clips": len(train),
+        "bank_splits": sorted(bank_splits),
         "alpha": args.alpha,
         "load_average": os.getloadavg(),
     }

@@ -122,3 +122,15 @@ def test_the_variants_scripts_v4_row_is_the_shipped_memory(om, tiny_roberta_dir)
     assert torch.allclose(var.text(t), want_t, atol=5e-3)
     # and a changed variant is a different read
     assert not torch.allclose(mv.Variant(model, bank, keys="head").audio(x), want_a, atol=5e-3)
+
+
+def test_bank_splits_train_or_train_and_val_and_never_with_selection(om, capsys):
+    assert om.bank_splits_of("train") == {"train"}
+    assert om.bank_splits_of("train, val") == {"train", "val"}
+    for bad in ("test", "train,heldout", ""):
+        with pytest.raises(SystemExit, match="--bank-splits"):
+            om.bank_splits_of(bad)
+    # choosing k and tau on validation clips the bank holds would be choosing on the answer
+    with pytest.raises(SystemExit) as e:
+        om.main(["--model", "unused", "--select", "--bank-splits", "train,val"])
+    assert e.value.code == 2 and "cannot also be in the bank" in capsys.readouterr().err
