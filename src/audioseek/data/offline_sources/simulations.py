@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audioseek.data.offline_sources.base import Source
+from audioseek.data.offline_sources.base import Clip, Source
 from audioseek.data.offline_sources.education import Table, table_clips
 
 SEARCHANDRESCUE_ROOT = Path("/usr/share/games/searchandrescue/sounds")
@@ -229,7 +229,7 @@ def _files(root: Path, pattern: str) -> dict[str, Path]:
     return out
 
 
-def read_searchandrescue(root: Path = SEARCHANDRESCUE_ROOT) -> list:
+def read_searchandrescue(root: Path = SEARCHANDRESCUE_ROOT) -> list[Clip]:
     return table_clips(
         "searchandrescue",
         root,
@@ -240,11 +240,11 @@ def read_searchandrescue(root: Path = SEARCHANDRESCUE_ROOT) -> list:
     )
 
 
-def read_etw(root: Path = ETW_ROOT) -> list:
+def read_etw(root: Path = ETW_ROOT) -> list[Clip]:
     return table_clips("etw", root, _files(root, "*/*"), ETW, "etw-data", _category("etw"))
 
 
-def read_micropolis(root: Path = MICROPOLIS_ROOT) -> list:
+def read_micropolis(root: Path = MICROPOLIS_ROOT) -> list[Clip]:
     return table_clips(
         "micropolis",
         root,
@@ -255,7 +255,7 @@ def read_micropolis(root: Path = MICROPOLIS_ROOT) -> list:
     )
 
 
-def read_netpanzer(root: Path = NETPANZER_ROOT) -> list:
+def read_netpanzer(root: Path = NETPANZER_ROOT) -> list[Clip]:
     return table_clips(
         "netpanzer", root, _files(root, "*"), NETPANZER, "netpanzer-data", _category("netpanzer")
     )

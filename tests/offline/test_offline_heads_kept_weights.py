@@ -1,5 +1,7 @@
-"""``Recipe.ema`` of scripts/offline_heads.py: validation, the best epoch and the returned
-heads use an exponential moving average of the weights."""
+"""Which weights a run of scripts/offline_heads.py returns: with ``Recipe.ema`` validation, the
+best epoch and the returned heads use an exponential moving average of the weights; with
+``Recipe.fold_val`` the validation rows are trained on and the last epoch is kept, whatever
+validation says."""
 
 from __future__ import annotations
 
@@ -60,3 +62,36 @@ def test_ema_learns_and_rejects_out_of_range_values(heads):
     assert res["val_map10"] > 0.3 and 1 <= res["best_epoch"] <= 20
     with pytest.raises(SystemExit, match="ema must be in"):
         heads.train_heads(train, val, _recipe(heads, ema=1.0), seed=0)
+
+
+def test_fold_val_trains_on_validation_rows_too(heads):
+    rows = [{"split": s, "path": f"{s}{i}"} for i, s in enumerate(["train", "val", "test"] * 2)]
+    plain = heads.fit_rows(rows, heads.Recipe())
+    folded = heads.fit_rows(rows, heads.Recipe(fold_val=True))
+    assert {r["split"] for r in plain} == {"train"} and len(plain) == 2
+    assert {r["split"] for r in folded} == {"train", "val"} and len(folded) == 4
+    assert heads.Recipe.parse(["fold_val=true"]).fold_val is True
+
+
+def test_fold_val_keeps_the_last_epoch_even_when_validation_peaked_earlier(heads):
+    train, val = _split(heads, seed=0), _split(heads, seed=1)
+    # validation whose captions are shifted against its clips: its best epoch is an
+    # accident, here not the last one
+    val.clip_captions = val.clip_captions[1:] + val.clip_captions[:1]
+    logs = {"plain": [], "fold": []}
+
+    def logger(key):
+        return lambda line: logs[key].append(float(line.rsplit(" ", 1)[-1]))
+
+    picked = heads.train_heads(train, val, _recipe(heads, epochs=6), seed=0, log=logger("plain"))
+    folded = heads.train_heads(
+        train, val, _recipe(heads, epochs=6, fold_val=True), seed=0, log=logger("fold")
+    )
+    assert logs["plain"] == logs["fold"]  # the same run; only the kept epoch differs
+    best = max(range(6), key=lambda i: logs["plain"][i]) + 1
+    assert picked["best_epoch"] == best != 6
+    assert folded["best_epoch"] == 6 and folded["val_map10"] == pytest.approx(
+        logs["fold"][-1], abs=5e-4
+    )
+    a, b = picked["audio_head"].state_dict(), folded["audio_head"].state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
