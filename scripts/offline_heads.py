@@ -103,7 +103,12 @@ class Recipe:
             if k not in kinds:
                 raise SystemExit(f"unknown recipe key {k!r}; expected one of {sorted(kinds)}")
             t = kinds[k]
-            kw[k] = (v.lower() in ("1", "true", "yes")) if t == "bool" else eval(t)(v)  # noqa: S307
+            if t == "bool":
+                if v.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                    raise SystemExit(f"recipe key {k}: expected true or false, got {v!r}")
+                kw[k] = v.lower() in ("1", "true", "yes")
+            else:
+                kw[k] = eval(t)(v)  # noqa: S307
         return cls(**kw)
 
 

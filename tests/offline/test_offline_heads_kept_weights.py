@@ -71,6 +71,9 @@ def test_fold_val_trains_on_validation_rows_too(heads):
     assert {r["split"] for r in plain} == {"train"} and len(plain) == 2
     assert {r["split"] for r in folded} == {"train", "val"} and len(folded) == 4
     assert heads.Recipe.parse(["fold_val=true"]).fold_val is True
+    assert heads.Recipe.parse(["fold_val=no"]).fold_val is False
+    with pytest.raises(SystemExit, match="fold_val: expected true or false, got 'ture'"):
+        heads.Recipe.parse(["fold_val=ture"])
 
 
 def test_fold_val_keeps_the_last_epoch_even_when_validation_peaked_earlier(heads):
