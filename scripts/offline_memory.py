@@ -238,17 +238,18 @@ def main(argv=None) -> int:
     base = DualEncoder.from_pretrained(args.model).eval()
     base_cfg = json.loads((Path(args.model) / "config.json").read_text())
     rows = read_manifest(args.manifest)
-    train = [r for r in rows if r["split"] in bank_splits]
+    bank_rows = [r for r in rows if r["split"] in bank_splits]
     val = [r for r in rows if r["split"] == "val"]
     root = args.manifest.parent
-    audio = audio_features(root, [r["path"] for r in train + val], args.features / "audio.pt")
-    strings = list(dict.fromkeys(c for r in train + val for c in captions_of(r)))
+    seen = list({r["path"]: r for r in bank_rows + val}.values())  # val may be in the bank
+    audio = audio_features(root, [r["path"] for r in seen], args.features / "audio.pt")
+    strings = list(dict.fromkeys(c for r in seen for c in captions_of(r)))
     with tempfile.TemporaryDirectory() as tmp:  # the model's own text tower, not the cache
         text = text_features(strings, Path(tmp) / "text.pt", model=base)
-    bank = caption_bank(train, audio, text)
+    bank = caption_bank(bank_rows, audio, text)
     report = {
         "model": args.model,
-        "bank_clips": len(train),
+        "bank_clips": len(bank_rows),
         "bank_splits": sorted(bank_splits),
         "alpha": args.alpha,
         "load_average": os.getloadavg(),
@@ -273,7 +274,7 @@ def main(argv=None) -> int:
         seconds=round(time.time() - t0, 1),
     )
     print(
-        f"bank {len(train)} clips, k {k}, tau {tau}, alpha {args.alpha}, reverse_k {rk}, "
+        f"bank {len(bank_rows)} clips, k {k}, tau {tau}, alpha {args.alpha}, reverse_k {rk}, "
         f"reverse_tau {rt}, beta {args.beta}",
         file=sys.stderr,
     )

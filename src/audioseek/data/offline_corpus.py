@@ -23,8 +23,8 @@ deterministic for a given ``seed`` and set of installed packages.
 
 Versions (``--corpus-version``, :func:`version_sources`): 6 (default, 38 sources), 5 (34:
 the corpus of the bundled model's version 8), 4 (32: version 7's), 3 (31: version 5's), 2
-(24 sources: versions 2-4's) and 1 (8 sources, tuxpaint alone held out). A clip of an older version has the same
-path, audio and captions in a newer one.
+(24 sources: versions 2-4's) and 1 (8 sources, tuxpaint alone held out). A clip of an older
+version has the same path, audio and captions in a newer one.
 """
 
 from __future__ import annotations

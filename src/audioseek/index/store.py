@@ -814,4 +814,7 @@ class WriteLock(FolderLock):
             cannot="cannot lock index {folder} for writing: {reason}",
             error=SearchIndexError,
         )
-        self.db_dir = self.folder
+
+    @property
+    def db_dir(self) -> Path:
+        return self.folder

@@ -32,6 +32,7 @@ unnamed arcade sounds (``t0``...``t10``), Search and Rescue's soundtrack. Clip k
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from audioseek.data.offline_sources.base import Clip, Source
@@ -229,45 +230,57 @@ def _files(root: Path, pattern: str) -> dict[str, Path]:
     return out
 
 
-def read_searchandrescue(root: Path = SEARCHANDRESCUE_ROOT) -> list[Clip]:
-    return table_clips(
-        "searchandrescue",
-        root,
-        _files(root, "**/*"),
+@dataclass(frozen=True)
+class _Game:
+    root: Path
+    #: which files under ``root`` hold the sounds (glob)
+    pattern: str
+    table: Table
+    package: str
+    licence: str
+
+
+GAMES: dict[str, _Game] = {
+    "searchandrescue": _Game(
+        SEARCHANDRESCUE_ROOT,
+        "**/*",
         SEARCHANDRESCUE,
         "searchandrescue-data",
-        _category("searchandrescue"),
+        "GPL (WolfPack Entertainment; the copyright file names no version)",
+    ),
+    "etw": _Game(ETW_ROOT, "*/*", ETW, "etw-data", "GPL-2+"),
+    "micropolis": _Game(MICROPOLIS_ROOT, "*", MICROPOLIS, "micropolis-data", "GPL-3+"),
+    "netpanzer": _Game(NETPANZER_ROOT, "*", NETPANZER, "netpanzer-data", "GPL-2+"),
+}
+
+
+def read_game(source: str, root: Path | None = None) -> list[Clip]:
+    """The clips of ``source`` (a key of :data:`GAMES`) that its table describes, read from
+    ``root`` (default: where its Debian package installs them)."""
+    game = GAMES[source]
+    root = game.root if root is None else root
+    return table_clips(
+        source, root, _files(root, game.pattern), game.table, game.package, _category(source)
     )
+
+
+def read_searchandrescue(root: Path = SEARCHANDRESCUE_ROOT) -> list[Clip]:
+    return read_game("searchandrescue", root)
 
 
 def read_etw(root: Path = ETW_ROOT) -> list[Clip]:
-    return table_clips("etw", root, _files(root, "*/*"), ETW, "etw-data", _category("etw"))
+    return read_game("etw", root)
 
 
 def read_micropolis(root: Path = MICROPOLIS_ROOT) -> list[Clip]:
-    return table_clips(
-        "micropolis",
-        root,
-        _files(root, "*"),
-        MICROPOLIS,
-        "micropolis-data",
-        _category("micropolis"),
-    )
+    return read_game("micropolis", root)
 
 
 def read_netpanzer(root: Path = NETPANZER_ROOT) -> list[Clip]:
-    return table_clips(
-        "netpanzer", root, _files(root, "*"), NETPANZER, "netpanzer-data", _category("netpanzer")
-    )
+    return read_game("netpanzer", root)
 
 
 SOURCES_V6: dict[str, Source] = {
-    "searchandrescue": Source(
-        lambda seed: read_searchandrescue(),
-        "GPL (WolfPack Entertainment; the copyright file names no version)",
-        ("searchandrescue-data",),
-    ),
-    "etw": Source(lambda seed: read_etw(), "GPL-2+", ("etw-data",)),
-    "micropolis": Source(lambda seed: read_micropolis(), "GPL-3+", ("micropolis-data",)),
-    "netpanzer": Source(lambda seed: read_netpanzer(), "GPL-2+", ("netpanzer-data",)),
+    name: Source(lambda seed, name=name: read_game(name), game.licence, (game.package,))
+    for name, game in GAMES.items()
 }
