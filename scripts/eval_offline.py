@@ -217,13 +217,14 @@ class LabelSet:
     classes: list[str]
     names: dict[str, str]  # class -> the name put into the prompts
     clip_class: list[str | None]
+    templates: tuple[str, ...] = PROMPTS  # the ensemble's prompt templates
 
     def counts(self) -> dict[str, int]:
         c = Counter(x for x in self.clip_class if x is not None)
         return {k: c[k] for k in self.classes}
 
     def prompts(self) -> list[str]:
-        return [p.format(self.names[c]) for c in self.classes for p in PROMPTS]
+        return [p.format(self.names[c]) for c in self.classes for p in self.templates]
 
 
 @dataclass
@@ -244,17 +245,24 @@ def class_name(category: str) -> str:
     return CLASS_NAMES.get(category, category.replace("_", " "))
 
 
-def label_sets(rows, min_per_class: int = 5) -> dict[str, LabelSet]:
+def label_sets(
+    rows, min_per_class: int = 5, templates: tuple[str, ...] = PROMPTS
+) -> dict[str, LabelSet]:
     """``labelled``: :data:`LABELLED_SET`; ``category``: the manifest's coarse categories
-    with at least ``min_per_class`` clips (``other`` excluded)."""
+    with at least ``min_per_class`` clips (``other`` excluded); prompts from ``templates``."""
     lab = [labelled_class(r["source"], r["label"]) for r in rows]
     cats = [r.get("category") or "other" for r in rows]
     counts = Counter(cats)
     keep = sorted(c for c, n in counts.items() if n >= min_per_class and c not in EXCLUDED)
     return {
-        "labelled": LabelSet(list(LABELLED_SET), {c: v[0] for c, v in LABELLED_SET.items()}, lab),
+        "labelled": LabelSet(
+            list(LABELLED_SET), {c: v[0] for c, v in LABELLED_SET.items()}, lab, templates
+        ),
         "category": LabelSet(
-            keep, {c: class_name(c) for c in keep}, [c if c in keep else None for c in cats]
+            keep,
+            {c: class_name(c) for c in keep},
+            [c if c in keep else None for c in cats],
+            templates,
         ),
     }
 
@@ -265,8 +273,10 @@ def load_heldout(
     split: str | None = "heldout",
     min_per_class: int = 5,
     sources: set[str] | None = None,
+    templates: tuple[str, ...] = PROMPTS,
 ) -> HeldOut:
-    """The clips of ``split`` (None: every split) of ``sources`` (None: every source)."""
+    """The clips of ``split`` (None: every split) of ``sources`` (None: every source); the
+    zero-shot prompts from ``templates``."""
     import torch
 
     rows = [
@@ -284,7 +294,7 @@ def load_heldout(
         caps = captions_of(r)
         captions += caps
         caption_clip += [i] * len(caps)
-    sets = label_sets(rows, min_per_class)
+    sets = label_sets(rows, min_per_class, templates)
     prompts = [p for ls in sets.values() for p in ls.prompts()]
     t = text_features(prompts + captions, feature_dir / "text.pt")
     return HeldOut(
@@ -357,10 +367,13 @@ def zero_shot(held: HeldOut, audio_emb, text_head, name: str = "labelled") -> di
 
     emb = {s: _embed(text_head, held.prompt_text[s][None])[0] for s in ls.prompts()}
     out = {}
-    for p in PROMPTS:
+    for p in ls.templates:
         out[p] = accuracy(torch.stack([emb[p.format(ls.names[c])] for c in ls.classes]))
     ens = torch.stack(
-        [torch.stack([emb[p.format(ls.names[c])] for p in PROMPTS]).mean(dim=0) for c in ls.classes]
+        [
+            torch.stack([emb[p.format(ls.names[c])] for p in ls.templates]).mean(dim=0)
+            for c in ls.classes
+        ]
     )
     out["ensemble"] = accuracy(F.normalize(ens, dim=-1))
     return {
@@ -480,16 +493,30 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
+        "--prompts",
+        nargs="+",
+        default=list(PROMPTS),
+        metavar="TEMPLATE",
+        help="zero-shot prompt templates, each with one '{}' (default: the tag command's)",
+    )
+    ap.add_argument(
         "--split",
         default="heldout",
         help="manifest split to evaluate (heldout: the test; val: for choosing between models)",
     )
     args = ap.parse_args(argv)
+    bad = [t for t in args.prompts if t.count("{}") != 1 or "{" in t.replace("{}", "")]
+    if bad:
+        ap.error(f"--prompts: a template needs exactly one '{{}}' and no other braces: {bad[0]!r}")
     import torch
 
     torch.set_num_threads(args.threads)
     held = load_heldout(
-        args.manifest, args.features, split=args.split, min_per_class=args.min_per_class
+        args.manifest,
+        args.features,
+        split=args.split,
+        min_per_class=args.min_per_class,
+        templates=tuple(args.prompts),
     )
     print(
         f"{args.split}: {len(held.paths)} clips, {len(held.captions)} captions, sources "
@@ -498,6 +525,7 @@ def main(argv=None) -> int:
     report = {
         "manifest": str(args.manifest),
         "split": args.split,
+        "prompts": list(args.prompts),
         "load_average": os.getloadavg(),
         "random": {"retrieval": retrieval(held, None, None, random_draws=20)},
         "models": {},

@@ -111,3 +111,43 @@ def test_dev_sources_are_checked_before_any_work(scripts, tmp_path, dev, message
     with pytest.raises(SystemExit, match=message):
         oh.main(["--manifest", str(m), "--features", str(tmp_path / "f"), "--dev-sources", dev])
     assert not (tmp_path / "f").exists()
+
+
+def test_zero_shot_uses_the_given_templates(scripts):
+    # two classes; the audio of each class sits on its class's "{} noise" prompt vector, and
+    # the default templates' vectors point elsewhere: "{} noise" alone is right on every clip
+    # and the ensemble over ("{} noise", "{}") follows it, since "{}" is set orthogonal
+    ev, _ = scripts
+    rows = _rows(5, "a", "heldout", category="water") + _rows(5, "b", "heldout", category="fire")
+    templates = ("{} noise", "{}")
+    sets = ev.label_sets(rows, min_per_class=5, templates=templates)
+    ls = sets["category"]
+    assert ls.prompts() == ["fire noise", "fire", "water noise", "water"]
+    basis = torch.eye(4)
+    prompt_text = {"fire noise": basis[0], "water noise": basis[1], "fire": basis[2]}
+    prompt_text["water"] = basis[2]  # the bare names cannot tell the classes apart
+    audio = torch.stack([basis[1]] * 5 + [basis[0]] * 5)
+    held = ev.HeldOut(
+        paths=[r["path"] for r in rows],
+        sources=[r["source"] for r in rows],
+        audio=audio,
+        captions=[],
+        caption_clip=[],
+        text=torch.zeros(0, 4),
+        label_sets=sets,
+        prompt_text=prompt_text,
+    )
+    z = ev.zero_shot(held, audio, nn.Identity(), "category")
+    assert set(z["results"]) == {"{} noise", "{}", "ensemble"}
+    assert z["results"]["{} noise"]["accuracy"] == 1.0
+    assert z["results"]["ensemble"]["accuracy"] == 1.0
+    assert z["results"]["{}"]["balanced"] == pytest.approx(0.5)  # one class for every clip
+
+
+@pytest.mark.parametrize("template", ["no slot", "a {} {}", "{x} sound"])
+def test_bad_prompt_templates_are_usage_errors(scripts, tmp_path, template, capsys):
+    ev, _ = scripts
+    with pytest.raises(SystemExit) as e:
+        ev.main(["--manifest", str(tmp_path / "m.csv"), "--prompts", "{} sound", template])
+    assert e.value.code == 2
+    assert repr(template) in capsys.readouterr().err
