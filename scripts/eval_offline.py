@@ -239,6 +239,7 @@ class HeldOut:
     text: object  # (T, text_dim) tensor
     label_sets: dict = field(default_factory=dict)  # name -> LabelSet
     prompt_text: dict = field(default_factory=dict)  # string -> (text_dim,) tensor
+    reference: object = None  # (R, audio_dim) unlabelled clips for calibration, or None
 
 
 def class_name(category: str) -> str:
@@ -274,9 +275,11 @@ def load_heldout(
     min_per_class: int = 5,
     sources: set[str] | None = None,
     templates: tuple[str, ...] = PROMPTS,
+    reference_split: str | None = None,
 ) -> HeldOut:
     """The clips of ``split`` (None: every split) of ``sources`` (None: every source); the
-    zero-shot prompts from ``templates``."""
+    zero-shot prompts from ``templates``; ``reference_split``'s clips (every source) as the
+    unlabelled reference of calibrated zero-shot."""
     import torch
 
     rows = [
@@ -288,7 +291,12 @@ def load_heldout(
         raise SystemExit(f"no {split!r} rows of sources {sources} in {str(manifest)!r}")
     root = manifest.parent
     paths = [r["path"] for r in rows]
-    a = audio_features(root, paths, feature_dir / "audio.pt")
+    ref_paths = []
+    if reference_split is not None:
+        ref_paths = [r["path"] for r in read_manifest(manifest) if r["split"] == reference_split]
+        if not ref_paths:
+            raise SystemExit(f"no {reference_split!r} rows in {str(manifest)!r} to calibrate on")
+    a = audio_features(root, paths + ref_paths, feature_dir / "audio.pt")
     captions, caption_clip = [], []
     for i, r in enumerate(rows):
         caps = captions_of(r)
@@ -306,6 +314,7 @@ def load_heldout(
         text=torch.stack([t[c] for c in captions]),
         label_sets=sets,
         prompt_text={s: t[s] for s in prompts},
+        reference=torch.stack([a[p] for p in ref_paths]) if ref_paths else None,
     )
 
 
@@ -345,22 +354,42 @@ def retrieval(held: HeldOut, audio_emb, text_emb, random_draws: int = 0) -> dict
     return out
 
 
-def zero_shot(held: HeldOut, audio_emb, text_head, name: str = "labelled") -> dict:
-    """Accuracy of the nearest class vector, per single template and for the ensemble."""
+INTERVAL_KEYS = ("r@1", "r@10", "map@10", "mrr")
+
+
+def intervals(held: HeldOut, audio_emb, text_emb) -> dict:
+    """95 % bootstrap intervals of the over-all retrieval numbers, whole clips (with their
+    captions) as the resampling units: how far the test set's sampling alone moves them."""
+    from audioseek.eval.metrics import bootstrap_interval, per_query_metrics
+
+    per = per_query_metrics(text_emb @ audio_emb.T, [[c] for c in held.caption_clip], ks=(1, 5, 10))
+    return {k: list(bootstrap_interval(per[k], groups=held.caption_clip)) for k in INTERVAL_KEYS}
+
+
+def zero_shot(
+    held: HeldOut, audio_emb, text_head, name: str = "labelled", reference_emb=None
+) -> dict:
+    """Accuracy of the nearest class vector, per single template and for the ensemble; with
+    ``reference_emb`` also the ensemble calibrated by class priors (``ensemble, calibrated``:
+    each class's mean cosine over the reference clips subtracted from its scores)."""
     import torch
     import torch.nn.functional as F
+
+    from audioseek.eval.metrics import bootstrap_interval
 
     ls = held.label_sets[name]
     keep = [i for i, c in enumerate(ls.clip_class) if c is not None]
     truth = torch.tensor([ls.classes.index(ls.clip_class[i]) for i in keep])
     a = audio_emb[keep]
 
-    def accuracy(class_vecs):
-        pred = (a @ class_vecs.T).argmax(dim=1)
+    def accuracy(class_vecs, prior=None):
+        scores = a @ class_vecs.T
+        pred = (scores if prior is None else scores - prior).argmax(dim=1)
         hit = (pred == truth).float()
         per_class = [hit[truth == k].mean().item() for k in range(len(ls.classes))]
         return {
             "accuracy": hit.mean().item(),
+            "accuracy_ci95": list(bootstrap_interval(hit)),
             "balanced": sum(per_class) / len(per_class),
             "per_class": dict(zip(ls.classes, per_class, strict=True)),
         }
@@ -375,7 +404,10 @@ def zero_shot(held: HeldOut, audio_emb, text_head, name: str = "labelled") -> di
             for c in ls.classes
         ]
     )
-    out["ensemble"] = accuracy(F.normalize(ens, dim=-1))
+    ens = F.normalize(ens, dim=-1)
+    out["ensemble"] = accuracy(ens)
+    if reference_emb is not None:
+        out["ensemble, calibrated"] = accuracy(ens, (reference_emb @ ens.T).mean(dim=0))
     return {
         "classes": ls.counts(),
         "class_names": ls.names,
@@ -400,11 +432,12 @@ def evaluate_heads(held: HeldOut, audio_head, text_head) -> dict:
     label sets that score at least one clip (the labelled set names held-out clips only)."""
     a = _embed(audio_head, held.audio)
     t = _embed(text_head, held.text)
+    ref = None if held.reference is None else _embed(audio_head, held.reference)
     ret = retrieval(held, a, t)
-    out = {"retrieval": ret, "source_macro": source_macro(ret)}
+    out = {"retrieval": ret, "source_macro": source_macro(ret), "ci95": intervals(held, a, t)}
     for key, name in (("zero_shot", "labelled"), ("zero_shot_category", "category")):
         if any(c is not None for c in held.label_sets[name].clip_class):
-            out[key] = zero_shot(held, a, text_head, name)
+            out[key] = zero_shot(held, a, text_head, name, ref)
     return out
 
 
@@ -465,6 +498,12 @@ def summary_row(name: str, res: dict) -> str:
             f"{group}: R@1 {m['r@1']:.3f} R@10 {m['r@10']:.3f} mAP@10 {m['map@10']:.3f} "
             f"MRR {m['mrr']:.3f}"
         )
+    ci = res.get("ci95")
+    if ci:
+        cells.append(
+            "all held-out 95% intervals (clips resampled): "
+            + " ".join(f"{k} {lo:.3f}-{hi:.3f}" for k, (lo, hi) in ci.items())
+        )
     sm = res.get("source_macro") or {}
     if sm.get("sources"):
         cells.append(
@@ -474,12 +513,14 @@ def summary_row(name: str, res: dict) -> str:
     for key in ("zero_shot", "zero_shot_category"):
         z = res.get(key)
         if z:
+            lo, hi = z["results"]["ensemble"]["accuracy_ci95"]
             cells.append(
                 f"{key} ({len(z['classes'])}-way, {z['n_clips']} clips), accuracy/balanced: "
                 + " ".join(
                     f"{k!r} {v['accuracy']:.3f}/{v['balanced']:.3f}"
                     for k, v in z["results"].items()
                 )
+                + f" (ensemble accuracy 95% interval {lo:.3f}-{hi:.3f})"
             )
     return f"{name}\n  " + "\n  ".join(cells)
 
@@ -500,6 +541,12 @@ def main(argv=None) -> int:
         help="zero-shot prompt templates, each with one '{}' (default: the tag command's)",
     )
     ap.add_argument(
+        "--calibrate-split",
+        default=None,
+        metavar="SPLIT",
+        help="also report zero-shot calibrated by class priors measured on this split's clips",
+    )
+    ap.add_argument(
         "--split",
         default="heldout",
         help="manifest split to evaluate (heldout: the test; val: for choosing between models)",
@@ -517,6 +564,7 @@ def main(argv=None) -> int:
         split=args.split,
         min_per_class=args.min_per_class,
         templates=tuple(args.prompts),
+        reference_split=args.calibrate_split,
     )
     print(
         f"{args.split}: {len(held.paths)} clips, {len(held.captions)} captions, sources "
@@ -526,6 +574,7 @@ def main(argv=None) -> int:
         "manifest": str(args.manifest),
         "split": args.split,
         "prompts": list(args.prompts),
+        "calibrate_split": args.calibrate_split,
         "load_average": os.getloadavg(),
         "random": {"retrieval": retrieval(held, None, None, random_draws=20)},
         "models": {},

@@ -76,11 +76,17 @@ def test_evaluate_heads_on_validation_clips(scripts):
     assert set(out["retrieval"]) == {"a", "b", "all held-out"}
     per = [out["retrieval"][s]["map@10"] for s in ("a", "b")]
     assert out["source_macro"]["map@10"] == pytest.approx(sum(per) / 2)
-    # a perfect model: every caption's vector is its clip's vector
+    # sampling intervals around the over-all numbers, clips resampled
+    for key in ("r@1", "r@10", "map@10", "mrr"):
+        lo, hi = out["ci95"][key]
+        assert lo <= out["retrieval"]["all held-out"][key] <= hi and lo < hi
+    z = out["zero_shot_category"]["results"]["ensemble"]
+    assert z["accuracy_ci95"][0] <= z["accuracy"] <= z["accuracy_ci95"][1]
+    # a perfect model: every caption's vector is its clip's vector; no sampling spread
     perfect = ev.HeldOut(**{**held.__dict__, "text": held.audio[held.caption_clip]})
-    assert ev.evaluate_heads(perfect, nn.Identity(), nn.Identity())["source_macro"][
-        "map@10"
-    ] == pytest.approx(1.0)
+    best = ev.evaluate_heads(perfect, nn.Identity(), nn.Identity())
+    assert best["source_macro"]["map@10"] == pytest.approx(1.0)
+    assert best["ci95"]["map@10"] == pytest.approx([1.0, 1.0])
 
 
 def _manifest(tmp_path, rows):
@@ -151,3 +157,31 @@ def test_bad_prompt_templates_are_usage_errors(scripts, tmp_path, template, caps
         ev.main(["--manifest", str(tmp_path / "m.csv"), "--prompts", "{} sound", template])
     assert e.value.code == 2
     assert repr(template) in capsys.readouterr().err
+
+
+def test_calibrated_zero_shot_removes_a_class_prior(scripts):
+    # every clip leans towards "fire" (its prompt vector shares the direction all the audio
+    # has): uncalibrated, the water clips are called fire; with each class's mean score over
+    # unlabelled reference clips subtracted, both classes are right
+    ev, _ = scripts
+    rows = _rows(5, "a", "heldout", category="water") + _rows(5, "b", "heldout", category="fire")
+    sets = ev.label_sets(rows, min_per_class=5, templates=("{}",))
+    prompt_text = {"fire": torch.tensor([1.0, 0.0]), "water": torch.tensor([0.0, 1.0])}
+    audio = torch.tensor([[0.7, 0.5]] * 5 + [[0.9, 0.1]] * 5)
+    held = ev.HeldOut(
+        paths=[r["path"] for r in rows],
+        sources=[r["source"] for r in rows],
+        audio=audio,
+        captions=[],
+        caption_clip=[],
+        text=torch.zeros(0, 2),
+        label_sets=sets,
+        prompt_text=prompt_text,
+    )
+    plain = ev.zero_shot(held, audio, nn.Identity(), "category")
+    assert "ensemble, calibrated" not in plain["results"]
+    assert plain["results"]["ensemble"]["per_class"] == {"fire": 1.0, "water": 0.0}
+    reference = torch.tensor([[0.8, 0.3]] * 4)
+    z = ev.zero_shot(held, audio, nn.Identity(), "category", reference)
+    assert z["results"]["ensemble"] == plain["results"]["ensemble"]
+    assert z["results"]["ensemble, calibrated"]["accuracy"] == 1.0

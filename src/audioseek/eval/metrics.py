@@ -1,7 +1,9 @@
 """Retrieval metrics from a score matrix and explicit relevance sets.
 
 The ONE metrics module of audioseek: training-time validation, ``audioseek evaluate``
-and the benchmarks all call :func:`retrieval_metrics` / :func:`bidirectional_metrics`.
+and the benchmarks all call :func:`retrieval_metrics` / :func:`bidirectional_metrics`;
+:func:`per_query_metrics` and :func:`bootstrap_interval` give the sampling error of a
+test set's numbers (a percentile bootstrap over queries or over whole clips).
 
 Definitions (for a query ``q`` with relevant gallery set ``R_q``, ranks are 1-based):
 
@@ -39,7 +41,7 @@ the fly, so 100,000 x 20,000 never materialises the full matrix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from audioseek.errors import AudioseekError
@@ -160,7 +162,7 @@ def relevant_ranks(scores: torch.Tensor, rel_idx: torch.Tensor, mask: torch.Tens
     return torch.where(mask, ranks, torch.full_like(ranks, n_gallery + 1))
 
 
-def _accumulate(
+def _query_values(
     get_chunk: Callable[[int, int], torch.Tensor],
     n_queries: int,
     n_gallery: int,
@@ -169,7 +171,9 @@ def _accumulate(
     map_k: int,
     chunk_size: int,
     check_finite: bool = True,
-) -> dict[str, float]:
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Per chunk of queries, each metric's per-query values (float64, in the key order of
+    :func:`metric_names`): reciprocal rank, AP@``map_k``, hit@k (0/1) and recall@k."""
     import torch
 
     ks = _check_params(ks, map_k, chunk_size)
@@ -179,10 +183,6 @@ def _accumulate(
         )
     if n_queries == 0 or n_gallery == 0:
         raise MetricInputError(f"empty score matrix ({n_queries} x {n_gallery})")
-    rr_sum = 0.0
-    ap_sum = 0.0
-    hits = dict.fromkeys(ks, 0)
-    recall_sums = dict.fromkeys(ks, 0.0)
     for start in range(0, n_queries, chunk_size):
         stop = min(start + chunk_size, n_queries)
         chunk = get_chunk(start, stop)
@@ -196,24 +196,28 @@ def _accumulate(
                     raise MetricInputError(f"scores of query {start + r} contain NaN or infinity")
         rel_idx, mask, sizes = _relevance_tensors(relevance, start, stop, n_gallery, chunk.device)
         ranks = relevant_ranks(chunk, rel_idx, mask)  # (c, R) ascending
+        del chunk
         first = ranks[:, 0].double()
-        rr_sum += float((1.0 / first).sum())
-        for k in ks:
-            hits[k] += int((first <= k).sum())
         width = ranks.shape[1]
         found = torch.arange(1, width + 1, device=ranks.device, dtype=torch.float64)
         precision = found / ranks.double()
         in_top = (ranks <= map_k) & mask
         denom = torch.clamp(sizes, max=map_k).double()
-        ap_sum += float(((precision * in_top).sum(1) / denom).sum())
+        out = {"mrr": 1.0 / first, f"map@{map_k}": (precision * in_top).sum(1) / denom}
+        out.update({f"r@{k}": (first <= k).double() for k in ks})
         for k in ks:  # mask: padded slots (rank G + 1) would count when k > G
             found_k = ((ranks <= k) & mask).sum(1).double()
-            recall_sums[k] += float((found_k / sizes.double()).sum())
-        del chunk
-    out = {"mrr": rr_sum / n_queries, f"map@{map_k}": ap_sum / n_queries}
-    out.update({f"r@{k}": hits[k] / n_queries for k in ks})
-    out.update({f"recall@{k}": recall_sums[k] / n_queries for k in ks})
-    return out
+            out[f"recall@{k}"] = found_k / sizes.double()
+        yield out
+
+
+def _accumulate(get_chunk, n_queries: int, *args, **kwargs) -> dict[str, float]:
+    """Means over queries of :func:`_query_values`."""
+    sums: dict[str, float] = {}
+    for values in _query_values(get_chunk, n_queries, *args, **kwargs):
+        for key, v in values.items():
+            sums[key] = sums.get(key, 0.0) + float(v.sum())
+    return {key: total / n_queries for key, total in sums.items()}
 
 
 def _as_tensor(x, device=None):
@@ -251,6 +255,76 @@ def retrieval_metrics(
         return _as_tensor(scores[i:j])
 
     return _accumulate(get_chunk, shape[0], shape[1], relevance, ks, map_k, chunk_size)
+
+
+def per_query_metrics(
+    scores,
+    relevance: Sequence[Collection[int]],
+    ks: Sequence[int] = DEFAULT_KS,
+    map_k: int = 10,
+    chunk_size: int = 1024,
+) -> dict[str, torch.Tensor]:
+    """Each query's value of every metric of :func:`retrieval_metrics` (reciprocal rank,
+    AP@``map_k``, hit@K as 0/1, recall@K): ``{key: (Q,) float64 tensor}`` whose means are
+    :func:`retrieval_metrics`' numbers. What :func:`bootstrap_interval` resamples."""
+    import torch
+
+    shape = tuple(getattr(scores, "shape", ()))
+    if len(shape) != 2:
+        raise MetricInputError(f"scores must be a 2-D (queries, gallery) matrix, got shape {shape}")
+
+    def get_chunk(i: int, j: int):
+        return _as_tensor(scores[i:j])
+
+    parts: dict[str, list] = {}
+    for values in _query_values(get_chunk, shape[0], shape[1], relevance, ks, map_k, chunk_size):
+        for key, v in values.items():
+            parts.setdefault(key, []).append(v.cpu())
+    return {key: torch.cat(v) for key, v in parts.items()}
+
+
+def bootstrap_interval(
+    values,
+    groups: Sequence | None = None,
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (one number per query or
+    clip).
+
+    ``groups`` (one id per value) makes the resampling units whole groups, drawn with
+    replacement: the five captions of one clip are not five independent queries, so
+    resampling captions alone would give too narrow an interval. The statistic of a
+    resample is the mean over all values of its groups (the metric's own definition).
+    Deterministic for a ``seed``. Returns ``(low, high)`` at the given two-sided ``level``.
+    """
+    import torch
+
+    v = _as_tensor(values).double().flatten()
+    if v.numel() == 0:
+        raise MetricInputError("bootstrap_interval needs at least one value")
+    if not bool(torch.isfinite(v).all()):
+        raise MetricInputError("bootstrap_interval got NaN or infinite values")
+    if not 0.0 < level < 1.0:
+        raise MetricInputError(f"level must be in (0, 1), got {level}")
+    if n_resamples < 1:
+        raise MetricInputError(f"n_resamples must be >= 1, got {n_resamples}")
+    if groups is None:
+        sums, counts = v, torch.ones_like(v)
+    else:
+        if len(groups) != v.numel():
+            raise MetricInputError(f"got {len(groups)} group ids for {v.numel()} values")
+        index = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+        gid = torch.tensor([index[g] for g in groups])
+        sums = torch.zeros(len(index), dtype=torch.float64).index_add_(0, gid, v)
+        counts = torch.bincount(gid, minlength=len(index)).double()
+    gen = torch.Generator().manual_seed(seed)
+    draw = torch.randint(len(sums), (n_resamples, len(sums)), generator=gen)
+    stats = sums[draw].sum(1) / counts[draw].sum(1)
+    tail = (1.0 - level) / 2
+    low, high = torch.quantile(stats, torch.tensor([tail, 1.0 - tail], dtype=torch.float64))
+    return float(low), float(high)
 
 
 def embedding_retrieval_metrics(
