@@ -357,13 +357,46 @@ def retrieval(held: HeldOut, audio_emb, text_emb, random_draws: int = 0) -> dict
 INTERVAL_KEYS = ("r@1", "r@10", "map@10", "mrr")
 
 
-def intervals(held: HeldOut, audio_emb, text_emb) -> dict:
-    """95 % bootstrap intervals of the over-all retrieval numbers, whole clips (with their
-    captions) as the resampling units: how far the test set's sampling alone moves them."""
-    from audioseek.eval.metrics import bootstrap_interval, per_query_metrics
+def per_query(held: HeldOut, audio_emb, text_emb) -> dict:
+    """Each held-out caption's r@1, r@10, AP@10 and reciprocal rank (gallery: every clip)."""
+    from audioseek.eval.metrics import per_query_metrics
 
     per = per_query_metrics(text_emb @ audio_emb.T, [[c] for c in held.caption_clip], ks=(1, 5, 10))
+    return {k: per[k] for k in INTERVAL_KEYS}
+
+
+def intervals(held: HeldOut, per: dict) -> dict:
+    """95 % bootstrap intervals of the over-all retrieval numbers, whole clips (with their
+    captions) as the resampling units: how far the test set's sampling alone moves them."""
+    from audioseek.eval.metrics import bootstrap_interval
+
     return {k: list(bootstrap_interval(per[k], groups=held.caption_clip)) for k in INTERVAL_KEYS}
+
+
+def paired(held: HeldOut, base: dict, other: dict) -> dict:
+    """``other`` minus ``base`` on the same test clips, with 95 % paired bootstrap intervals
+    (clips resampled whole): the difference between two models is measured far more
+    precisely than either model's own number, since both see the same hard clips."""
+    import torch
+
+    from audioseek.eval.metrics import bootstrap_interval
+
+    out = {}
+    for k in INTERVAL_KEYS:
+        d = other["per_query"][k] - base["per_query"][k]
+        out[k] = {
+            "difference": float(d.mean()),
+            "ci95": list(bootstrap_interval(d, groups=held.caption_clip)),
+        }
+    for key in ("zero_shot", "zero_shot_category"):
+        if key in base and key in other:
+            a = torch.tensor(base[key]["results"]["ensemble"]["correct"], dtype=torch.float64)
+            b = torch.tensor(other[key]["results"]["ensemble"]["correct"], dtype=torch.float64)
+            out[key] = {
+                "difference": float((b - a).mean()),
+                "ci95": list(bootstrap_interval(b - a)),
+            }
+    return out
 
 
 def zero_shot(
@@ -390,6 +423,7 @@ def zero_shot(
         return {
             "accuracy": hit.mean().item(),
             "accuracy_ci95": list(bootstrap_interval(hit)),
+            "correct": [bool(x) for x in hit.tolist()],
             "balanced": sum(per_class) / len(per_class),
             "per_class": dict(zip(ls.classes, per_class, strict=True)),
         }
@@ -427,17 +461,21 @@ def source_macro(ret: dict, min_clips: int = 10) -> dict:
     return {"sources": sorted(per), **{k: sum(v[k] for v in per.values()) / len(per) for k in keys}}
 
 
-def evaluate_heads(held: HeldOut, audio_head, text_head) -> dict:
+def evaluate_heads(held: HeldOut, audio_head, text_head, keep_per_query: bool = False) -> dict:
     """Retrieval per source, over all clips and macro-averaged over sources; the zero-shot
-    label sets that score at least one clip (the labelled set names held-out clips only)."""
+    label sets that score at least one clip (the labelled set names held-out clips only);
+    ``keep_per_query``: also each caption's values (tensors, for :func:`paired`)."""
     a = _embed(audio_head, held.audio)
     t = _embed(text_head, held.text)
     ref = None if held.reference is None else _embed(audio_head, held.reference)
     ret = retrieval(held, a, t)
-    out = {"retrieval": ret, "source_macro": source_macro(ret), "ci95": intervals(held, a, t)}
+    per = per_query(held, a, t)
+    out = {"retrieval": ret, "source_macro": source_macro(ret), "ci95": intervals(held, per)}
     for key, name in (("zero_shot", "labelled"), ("zero_shot_category", "category")):
         if any(c is not None for c in held.label_sets[name].clip_class):
             out[key] = zero_shot(held, a, text_head, name, ref)
+    if keep_per_query:
+        out["per_query"] = per
     return out
 
 
@@ -467,7 +505,7 @@ def stored_encoders(spec: str) -> set[str]:
     }
 
 
-def evaluate_spec(held: HeldOut, spec: str) -> dict:
+def evaluate_spec(held: HeldOut, spec: str, keep_per_query: bool = False) -> dict:
     """:func:`evaluate_heads` of a model; its own text encoder's outputs when it stores
     text encoder weights (a trained last MiniLM layer), the cached ones otherwise."""
     import dataclasses
@@ -488,7 +526,7 @@ def evaluate_spec(held: HeldOut, spec: str) -> dict:
             text=torch.stack([t[c] for c in held.captions]),
             prompt_text={x: t[x] for x in prompts},
         )
-    return evaluate_heads(held, model.audio_head, model.text_head)
+    return evaluate_heads(held, model.audio_head, model.text_head, keep_per_query)
 
 
 def summary_row(name: str, res: dict) -> str:
@@ -523,6 +561,13 @@ def summary_row(name: str, res: dict) -> str:
                 + f" (ensemble accuracy 95% interval {lo:.3f}-{hi:.3f})"
             )
     return f"{name}\n  " + "\n  ".join(cells)
+
+
+def paired_row(res: dict) -> str:
+    return " ".join(
+        f"{k} {v['difference']:+.3f} ({v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f})"
+        for k, v in res["paired_vs_first"].items()
+    )
 
 
 def main(argv=None) -> int:
@@ -580,10 +625,18 @@ def main(argv=None) -> int:
         "models": {},
     }
     print(summary_row("random", report["random"]))
+    first = None
     for spec in args.model:
-        res = evaluate_spec(held, spec)
-        report["models"][spec] = res
+        res = evaluate_spec(held, spec, keep_per_query=True)
         print(summary_row(spec, res))
+        if first is None:
+            first = res
+        else:
+            res["paired_vs_first"] = paired(held, first, res)
+            print(f"  {spec} minus {args.model[0]}, 95% paired intervals: " + paired_row(res))
+        report["models"][spec] = res
+    for res in report["models"].values():
+        res.pop("per_query")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))

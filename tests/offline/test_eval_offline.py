@@ -185,3 +185,28 @@ def test_calibrated_zero_shot_removes_a_class_prior(scripts):
     z = ev.zero_shot(held, audio, nn.Identity(), "category", reference)
     assert z["results"]["ensemble"] == plain["results"]["ensemble"]
     assert z["results"]["ensemble, calibrated"]["accuracy"] == 1.0
+
+
+def test_paired_differences_between_two_models(scripts):
+    ev, _ = scripts
+    rows = _rows(12, "a", "heldout") + _rows(10, "b", "heldout", category="water")
+    held = _held(ev, rows)
+    noisy = ev.evaluate_heads(held, nn.Identity(), nn.Identity(), keep_per_query=True)
+    assert noisy["per_query"]["map@10"].shape == (len(held.captions),)
+    same = ev.paired(held, noisy, noisy)
+    assert same["map@10"] == {"difference": 0.0, "ci95": [0.0, 0.0]}
+    assert same["zero_shot_category"]["difference"] == 0.0
+    # the perfect model (captions on their clips) against the random one: every retrieval
+    # difference is positive and its interval excludes zero
+    perfect_held = ev.HeldOut(**{**held.__dict__, "text": held.audio[held.caption_clip]})
+    perfect = ev.evaluate_heads(perfect_held, nn.Identity(), nn.Identity(), keep_per_query=True)
+    diff = ev.paired(held, noisy, perfect)
+    for key in ("r@1", "r@10", "map@10", "mrr"):
+        assert diff[key]["difference"] == pytest.approx(
+            1.0 - noisy["retrieval"]["all held-out"][key]
+        )
+        assert diff[key]["ci95"][0] > 0
+    # zero-shot: per-clip correctness is kept, so the paired difference is exact
+    a = noisy["zero_shot_category"]["results"]["ensemble"]
+    assert len(a["correct"]) == 22 and sum(a["correct"]) / 22 == pytest.approx(a["accuracy"])
+    assert "per_query" not in ev.evaluate_heads(held, nn.Identity(), nn.Identity())
