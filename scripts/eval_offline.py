@@ -563,6 +563,31 @@ def summary_row(name: str, res: dict) -> str:
     return f"{name}\n  " + "\n  ".join(cells)
 
 
+def group_result(held: HeldOut, results: list[dict]) -> dict:
+    """Several models (a recipe's seeds) as one: each caption's and clip's values averaged
+    over the models, with the means and 95 % intervals (clips resampled whole) of the
+    averages; :func:`paired` compares two such groups on the same clips."""
+    import torch
+
+    from audioseek.eval.metrics import bootstrap_interval
+
+    per = {k: torch.stack([r["per_query"][k] for r in results]).mean(0) for k in INTERVAL_KEYS}
+    out = {
+        "per_query": per,
+        "mean": {k: float(v.mean()) for k, v in per.items()},
+        "ci95": {k: list(bootstrap_interval(v, groups=held.caption_clip)) for k, v in per.items()},
+    }
+    for key in ("zero_shot", "zero_shot_category"):
+        if all(key in r for r in results):
+            c = torch.tensor(
+                [r[key]["results"]["ensemble"]["correct"] for r in results], dtype=torch.float64
+            ).mean(0)
+            out[key] = {"results": {"ensemble": {"correct": c.tolist()}}}
+            out["mean"][key] = float(c.mean())
+            out["ci95"][key] = list(bootstrap_interval(c))
+    return out
+
+
 def paired_row(res: dict) -> str:
     return " ".join(
         f"{k} {v['difference']:+.3f} ({v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f})"
@@ -596,7 +621,22 @@ def main(argv=None) -> int:
         default="heldout",
         help="manifest split to evaluate (heldout: the test; val: for choosing between models)",
     )
+    ap.add_argument(
+        "--group",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME_OR_MODEL",
+        help="NAME MODEL [MODEL ...]: a recipe's seeds, averaged per caption and per clip and "
+        "compared (paired) with the first group",
+    )
     args = ap.parse_args(argv)
+    for g in args.group:
+        if len(g) < 2:
+            ap.error(f"--group {g[0]!r}: give a name and at least one model")
+    names = [g[0] for g in args.group]
+    if len(set(names)) != len(names):
+        ap.error(f"--group: a name is used twice: {names}")
     bad = [t for t in args.prompts if t.count("{}") != 1 or "{" in t.replace("{}", "")]
     if bad:
         ap.error(f"--prompts: a template needs exactly one '{{}}' and no other braces: {bad[0]!r}")
@@ -637,6 +677,23 @@ def main(argv=None) -> int:
         report["models"][spec] = res
     for res in report["models"].values():
         res.pop("per_query")
+    if args.group:
+        report["groups"] = {}
+        base = None
+        for name, *specs in args.group:
+            res = group_result(held, [evaluate_spec(held, m, keep_per_query=True) for m in specs])
+            line = " ".join(
+                f"{k} {res['mean'][k]:.3f} ({lo:.3f}-{hi:.3f})"
+                for k, (lo, hi) in res["ci95"].items()
+            )
+            print(f"group {name} ({len(specs)} models), mean and 95% interval: {line}")
+            entry = {"models": specs, "mean": res["mean"], "ci95": res["ci95"]}
+            if base is None:
+                base = res
+            else:
+                entry["paired_vs_first"] = paired(held, base, res)
+                print(f"  {name} minus {names[0]}: " + paired_row(entry))
+            report["groups"][name] = entry
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))

@@ -210,3 +210,41 @@ def test_paired_differences_between_two_models(scripts):
     a = noisy["zero_shot_category"]["results"]["ensemble"]
     assert len(a["correct"]) == 22 and sum(a["correct"]) / 22 == pytest.approx(a["accuracy"])
     assert "per_query" not in ev.evaluate_heads(held, nn.Identity(), nn.Identity())
+
+
+def test_a_group_averages_its_models_per_caption_and_clip(scripts):
+    ev, _ = scripts
+    rows = _rows(12, "a", "heldout") + _rows(10, "b", "heldout", category="water")
+    held = _held(ev, rows)
+    noisy = ev.evaluate_heads(held, nn.Identity(), nn.Identity(), keep_per_query=True)
+    perfect_held = ev.HeldOut(**{**held.__dict__, "text": held.audio[held.caption_clip]})
+    perfect = ev.evaluate_heads(perfect_held, nn.Identity(), nn.Identity(), keep_per_query=True)
+    alone = ev.group_result(held, [noisy])
+    assert alone["mean"]["map@10"] == pytest.approx(noisy["retrieval"]["all held-out"]["map@10"])
+    assert alone["ci95"]["map@10"] == pytest.approx(noisy["ci95"]["map@10"])
+    both = ev.group_result(held, [noisy, perfect])
+    for key in ("r@1", "map@10", "mrr"):
+        assert both["mean"][key] == pytest.approx(
+            (noisy["retrieval"]["all held-out"][key] + 1.0) / 2
+        )
+    zs = [m["zero_shot_category"]["results"]["ensemble"]["accuracy"] for m in (noisy, perfect)]
+    assert both["mean"]["zero_shot_category"] == pytest.approx(sum(zs) / 2)
+    diff = ev.paired(held, alone, both)  # groups compare like models
+    assert diff["map@10"]["difference"] == pytest.approx(
+        both["mean"]["map@10"] - alone["mean"]["map@10"]
+    )
+    assert diff["map@10"]["ci95"][0] > 0
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [([["onlyname"]], "give a name and at least one model"), ([["a", "m"], ["a", "n"]], "twice")],
+)
+def test_bad_groups_are_usage_errors(scripts, tmp_path, capsys, groups, message):
+    ev, _ = scripts
+    argv = ["--manifest", str(tmp_path / "m.csv")]
+    for g in groups:
+        argv += ["--group", *g]
+    with pytest.raises(SystemExit) as e:
+        ev.main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
