@@ -89,3 +89,24 @@ def test_groups_are_resampled_whole():
 def test_bad_input_is_named(kwargs, message):
     with pytest.raises(MetricInputError, match=message):
         bootstrap_interval(**kwargs)
+
+
+def test_bidirectional_intervals_resample_clips():
+    from audioseek.eval.metrics import bidirectional_intervals, bidirectional_metrics
+
+    g = torch.Generator().manual_seed(0)
+    audio = torch.nn.functional.normalize(torch.randn(30, 8, generator=g), dim=1)
+    owner = [i // 3 for i in range(90)]  # 3 captions per clip
+    text = torch.nn.functional.normalize(
+        audio[owner] + 0.8 * torch.randn(90, 8, generator=g), dim=1
+    )
+    means = bidirectional_metrics(audio, text, owner)
+    ci = bidirectional_intervals(audio, text, owner)
+    assert set(ci) == {"text_to_audio", "audio_to_text"}
+    for direction in ci:
+        assert set(ci[direction]) == set(means[direction])
+        for key, (lo, hi) in ci[direction].items():
+            assert lo <= means[direction][key] <= hi
+    assert ci["text_to_audio"]["r@10"][1] - ci["text_to_audio"]["r@10"][0] > 0.05
+    with pytest.raises(MetricInputError, match="caption 0 points to clip 30"):
+        bidirectional_intervals(audio, text, [30] + owner[1:])

@@ -66,8 +66,16 @@ def test_evaluate_model_matches_unbatched_reference(model, clotho_root, referenc
     assert res.oom_retries == 0 and res.final_batch_size == 3
     assert_metrics_close(res.metrics, reference)
     assert all(0 <= v <= 1 for d in res.metrics.values() for v in d.values())
+    # every number has its sampling interval around it (7 clips: wide, but around it)
+    assert set(res.intervals) == set(res.metrics)
+    for direction, ci in res.intervals.items():
+        assert set(ci) == set(res.metrics[direction])
+        for key, (lo, hi) in ci.items():
+            value = res.metrics[direction][key]
+            assert 0 <= lo <= value + 1e-9 and value - 1e-9 <= hi <= 1
     again = evaluate_model(model, items, batch_size=32, device="cpu", progress=False)
     assert_metrics_close(again.metrics, res.metrics)  # batch size does not matter
+    assert again.intervals == res.intervals
 
 
 def test_out_of_memory_halves_the_batch_and_says_so(model, clotho_root, caplog, monkeypatch):
@@ -115,6 +123,9 @@ def test_cli_prints_table5_and_writes_json(
     assert cells[3] == f"{100 * t2a['map@10']:.2f}%"
     assert cells[4] == f"{100 * t2a['recall@10']:.2f}%"
     assert cells[5] == f"{100 * t2a['r@10']:.2f}%"
+    lo, hi = data["intervals"]["text_to_audio"]["map@10"]
+    line = [ln for ln in printed.splitlines() if ln.startswith("95% interval")][0]
+    assert "text->audio" in line and f"map@10 {lo:.3f}-{hi:.3f}" in line
 
 
 def test_manifest_split_selection(tmp_path):

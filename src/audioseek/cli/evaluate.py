@@ -42,7 +42,7 @@ def register(sub) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from audioseek.eval.report import results_rows, write_json
-    from audioseek.eval.retrieval import evaluate_spec, format_results
+    from audioseek.eval.retrieval import evaluate_spec, format_intervals, format_results
     from audioseek.utils.paths import make_dir
 
     if args.batch_size < 1:
@@ -74,6 +74,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         Console().print(rich_table(results_rows(results.metrics, str(args.model))))
     else:
         print(format_results(results), end="")
+    print(format_intervals(results), end="")
     if results.oom_retries:
         print(f"(batch size reduced to {results.final_batch_size} after out-of-memory errors)")
     if args.json_out:

@@ -267,7 +267,6 @@ def per_query_metrics(
     """Each query's value of every metric of :func:`retrieval_metrics` (reciprocal rank,
     AP@``map_k``, hit@K as 0/1, recall@K): ``{key: (Q,) float64 tensor}`` whose means are
     :func:`retrieval_metrics`' numbers. What :func:`bootstrap_interval` resamples."""
-    import torch
 
     shape = tuple(getattr(scores, "shape", ()))
     if len(shape) != 2:
@@ -276,8 +275,15 @@ def per_query_metrics(
     def get_chunk(i: int, j: int):
         return _as_tensor(scores[i:j])
 
+    return _concat(_query_values(get_chunk, shape[0], shape[1], relevance, ks, map_k, chunk_size))
+
+
+def _concat(chunks) -> dict[str, torch.Tensor]:
+    """One ``(Q,)`` tensor per metric from :func:`_query_values`' chunks."""
+    import torch
+
     parts: dict[str, list] = {}
-    for values in _query_values(get_chunk, shape[0], shape[1], relevance, ks, map_k, chunk_size):
+    for values in chunks:
         for key, v in values.items():
             parts.setdefault(key, []).append(v.cpu())
     return {key: torch.cat(v) for key, v in parts.items()}
@@ -327,17 +333,9 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
-def embedding_retrieval_metrics(
-    query_emb,
-    gallery_emb,
-    relevance: Sequence[Collection[int]],
-    ks: Sequence[int] = DEFAULT_KS,
-    map_k: int = 10,
-    chunk_size: int = 1024,
-    device=None,
-) -> dict[str, float]:
-    """:func:`retrieval_metrics` with scores ``query_emb @ gallery_emb.T`` computed chunk by
-    chunk (dot product = cosine similarity for L2-normalised embeddings)."""
+def _embedding_chunks(query_emb, gallery_emb, device=None):
+    """Checked embeddings -> ``(get_chunk, n_queries, n_gallery, check_finite)``: score rows
+    ``query_emb[i:j] @ gallery_emb.T`` computed on demand."""
     import torch
 
     q = _as_tensor(query_emb, device)
@@ -362,9 +360,61 @@ def embedding_retrieval_metrics(
     def get_chunk(i: int, j: int):
         return q[i:j] @ gt
 
-    return _accumulate(
-        get_chunk, q.shape[0], g.shape[0], relevance, ks, map_k, chunk_size, check_finite=check
-    )
+    return get_chunk, q.shape[0], g.shape[0], check
+
+
+def embedding_retrieval_metrics(
+    query_emb,
+    gallery_emb,
+    relevance: Sequence[Collection[int]],
+    ks: Sequence[int] = DEFAULT_KS,
+    map_k: int = 10,
+    chunk_size: int = 1024,
+    device=None,
+) -> dict[str, float]:
+    """:func:`retrieval_metrics` with scores ``query_emb @ gallery_emb.T`` computed chunk by
+    chunk (dot product = cosine similarity for L2-normalised embeddings)."""
+    get_chunk, nq, ng, check = _embedding_chunks(query_emb, gallery_emb, device)
+    return _accumulate(get_chunk, nq, ng, relevance, ks, map_k, chunk_size, check_finite=check)
+
+
+def _embedding_per_query(query_emb, gallery_emb, relevance, ks, map_k, chunk_size) -> dict:
+    get_chunk, nq, ng, check = _embedding_chunks(query_emb, gallery_emb)
+    return _concat(_query_values(get_chunk, nq, ng, relevance, ks, map_k, chunk_size, check))
+
+
+def bidirectional_intervals(
+    audio_emb,
+    text_emb,
+    caption_to_audio: Sequence[int],
+    ks: Sequence[int] = DEFAULT_KS,
+    map_k: int = 10,
+    level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    chunk_size: int = 1024,
+) -> dict[str, dict[str, list[float]]]:
+    """Bootstrap intervals of every number of :func:`bidirectional_metrics`, clips resampled
+    whole: text->audio queries grouped by the clip they describe, audio->text queries (one
+    per clip) as they are. ``{"text_to_audio": {key: [low, high]}, "audio_to_text": ...}``:
+    how much of a result is the test set's sampling alone."""
+    groups = [int(a) for a in caption_to_audio]
+    n_audio = int(audio_emb.shape[0])
+    captions_of: list[list[int]] = [[] for _ in range(n_audio)]
+    for t, a in enumerate(groups):
+        if not 0 <= a < n_audio:
+            raise MetricInputError(f"caption {t} points to clip {a}, outside [0, {n_audio})")
+        captions_of[a].append(t)
+    t2a = _embedding_per_query(text_emb, audio_emb, [(a,) for a in groups], ks, map_k, chunk_size)
+    a2t = _embedding_per_query(audio_emb, text_emb, captions_of, ks, map_k, chunk_size)
+    return {
+        "text_to_audio": {
+            k: list(bootstrap_interval(v, groups, n_resamples, level, seed)) for k, v in t2a.items()
+        },
+        "audio_to_text": {
+            k: list(bootstrap_interval(v, None, n_resamples, level, seed)) for k, v in a2t.items()
+        },
+    }
 
 
 def bidirectional_metrics(

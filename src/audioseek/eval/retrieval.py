@@ -27,7 +27,9 @@ DATA_SOURCES = ("clotho", "audiocaps", "manifest")
 class EvalResults:
     """What ``evaluate`` measured. ``metrics``: ``{"text_to_audio": {...}, "audio_to_text":
     {...}}`` with keys ``mrr, map@10, r@1, r@5, r@10, recall@1, recall@5, recall@10``
-    (fractions; ``r@K`` hit rate, ``recall@K`` fraction of relevant found)."""
+    (fractions; ``r@K`` hit rate, ``recall@K`` fraction of relevant found); ``intervals``:
+    the same keys' 95 % bootstrap intervals ``[low, high]``, clips resampled whole
+    (:func:`audioseek.eval.metrics.bidirectional_intervals`)."""
 
     metrics: dict
     n_clips: int
@@ -41,6 +43,7 @@ class EvalResults:
     device: str = ""
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    intervals: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The fields, plus ``metric_definitions``: what each metric key means (``r@K`` is
@@ -203,7 +206,7 @@ def evaluate_model(
 
     Relevance: a caption's clip (text->audio); a clip's captions (audio->text).
     """
-    from audioseek.eval.metrics import bidirectional_metrics
+    from audioseek.eval.metrics import bidirectional_intervals, bidirectional_metrics
     from audioseek.utils.device import resolve_device
 
     if batch_size < 1:
@@ -229,8 +232,10 @@ def evaluate_model(
     audio = embed_clips(model, items, batch_size, num_workers, progress, audio_backoff)
     text = embed_captions(model, captions, batch_size, progress, text_backoff)
     metrics = bidirectional_metrics(audio, text, caption_to_audio, ks=ks, map_k=map_k)
+    intervals = bidirectional_intervals(audio, text, caption_to_audio, ks=ks, map_k=map_k)
     return EvalResults(
         metrics=metrics,
+        intervals=intervals,
         n_clips=len(items),
         n_captions=len(captions),
         model=str(getattr(model, "model_id", "") or type(model).__name__),
@@ -276,6 +281,19 @@ def format_results(results: EvalResults, label: str | None = None) -> str:
 
     rows = results_rows(results.metrics, label or results.model)
     return markdown_table(rows)
+
+
+def format_intervals(results: EvalResults, keys=("r@10", "map@10", "mrr")) -> str:
+    """One line per direction: the 95 % intervals of ``keys`` (empty without intervals)."""
+    from audioseek.eval.report import DIRECTIONS
+
+    lines = []
+    for direction, label in DIRECTIONS.items():
+        ci = results.intervals.get(direction, {})
+        cells = [f"{k} {ci[k][0]:.3f}-{ci[k][1]:.3f}" for k in keys if k in ci]
+        if cells:
+            lines.append(f"95% interval, clips resampled, {label}: " + ", ".join(cells))
+    return "".join(line + "\n" for line in lines)
 
 
 def evaluate_spec(
