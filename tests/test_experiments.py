@@ -268,5 +268,7 @@ def test_clotho_v1_run_is_trained_and_tested_on_v1(tiny_roberta_dir, small_cnn_w
     assert record["n_clips"] == len(test) == 2 and record["n_captions"] == 10
     assert Path(record["model_dir"], "config.json").is_file()
     assert all(0.0 <= v <= 1.0 for v in record["metrics"]["text_to_audio"].values())
+    lo, hi = record["intervals"]["text_to_audio"]["map@10"]  # the sampling error beside it
+    assert lo - 1e-9 <= record["metrics"]["text_to_audio"]["map@10"] <= hi + 1e-9
     # the run's validation split is v1's paper-view "val", never a v2.1 file
     assert record["validation"]["val/t2a_map10"] >= 0.0

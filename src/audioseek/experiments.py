@@ -216,6 +216,7 @@ def _train_and_evaluate(config_path: Path, out_dir: Path, overrides, device) -> 
         "n_clips": res.n_clips,
         "n_captions": res.n_captions,
         "metrics": res.metrics,
+        "intervals": res.intervals,  # 95 % bootstrap, test clips resampled whole
         "validation": result.metrics,
         "eval_seconds": res.seconds,
         "oom_retries": res.oom_retries,
