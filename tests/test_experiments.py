@@ -172,6 +172,13 @@ def test_experiments_grid_end_to_end(
     md = (out / "table5.md").read_text()
     assert "| ViT (Fine-Tuned) [ours] | text->audio |" in md
     assert "| PANN (Fine-Tuned) [paper] | unstated | 0.1294 | 3.22% | 31.42% |" in md
+    # each of our runs' intervals, as the JSON records them
+    assert "## How precise our numbers are" in md
+    resnet = json.loads((out / "table5.json").read_text())["runs"][0]
+    lo, hi = resnet["intervals"]["text_to_audio"]["r@10"]
+    assert (
+        f"| {resnet['name']} | text->audio |" in md and f"{100 * lo:.2f}% - {100 * hi:.2f}%" in md
+    )
     data = json.loads((out / "table5.json").read_text())
     assert [r["name"] for r in data["runs"]] == sorted(p.stem for p in PAPER_CONFIGS.glob("*.yaml"))
     for run in data["runs"]:

@@ -97,3 +97,18 @@ def test_rich_table_and_png_carry_both_recalls(tmp_path):
     runs = [{"name": "cnn14_finetune", "metrics": m, "validation": {"val/loss": 3.0}}]
     png = bar_chart(runs, tmp_path / "t5.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_intervals_table_lists_our_runs_and_skips_old_records():
+    from audioseek.eval.report import intervals_table
+
+    ci = {"mrr": [0.1, 0.2], "map@10": [0.05, 0.07], "r@10": [0.3, 0.4]}
+    runs = [
+        {"name": "a", "intervals": {"text_to_audio": ci, "audio_to_text": {"mrr": [0.2, 0.3]}}},
+        {"name": "old"},  # recorded before intervals existed
+    ]
+    table = intervals_table(runs).splitlines()
+    assert table[0] == "| Model | Direction | MRR | MAP@10 | Hit@10 |"
+    assert table[2] == "| a | text->audio | 0.1000 - 0.2000 | 5.00% - 7.00% | 30.00% - 40.00% |"
+    assert table[3] == "| a | audio->text | 0.2000 - 0.3000 | N/A | N/A |"
+    assert len(table) == 4 and intervals_table([{"name": "old"}]) == ""

@@ -247,6 +247,31 @@ def table5_comparison_rows(ours: Sequence[Mapping]) -> list[dict]:
     return rows
 
 
+def intervals_table(
+    runs: Sequence[Mapping], keys: Sequence[str] = ("mrr", "map@10", "r@10")
+) -> str:
+    """Markdown table of our runs' 95 % bootstrap intervals (``run["intervals"]``, test clips
+    resampled whole), formatted like Table 5's cells; empty when no run has intervals (runs
+    recorded before they were measured)."""
+    rows = []
+    for run in runs:
+        ci = run.get("intervals") or {}
+        for direction, label in DIRECTIONS.items():
+            if direction in ci:
+                cells = [
+                    f"{format_value(k, ci[direction][k][0])} - {format_value(k, ci[direction][k][1])}"
+                    if k in ci[direction]
+                    else "N/A"
+                    for k in keys
+                ]
+                rows.append(f"| {run['name']} | {label} | " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    head = "| Model | Direction | " + " | ".join(column_title(k) for k in keys) + " |"
+    rule = "|---|---|" + "---:|" * len(keys)
+    return "\n".join([head, rule, *rows]) + "\n"
+
+
 def bar_chart(
     ours: Sequence[Mapping],
     path: str | Path,
