@@ -588,6 +588,17 @@ def group_result(held: HeldOut, results: list[dict]) -> dict:
     return out
 
 
+def against_first(held: HeldOut, named: list[tuple[str, dict]]) -> None:
+    """Every result after the first gets ``paired_vs_first`` (printed too)."""
+    for name, res in named[1:]:
+        res["paired_vs_first"] = paired(held, named[0][1], res)
+        print(f"  {name} minus {named[0][0]}, 95% paired intervals: " + paired_row(res))
+
+
+def _without_per_query(res: dict) -> dict:
+    return {k: v for k, v in res.items() if k != "per_query"}
+
+
 def paired_row(res: dict) -> str:
     return " ".join(
         f"{k} {v['difference']:+.3f} ({v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f})"
@@ -662,38 +673,27 @@ def main(argv=None) -> int:
         "calibrate_split": args.calibrate_split,
         "load_average": os.getloadavg(),
         "random": {"retrieval": retrieval(held, None, None, random_draws=20)},
-        "models": {},
     }
     print(summary_row("random", report["random"]))
-    first = None
+    models = []
     for spec in args.model:
-        res = evaluate_spec(held, spec, keep_per_query=True)
-        print(summary_row(spec, res))
-        if first is None:
-            first = res
-        else:
-            res["paired_vs_first"] = paired(held, first, res)
-            print(f"  {spec} minus {args.model[0]}, 95% paired intervals: " + paired_row(res))
-        report["models"][spec] = res
-    for res in report["models"].values():
-        res.pop("per_query")
-    if args.group:
-        report["groups"] = {}
-        base = None
-        for name, *specs in args.group:
-            res = group_result(held, [evaluate_spec(held, m, keep_per_query=True) for m in specs])
-            line = " ".join(
-                f"{k} {res['mean'][k]:.3f} ({lo:.3f}-{hi:.3f})"
-                for k, (lo, hi) in res["ci95"].items()
-            )
-            print(f"group {name} ({len(specs)} models), mean and 95% interval: {line}")
-            entry = {"models": specs, "mean": res["mean"], "ci95": res["ci95"]}
-            if base is None:
-                base = res
-            else:
-                entry["paired_vs_first"] = paired(held, base, res)
-                print(f"  {name} minus {names[0]}: " + paired_row(entry))
-            report["groups"][name] = entry
+        models.append((spec, evaluate_spec(held, spec, keep_per_query=True)))
+        print(summary_row(spec, models[-1][1]))
+    against_first(held, models)
+    report["models"] = {spec: _without_per_query(res) for spec, res in models}
+    groups = []
+    for name, *specs in args.group:
+        res = group_result(held, [evaluate_spec(held, m, keep_per_query=True) for m in specs])
+        res["models"] = specs
+        groups.append((name, res))
+        line = " ".join(
+            f"{k} {res['mean'][k]:.3f} ({lo:.3f}-{hi:.3f})" for k, (lo, hi) in res["ci95"].items()
+        )
+        print(f"group {name} ({len(specs)} models), mean and 95% interval: {line}")
+    against_first(held, groups)
+    if groups:
+        keys = ("models", "mean", "ci95", "paired_vs_first")
+        report["groups"] = {name: {k: res[k] for k in keys if k in res} for name, res in groups}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))

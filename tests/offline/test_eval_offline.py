@@ -119,6 +119,20 @@ def test_dev_sources_are_checked_before_any_work(scripts, tmp_path, dev, message
     assert not (tmp_path / "f").exists()
 
 
+def _zero_shot_only(ev, rows, sets, audio, prompt_text):
+    """Held-out clips with given audio vectors and prompt vectors, and no captions."""
+    return ev.HeldOut(
+        paths=[r["path"] for r in rows],
+        sources=[r["source"] for r in rows],
+        audio=audio,
+        captions=[],
+        caption_clip=[],
+        text=torch.zeros(0, audio.shape[1]),
+        label_sets=sets,
+        prompt_text=prompt_text,
+    )
+
+
 def test_zero_shot_uses_the_given_templates(scripts):
     # two classes; the audio of each class sits on its class's "{} noise" prompt vector, and
     # the default templates' vectors point elsewhere: "{} noise" alone is right on every clip
@@ -133,16 +147,7 @@ def test_zero_shot_uses_the_given_templates(scripts):
     prompt_text = {"fire noise": basis[0], "water noise": basis[1], "fire": basis[2]}
     prompt_text["water"] = basis[2]  # the bare names cannot tell the classes apart
     audio = torch.stack([basis[1]] * 5 + [basis[0]] * 5)
-    held = ev.HeldOut(
-        paths=[r["path"] for r in rows],
-        sources=[r["source"] for r in rows],
-        audio=audio,
-        captions=[],
-        caption_clip=[],
-        text=torch.zeros(0, 4),
-        label_sets=sets,
-        prompt_text=prompt_text,
-    )
+    held = _zero_shot_only(ev, rows, sets, audio, prompt_text)
     z = ev.zero_shot(held, audio, nn.Identity(), "category")
     assert set(z["results"]) == {"{} noise", "{}", "ensemble"}
     assert z["results"]["{} noise"]["accuracy"] == 1.0
@@ -168,16 +173,7 @@ def test_calibrated_zero_shot_removes_a_class_prior(scripts):
     sets = ev.label_sets(rows, min_per_class=5, templates=("{}",))
     prompt_text = {"fire": torch.tensor([1.0, 0.0]), "water": torch.tensor([0.0, 1.0])}
     audio = torch.tensor([[0.7, 0.5]] * 5 + [[0.9, 0.1]] * 5)
-    held = ev.HeldOut(
-        paths=[r["path"] for r in rows],
-        sources=[r["source"] for r in rows],
-        audio=audio,
-        captions=[],
-        caption_clip=[],
-        text=torch.zeros(0, 2),
-        label_sets=sets,
-        prompt_text=prompt_text,
-    )
+    held = _zero_shot_only(ev, rows, sets, audio, prompt_text)
     plain = ev.zero_shot(held, audio, nn.Identity(), "category")
     assert "ensemble, calibrated" not in plain["results"]
     assert plain["results"]["ensemble"]["per_class"] == {"fire": 1.0, "water": 0.0}
