@@ -648,6 +648,9 @@ def main(argv=None) -> int:
     names = [g[0] for g in args.group]
     if len(set(names)) != len(names):
         ap.error(f"--group: a name is used twice: {names}")
+    for spec in args.model + [m for g in args.group for m in g[1:]]:
+        if spec != "offline" and not (Path(spec) / "config.json").is_file():
+            ap.error(f"{spec!r} is neither 'offline' nor a model folder (no config.json in it)")
     bad = [t for t in args.prompts if t.count("{}") != 1 or "{" in t.replace("{}", "")]
     if bad:
         ap.error(f"--prompts: a template needs exactly one '{{}}' and no other braces: {bad[0]!r}")

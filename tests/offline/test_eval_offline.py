@@ -234,7 +234,11 @@ def test_a_group_averages_its_models_per_caption_and_clip(scripts):
 
 @pytest.mark.parametrize(
     ("groups", "message"),
-    [([["onlyname"]], "give a name and at least one model"), ([["a", "m"], ["a", "n"]], "twice")],
+    [
+        ([["onlyname"]], "give a name and at least one model"),
+        ([["a", "offline"], ["a", "offline"]], "twice"),
+        ([["a", "offline", "runs/no_such_model"]], "'runs/no_such_model' is neither"),
+    ],
 )
 def test_bad_groups_are_usage_errors(scripts, tmp_path, capsys, groups, message):
     ev, _ = scripts
