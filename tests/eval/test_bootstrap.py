@@ -110,3 +110,12 @@ def test_bidirectional_intervals_resample_clips():
     assert ci["text_to_audio"]["r@10"][1] - ci["text_to_audio"]["r@10"][0] > 0.05
     with pytest.raises(MetricInputError, match="caption 0 points to clip 30"):
         bidirectional_intervals(audio, text, [30] + owner[1:])
+
+
+def test_many_clips_are_resampled_in_bounded_memory():
+    # 50,000 units: the resamples are drawn a few hundred at a time (a 2,000 x 50,000 index
+    # matrix would be 800 MB); the interval still has the textbook width 2 x 1.96 x 0.5/sqrt(n)
+    rng = np.random.default_rng(2)
+    values = (rng.random(50_000) < 0.5).astype(float)
+    lo, hi = bootstrap_interval(values)
+    assert lo < values.mean() < hi and 0.007 < hi - lo < 0.011

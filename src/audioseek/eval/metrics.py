@@ -267,7 +267,6 @@ def per_query_metrics(
     """Each query's value of every metric of :func:`retrieval_metrics` (reciprocal rank,
     AP@``map_k``, hit@K as 0/1, recall@K): ``{key: (Q,) float64 tensor}`` whose means are
     :func:`retrieval_metrics`' numbers. What :func:`bootstrap_interval` resamples."""
-
     shape = tuple(getattr(scores, "shape", ()))
     if len(shape) != 2:
         raise MetricInputError(f"scores must be a 2-D (queries, gallery) matrix, got shape {shape}")
@@ -326,8 +325,13 @@ def bootstrap_interval(
         sums = torch.zeros(len(index), dtype=torch.float64).index_add_(0, gid, v)
         counts = torch.bincount(gid, minlength=len(index)).double()
     gen = torch.Generator().manual_seed(seed)
-    draw = torch.randint(len(sums), (n_resamples, len(sums)), generator=gen)
-    stats = sums[draw].sum(1) / counts[draw].sum(1)
+    n = len(sums)
+    step = max(1, 2_000_000 // n)  # resamples per draw: memory O(2e6), whatever n is
+    stats = []
+    for start in range(0, n_resamples, step):
+        draw = torch.randint(n, (min(step, n_resamples - start), n), generator=gen)
+        stats.append(sums[draw].sum(1) / counts[draw].sum(1))
+    stats = torch.cat(stats)
     tail = (1.0 - level) / 2
     low, high = torch.quantile(stats, torch.tensor([tail, 1.0 - tail], dtype=torch.float64))
     return float(low), float(high)
