@@ -11,8 +11,15 @@ in training). Two measurements:
   classes are every category (but ``other``) with at least ``--min-per-class`` held-out
   clips. A class's text vector is the model's embedding of a prompt (single template) or
   the normalised mean over :data:`audioseek.index.tagging.PROMPTS` (CLIP's prompt
-  ensemble, :func:`audioseek.index.tagging.label_vectors`); a clip is assigned the class of
-  highest cosine. Accuracy over clips (and balanced: mean of per-class accuracies).
+  ensemble, :func:`audioseek.index.tagging.label_vectors`; other templates with
+  ``--prompts``); a clip is assigned the class of highest cosine. Accuracy over clips (and
+  balanced: mean of per-class accuracies); ``--calibrate-split`` adds the accuracy with
+  each class's mean score over that split's clips subtracted.
+
+Sampling error (:func:`audioseek.eval.metrics.bootstrap_interval`, clips resampled whole):
+``ci95`` per model; ``paired_vs_first``, each model minus the first on the same clips;
+``--group NAME MODEL...``, a recipe's seeds averaged per caption and clip, compared with the
+first group the same way.
 
 The encoders are frozen in the offline models, so their outputs are computed once
 (scripts/offline_features.py, 5-s centre crops as in training) and each model only applies
