@@ -387,6 +387,17 @@ def _embedding_per_query(query_emb, gallery_emb, relevance, ks, map_k, chunk_siz
     return _concat(_query_values(get_chunk, nq, ng, relevance, ks, map_k, chunk_size, check))
 
 
+def _captions_of(caption_to_audio: Sequence[int], n_audio: int) -> list[list[int]]:
+    """Each clip's caption indices (audio->text relevance); a caption naming no clip is refused."""
+    captions_of: list[list[int]] = [[] for _ in range(n_audio)]
+    for t, a in enumerate(caption_to_audio):
+        a = int(a)
+        if not 0 <= a < n_audio:
+            raise MetricInputError(f"caption {t} points to clip {a}, outside [0, {n_audio})")
+        captions_of[a].append(t)
+    return captions_of
+
+
 def bidirectional_intervals(
     audio_emb,
     text_emb,
@@ -403,12 +414,7 @@ def bidirectional_intervals(
     per clip) as they are. ``{"text_to_audio": {key: [low, high]}, "audio_to_text": ...}``:
     how much of a result is the test set's sampling alone."""
     groups = [int(a) for a in caption_to_audio]
-    n_audio = int(audio_emb.shape[0])
-    captions_of: list[list[int]] = [[] for _ in range(n_audio)]
-    for t, a in enumerate(groups):
-        if not 0 <= a < n_audio:
-            raise MetricInputError(f"caption {t} points to clip {a}, outside [0, {n_audio})")
-        captions_of[a].append(t)
+    captions_of = _captions_of(groups, int(audio_emb.shape[0]))
     t2a = _embedding_per_query(text_emb, audio_emb, [(a,) for a in groups], ks, map_k, chunk_size)
     a2t = _embedding_per_query(audio_emb, text_emb, captions_of, ks, map_k, chunk_size)
     return {
@@ -442,12 +448,7 @@ def bidirectional_metrics(
         raise MetricInputError(
             f"caption_to_audio has {len(caption_to_audio)} entries for {n_text} captions"
         )
-    captions_of: list[list[int]] = [[] for _ in range(n_audio)]
-    for t, a in enumerate(caption_to_audio):
-        a = int(a)
-        if not 0 <= a < n_audio:
-            raise MetricInputError(f"caption {t} points to clip {a}, outside [0, {n_audio})")
-        captions_of[a].append(t)
+    captions_of = _captions_of(caption_to_audio, n_audio)
     for a, caps in enumerate(captions_of):
         if not caps:
             raise MetricInputError(f"clip {a} has no caption; every clip needs at least one")
